@@ -1,0 +1,44 @@
+"""``cnrbot db upgrade|current``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from storage.db import create_engine, current_revision, upgrade
+from storage.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("db", help="database schema (Alembic migrations)")
+    dbsub = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = dbsub.add_parser("upgrade", help="create or migrate the database to the latest schema")
+    up.set_defaults(func=_upgrade)
+    cur = dbsub.add_parser("current", help="print the schema revision of the database")
+    cur.set_defaults(func=_current)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    async def go() -> str | None:
+        engine = create_engine(Settings())
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"database at revision {asyncio.run(go())}")
+    return 0
+
+
+def _current(args: argparse.Namespace) -> int:
+    async def go() -> str | None:
+        engine = create_engine(Settings())
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(go()) or "empty database (run `cnrbot db upgrade`)")
+    return 0

@@ -1,0 +1,257 @@
+"""Plain data exchanged with the conversation: events in, replies and effects out.
+
+Nothing here does I/O. A :class:`Conversation` is serialisable data (``to_dict``/``from_dict``)
+that storage keeps between events; the one state machine in :mod:`dialogs.flow` acts on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+# --- conversation ---------------------------------------------------------------------------
+
+
+@dataclass(eq=False)  # eq=False: transitions silently refuses models that compare equal
+class Conversation:
+    """One citizen's conversation: the state, the answers so far, the language.
+
+    ``version`` counts stored changes (optimistic concurrency: storage refuses a stale one).
+    ``answers`` holds only JSON-compatible values.
+    """
+
+    state: str = "new"
+    lang: str = "fr"
+    answers: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    #: State to return to after a detour (help, cancel confirmation, edit from review...).
+    resume: str | None = None
+    #: Set when the citizen has accepted the privacy notice (its version).
+    consent_version: str | None = None
+    #: Per-draft identifier, so that a re-sent "send" never creates a second contribution.
+    draft_id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "state": self.state,
+            "lang": self.lang,
+            "answers": dict(self.answers),
+            "version": self.version,
+            "resume": self.resume,
+            "consent_version": self.consent_version,
+            "draft_id": self.draft_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conversation:
+        return cls(
+            state=str(data.get("state", "new")),
+            lang=str(data.get("lang", "fr")),
+            answers=dict(data.get("answers") or {}),
+            version=int(data.get("version", 0)),
+            resume=data.get("resume"),
+            consent_version=data.get("consent_version"),
+            draft_id=int(data.get("draft_id", 0)),
+        )
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextEvent:
+    """Free text typed by the citizen."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ChoiceEvent:
+    """A choice picked (button press, or a number/label typed in the terminal).
+
+    ``version`` is the conversation version the choice was offered at (``None`` when unknown):
+    a choice from an older step is answered "no longer available".
+    """
+
+    choice: str
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class CommandEvent:
+    """A command (``/help``, ``/start oise``...), without the slash, lower-case."""
+
+    name: str
+    arg: str = ""
+
+
+Event = TextEvent | ChoiceEvent | CommandEvent
+
+
+# --- replies and effects ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to show: text plus the choices offered with it (rendered by the channel)."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordConsent:
+    """The citizen accepted the privacy notice of this version."""
+
+    version: str
+
+
+@dataclass(frozen=True)
+class SubmitContribution:
+    """Store the reviewed contribution. ``draft_id`` makes the submission idempotent."""
+
+    draft_id: int
+    territory: str
+    theme: str
+    custom_theme: str | None
+    need: str
+    solution: str
+    levers: str | None
+    profile: str | None
+    language: str
+    consent_version: str
+
+
+@dataclass(frozen=True)
+class ListContributions:
+    """Show the citizen their contributions (storage fetches, dialog renders)."""
+
+
+@dataclass(frozen=True)
+class DeleteMyData:
+    """Erase the participant, their conversation and contributions."""
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    """Remember the interface language for this participant."""
+
+    lang: str
+
+
+Effect = RecordConsent | SubmitContribution | ListContributions | DeleteMyData | SetLanguage
+
+
+@dataclass
+class Outcome:
+    conversation: Conversation
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+
+# --- what the dialog knows of the world ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Territory:
+    code: str
+    name: str
+    departments: tuple[str, ...] = ()
+    #: Commune names (and postal codes) listed by the campaign file for this territory.
+    communes: tuple[str, ...] = ()
+    postal_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Theme:
+    """A theme: ``code`` "1".."4" for the national themes, "5" for free supplementary themes,
+    or the code of a predefined extra theme (which belongs to theme 5)."""
+
+    code: str
+    number: int
+    label_fr: str
+    label_en: str
+    short_fr: str = ""
+    short_en: str = ""
+
+    def label(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_fr
+
+    def short(self, lang: str) -> str:
+        text = self.short_en if lang == "en" else self.short_fr
+        return text or self.label(lang)
+
+
+@dataclass(frozen=True)
+class Profile:
+    code: str
+    label_fr: str
+    label_en: str
+
+    def label(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_fr
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    """The campaign as the dialog sees it (built by storage from the loaded campaign file)."""
+
+    code: str
+    name: str
+    region: str
+    opens_on: date
+    closes_on: date
+    territories: tuple[Territory, ...]
+    themes: tuple[Theme, ...]
+    extra_themes: tuple[Theme, ...] = ()
+    profiles: tuple[Profile, ...] = ()
+
+    def territory(self, code: str) -> Territory | None:
+        return next((t for t in self.territories if t.code == code), None)
+
+    def theme(self, code: str) -> Theme | None:
+        return next((t for t in (*self.themes, *self.extra_themes) if t.code == code), None)
+
+
+@dataclass(frozen=True)
+class Limits:
+    text_min: int = 15
+    text_max: int = 3000
+    levers_max: int = 3000
+    custom_theme_max: int = 120
+    langdetect_min_letters: int = 40
+    langdetect_min_confidence: float = 0.90
+    privacy_notice_version: str = "2022-11-v1"
+    draft_ttl: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything an event is handled against, besides the conversation itself."""
+
+    campaign: CampaignView
+    now: datetime
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True)
+class ContributionSummary:
+    """A stored contribution as listed back to its author."""
+
+    reference: str
+    created_at: datetime
+    territory: str
+    theme: str
+    status: str
+    need_excerpt: str

@@ -1,0 +1,101 @@
+"""The one typed settings object, read from ``CNR_*`` environment variables.
+
+It lives in ``storage`` because storage is the lowest layer that does I/O: every layer above
+(exporter, moderation, bot) imports it from here, and ``dialogs`` receives only the plain values
+it needs (see :meth:`Settings.dialog_limits`). No other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import time, timedelta
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dialogs.model import Limits
+
+
+class Settings(BaseSettings):
+    """All configuration. Each field ``x`` is read from ``CNR_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="CNR_", extra="ignore")
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str = "sqlite+aiosqlite:///cnr.db"
+    database_pool_size: int = 10
+    #: PostgreSQL schema to use (``search_path``); the tests give each test its own.
+    database_schema: str | None = None
+    sqlite_busy_timeout_ms: int = 10_000
+    #: Secret used to derive the pseudonymisation (HMAC) key and the encryption (Fernet) key.
+    #: When unset, a random one is created once in ``secret_file`` (mode 0600).
+    secret_key: SecretStr | None = None
+    secret_file: Path = Path("cnr-secret.key")
+
+    # --- campaign and conversation ----------------------------------------------------------
+    #: Campaign offered to citizens (its ``code``); default: the only or latest loaded one.
+    campaign: str | None = None
+    #: Campaign file loaded into a new, empty database.
+    default_campaign_file: str = "hauts-de-france-2022.toml"
+    default_language: str = "fr"
+    privacy_notice_version: str = "2022-11-v1"
+    draft_ttl: timedelta = timedelta(days=7)
+    text_min_chars: int = 15
+    text_max_chars: int = 3000
+    levers_max_chars: int = 3000
+    custom_theme_max_chars: int = 120
+    #: Below this many letters, langdetect is not trusted and the interface language stands.
+    langdetect_min_letters: int = 40
+    #: Minimum langdetect probability to offer a language switch.
+    langdetect_min_confidence: float = 0.90
+
+    # --- telegram ------------------------------------------------------------------------------
+    telegram_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_api_file_url: str = "https://api.telegram.org/file/bot"
+    webhook_secret: SecretStr | None = None
+    webhook_path: str | None = None
+    webhook_max_connections: int = 40
+    reminder_after: timedelta = timedelta(hours=24)
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    timezone: str = "Europe/Paris"
+    notify_citizens: bool = True
+
+    # --- moderation console ------------------------------------------------------------------
+    console_session_idle: timedelta = timedelta(minutes=30)
+    console_max_failed_logins: int = 5
+    console_lockout: timedelta = timedelta(minutes=15)
+    console_secure_cookies: bool = False
+    console_page_size: int = 25
+
+    # --- export -----------------------------------------------------------------------------
+    similarity_threshold: float = Field(default=0.82, ge=0.0, le=1.0)
+
+    def dialog_limits(self) -> Limits:
+        """The plain values the pure dialog needs."""
+        return Limits(
+            text_min=self.text_min_chars,
+            text_max=self.text_max_chars,
+            levers_max=self.levers_max_chars,
+            custom_theme_max=self.custom_theme_max_chars,
+            langdetect_min_letters=self.langdetect_min_letters,
+            langdetect_min_confidence=self.langdetect_min_confidence,
+            privacy_notice_version=self.privacy_notice_version,
+            draft_ttl=self.draft_ttl,
+        )
+
+    def master_secret(self) -> bytes:
+        """The master secret; created once in ``secret_file`` when not given."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.secret_file
+        if path.exists():
+            return path.read_text().strip().encode()
+        value = secrets.token_urlsafe(48)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x") as fh:
+            path.chmod(0o600)
+            fh.write(value + "\n")
+        return value.encode()
