@@ -164,13 +164,21 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Commune:
+    """A commune named by the campaign file, to settle split departments."""
+
+    name: str
+    postal_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Territory:
     code: str
     name: str
+    #: Department codes ("59", "2A", "971") the territory covers, wholly or in part.
     departments: tuple[str, ...] = ()
-    #: Commune names (and postal codes) listed by the campaign file for this territory.
-    communes: tuple[str, ...] = ()
-    postal_codes: tuple[str, ...] = ()
+    #: Communes listed by the campaign file (names and postal codes) for typed look-ups.
+    communes: tuple[Commune, ...] = ()
 
 
 @dataclass(frozen=True)
