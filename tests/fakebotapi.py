@@ -40,6 +40,10 @@ TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
 
 JSON = dict[str, Any]
+DEFAULT_ALLOWED = (
+    *("message", "edited_message", "channel_post", "edited_channel_post"),
+    *("callback_query", "my_chat_member", "poll", "inline_query"),
+)
 
 
 class ApiError(Exception):
@@ -407,16 +411,16 @@ class FakeBotAPI:
 
     # --- waiting -------------------------------------------------------------------------------
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
         """Wait until ``predicate()`` holds (re-checked on each change), or fail."""
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(predicate)
 
-    async def wait_messages(self, chat_id: int, n: int, timeout: float = 10.0) -> list[SentMessage]:
+    async def wait_messages(self, chat_id: int, n: int, within: float = 10.0) -> list[SentMessage]:
         """The first ``n`` messages sent to ``chat_id``, once they exist."""
         chat = self.chats.setdefault(chat_id, ChatState(id=chat_id))
         try:
-            await self.wait_for(lambda: len(chat.messages) >= n, timeout)
+            await self.wait_for(lambda: len(chat.messages) >= n, within)
         except TimeoutError:
             texts = [m.text[:80] for m in chat.messages]
             raise AssertionError(
@@ -424,19 +428,17 @@ class FakeBotAPI:
             ) from None
         return chat.messages[:n]
 
-    async def wait_message(self, chat_id: int, n: int, timeout: float = 10.0) -> SentMessage:
+    async def wait_message(self, chat_id: int, n: int, within: float = 10.0) -> SentMessage:
         """The n-th (1-based) message sent to ``chat_id``."""
-        return (await self.wait_messages(chat_id, n, timeout))[n - 1]
+        return (await self.wait_messages(chat_id, n, within))[n - 1]
 
-    async def wait_answered(self, query_id: str, timeout: float = 10.0) -> CallbackAnswer:
-        await self.wait_for(lambda: query_id in self.callback_answers, timeout)
+    async def wait_answered(self, query_id: str, within: float = 10.0) -> CallbackAnswer:
+        await self.wait_for(lambda: query_id in self.callback_answers, within)
         return self.callback_answers[query_id]
 
-    async def wait_confirmed(self, update_id: int, timeout: float = 10.0) -> None:
+    async def wait_confirmed(self, update_id: int, within: float = 10.0) -> None:
         """Until the bot has confirmed (polling offset) or acknowledged (webhook 2xx) it."""
-        await self.wait_for(
-            lambda: all(u["update_id"] != update_id for u in self.queue), timeout=timeout
-        )
+        await self.wait_for(lambda: all(u["update_id"] != update_id for u in self.queue), within)
 
     def messages(self, chat_id: int) -> list[SentMessage]:
         return list(self.chats.get(chat_id, ChatState(id=chat_id)).messages)
@@ -486,11 +488,7 @@ class FakeBotAPI:
 
     def _allowed(self, update: JSON, allowed: Iterable[str] | None) -> bool:
         if not allowed:
-            allowed = [
-                k
-                for k in ("message", "edited_message", "channel_post", "callback_query")
-                + ("edited_channel_post", "my_chat_member", "poll", "inline_query")
-            ]
+            allowed = DEFAULT_ALLOWED
         return any(k in update for k in allowed)
 
     async def _m_getupdates(self, p: JSON) -> list[JSON]:
