@@ -1,4 +1,4 @@
-"""``cnrbot db upgrade|current``."""
+"""``cnrbot db upgrade|current|purge-drafts``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ def register(sub: Any) -> None:
     up.set_defaults(func=_upgrade)
     cur = dbsub.add_parser("current", help="print the schema revision of the database")
     cur.set_defaults(func=_current)
+    purge = dbsub.add_parser(
+        "purge-drafts",
+        help="erase the answers of drafts idle longer than CNR_DRAFT_TTL (run it daily)",
+    )
+    purge.set_defaults(func=_purge_drafts)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -41,4 +46,25 @@ def _current(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     print(asyncio.run(go()) or "empty database (run `cnrbot db upgrade`)")
+    return 0
+
+
+def _purge_drafts(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from storage.db import session_factory
+    from storage.maintenance import purge_expired_drafts
+
+    settings = Settings()
+
+    async def go() -> int:
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine)
+            async with session_factory(engine)() as session, session.begin():
+                return await purge_expired_drafts(session, datetime.now(UTC), settings.draft_ttl)
+        finally:
+            await engine.dispose()
+
+    print(f"expired drafts erased: {asyncio.run(go())}")
     return 0
