@@ -136,6 +136,7 @@ class CampaignSpec(_Strict):
                 Theme(e.code, 5, e.label_fr, e.label_en, e.short_fr, e.short_en) for e in sup.themes
             ),
             profiles=tuple(Profile(p.code, p.label_fr, p.label_en) for p in self.profiles),
+            timezone=info.timezone,
         )
 
 
@@ -389,6 +390,9 @@ def parse_campaign_text(text: str, source_name: str) -> CampaignSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignFileError(source_name, [_syntax_problem(exc, text)]) from None
+    except RecursionError:
+        problem = Problem(None, "", "TOML syntax error: arrays or tables nested too deeply")
+        raise CampaignFileError(source_name, [problem]) from None
     locator: _Locator | None = None
 
     def locate() -> _Locator:
@@ -486,6 +490,8 @@ def _describe(err: Any) -> str:
     if kind == "extra_forbidden":
         return "unknown field (check its spelling; see storage/campaigns/*.toml for examples)"
     value = err.get("input")
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f'{msg} (got {value}: write it in quotes, "{value}")'
     if isinstance(value, str | int | float | bool | date):
         shown = repr(value)
         if len(shown) > 60:
@@ -540,6 +546,8 @@ def check_campaign(spec: CampaignSpec) -> list[tuple[Loc, str]]:
                         ' (01 to 95 without 20, 2A, 2B, 971 to 974, 976; as text, e.g. "02")',
                     )
                 )
+        if not set(territory.departments) <= DEPARTMENTS.keys():
+            continue  # postal codes are checked against valid departments only
         for j, commune in enumerate(territory.communes):
             for k, code in enumerate(commune.postal_codes):
                 loc: Loc = ("territories", i, "communes", j, "postal_codes", k)
