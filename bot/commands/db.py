@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     cur.set_defaults(func=_current)
     purge = dbsub.add_parser(
         "purge-drafts",
-        help="erase the answers of drafts idle longer than CNR_DRAFT_TTL (run it daily)",
+        help="erase drafts and unanswered notices idle longer than CNR_DRAFT_TTL (daily)",
     )
     purge.set_defaults(func=_purge_drafts)
 
@@ -53,18 +53,22 @@ def _purge_drafts(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from storage.db import session_factory
-    from storage.maintenance import purge_expired_drafts
+    from storage.maintenance import purge_expired_drafts, purge_unconsented
 
     settings = Settings()
 
-    async def go() -> int:
+    async def go() -> tuple[int, int]:
         engine = create_engine(settings)
         try:
             await upgrade(engine)
+            now = datetime.now(UTC)
             async with session_factory(engine)() as session, session.begin():
-                return await purge_expired_drafts(session, datetime.now(UTC), settings.draft_ttl)
+                drafts = await purge_expired_drafts(session, now, settings.draft_ttl)
+                people = await purge_unconsented(session, now, settings.draft_ttl)
+            return drafts, people
         finally:
             await engine.dispose()
 
-    print(f"expired drafts erased: {asyncio.run(go())}")
+    drafts, people = asyncio.run(go())
+    print(f"expired drafts erased: {drafts}; unanswered privacy notices erased: {people}")
     return 0
