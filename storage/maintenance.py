@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ConversationRow
+from storage.models import ConversationRow, Participant
+from storage.repository import delete_participant
 
 
 async def purge_expired_drafts(session: AsyncSession, now: datetime, ttl: timedelta) -> int:
@@ -47,6 +48,22 @@ async def purge_expired_drafts(session: AsyncSession, now: datetime, ttl: timede
         )
         purged += int(getattr(result, "rowcount", 0) or 0)
     return purged
+
+
+async def purge_unconsented(session: AsyncSession, now: datetime, ttl: timedelta) -> int:
+    """Erase people who saw the privacy notice but never answered it (idle since before
+    ``now - ttl``): without consent nothing about them is kept longer."""
+    stale = await session.scalars(
+        select(Participant.id)
+        .join(ConversationRow, ConversationRow.participant_id == Participant.id, isouter=True)
+        .where(Participant.consent_version.is_(None))
+        .where((ConversationRow.updated_at < now - ttl) | ConversationRow.updated_at.is_(None))
+        .where(Participant.created_at < now - ttl)
+    )
+    ids = list(stale)
+    for participant_id in ids:
+        await delete_participant(session, participant_id)
+    return len(ids)
 
 
 def _has_answers(data: Any) -> bool:

@@ -197,6 +197,7 @@ async def insert_contribution(
 async def list_contributions(
     session: AsyncSession, participant_id: int, lang: str
 ) -> list[ContributionSummary]:
+    """The participant's contributions, newest first."""
     rows = await session.execute(
         select(
             Contribution.reference,
@@ -211,7 +212,7 @@ async def list_contributions(
         .join(Territory, Territory.id == Contribution.territory_id)
         .join(Theme, Theme.id == Contribution.theme_id)
         .where(Contribution.participant_id == participant_id)
-        .order_by(Contribution.created_at, Contribution.id)
+        .order_by(Contribution.created_at.desc(), Contribution.id.desc())
     )
     items = []
     for reference, created_at, territory, label_fr, label_en, custom, status, need in rows:

@@ -202,13 +202,13 @@ async def test_list_contributions_summary(engine: AsyncEngine) -> None:
     async with session_factory(engine)() as s:
         fr = await repository.list_contributions(s, pid, "fr")
         en = await repository.list_contributions(s, pid, "en")
-    assert [c.reference for c in fr] == ["TST-OISE-000001", "TST-OISE-000002"]
-    assert fr[0].theme == "Garantir la continuité des soins"
-    assert en[0].theme == "Ensure continuity of care"
-    assert fr[1].theme == "Transports sanitaires"
-    assert fr[0].territory == "Oise" and fr[0].status == "pending"
-    assert len(fr[0].need_excerpt) <= repository.EXCERPT_CHARS
-    assert fr[0].need_excerpt.endswith("…") and fr[0].created_at == NOW
+    assert [c.reference for c in fr] == ["TST-OISE-000002", "TST-OISE-000001"]  # newest first
+    assert fr[1].theme == "Garantir la continuité des soins"
+    assert en[1].theme == "Ensure continuity of care"
+    assert fr[0].theme == en[0].theme == "Transports sanitaires"
+    assert fr[1].territory == "Oise" and fr[1].status == "pending"
+    assert len(fr[1].need_excerpt) <= repository.EXCERPT_CHARS
+    assert fr[1].need_excerpt.endswith("…") and fr[1].created_at == NOW
 
 
 async def test_purge_expired_drafts(engine: AsyncEngine) -> None:

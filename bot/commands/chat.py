@@ -1,0 +1,35 @@
+"""``cnrbot chat``: contribute to the consultation from a terminal (or a pipe)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from storage.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "chat",
+        help="contribute in the terminal (same conversation as on Telegram; resumable)",
+        description=(
+            "Chat with the assistant in the terminal: type the number or the label of a "
+            "choice, free text, or a command such as /help, /back, /cancel. The database "
+            "(CNR_DATABASE_URL, default cnr.db) is created on first run."
+        ),
+    )
+    parser.add_argument(
+        "--user",
+        help="local user id (default: one created once and kept next to the database)",
+    )
+    parser.add_argument(
+        "--lang", choices=["fr", "en"], help="language of a new conversation (default: fr)"
+    )
+    parser.set_defaults(func=_chat)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.terminal import run_chat  # imported when used: the CLI starts fast
+
+    settings = Settings()
+    return run_chat(settings, user_id=args.user, lang_hint=args.lang or settings.default_language)

@@ -1,0 +1,178 @@
+"""The terminal chat: the same conversation as on Telegram, in a terminal or through a pipe.
+
+Replies are printed as wrapped text with numbered choices; the citizen types a number, a
+choice's label, a command (``/help``, ``/back``...) or free text. Every line is one dialog
+event, stored in its own transaction, so Ctrl-C (or a killed process) loses at most the line
+being handled and ``cnrbot chat`` resumes where the conversation stood.
+
+The input loop is synchronous on purpose: ``input()`` then reacts to Ctrl-C at once, and the
+asyncio runner is entered only to handle one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import sys
+import textwrap
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy.engine import make_url
+
+from dialogs import flow
+from dialogs.model import Choice, ChoiceEvent, CommandEvent, Event, Reply
+from storage.service import DialogService
+from storage.settings import Settings
+
+CHANNEL = "terminal"
+MIN_WIDTH, MAX_WIDTH = 30, 88
+PROMPT = "> "
+
+
+def user_id_file(settings: Settings) -> Path:
+    """Where the local terminal user's id is kept: next to the SQLite file, else here."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        db = Path(url.database)
+        return db.with_name(db.name + ".terminal-user")
+    return Path("cnr-terminal-user")
+
+
+def local_user_id(settings: Settings) -> str:
+    """The id of this terminal's user, created once (random, never a personal identifier)."""
+    path = user_id_file(settings)
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    value = secrets.token_hex(16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form, to match a typed label to a choice."""
+    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def terminal_width(out: TextIO) -> int:
+    columns = shutil.get_terminal_size((80, 24)).columns if out.isatty() else 80
+    return max(MIN_WIDTH, min(MAX_WIDTH, columns))
+
+
+def render(replies: Sequence[Reply], width: int) -> str:
+    """Replies as plain text: wrapped paragraphs, then numbered choices."""
+    lines: list[str] = []
+    for reply in replies:
+        for paragraph in reply.text.splitlines():
+            if not paragraph.strip():
+                lines.append("")
+                continue
+            indent = paragraph[: len(paragraph) - len(paragraph.lstrip())]
+            lines.extend(
+                textwrap.wrap(
+                    paragraph.strip(),
+                    width=width,
+                    initial_indent=indent,
+                    subsequent_indent=indent,
+                    break_long_words=True,
+                    break_on_hyphens=False,
+                )
+            )
+        number_width = len(str(len(reply.choices)))
+        for n, choice in enumerate(reply.choices, 1):
+            head = f"  {n:>{number_width}}. "
+            lines.extend(
+                textwrap.wrap(
+                    choice.label,
+                    width=width,
+                    initial_indent=head,
+                    subsequent_indent=" " * len(head),
+                )
+                or [head.rstrip()]
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+@dataclass
+class TerminalSession:
+    """Turns typed lines into dialog events, given the choices last shown."""
+
+    choices: tuple[Choice, ...] = ()
+    version: int | None = None
+    history: list[str] = field(default_factory=list)
+
+    def event_for(self, line: str) -> Event:
+        text = line.strip()
+        if text.isdigit() and self.choices and 1 <= int(text) <= len(self.choices):
+            return ChoiceEvent(self.choices[int(text) - 1].id, self.version)
+        if text and not text.startswith("/"):
+            folded = _fold(text)
+            for choice in self.choices:
+                if _fold(choice.label) == folded:
+                    return ChoiceEvent(choice.id, self.version)
+        return flow.parse_text(line)
+
+    def shown(self, replies: Sequence[Reply], version: int) -> None:
+        offered = [r.choices for r in replies if r.choices]
+        if offered:
+            self.choices = offered[-1]
+        elif replies:
+            self.choices = ()
+        self.version = version
+
+
+def run_chat(
+    settings: Settings,
+    *,
+    user_id: str | None = None,
+    lang_hint: str | None = None,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run the chat until end of input or Ctrl-C. Returns the exit status."""
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    interactive = stdin.isatty() and out.isatty()
+    width = terminal_width(out)
+    user = user_id or local_user_id(settings)
+    read: Callable[[], str] = (lambda: input(PROMPT)) if interactive else stdin.readline
+    term = TerminalSession()
+
+    with asyncio.Runner() as runner:
+        try:
+            service = runner.run(DialogService.open(settings))
+        except KeyboardInterrupt:
+            return 130
+        try:
+
+            def send(event: Event) -> None:
+                result = runner.run(service.handle(CHANNEL, user, event, lang_hint=lang_hint))
+                out.write(render(result.replies, width))
+                out.flush()
+                term.shown(result.replies, result.conversation.version)
+
+            send(CommandEvent("start"))  # shows the current step (or the welcome)
+            while True:
+                try:
+                    line = read()
+                except EOFError:
+                    break
+                if not interactive and line == "":
+                    break  # end of the piped input
+                send(term.event_for(line.rstrip("\r\n")))
+        except KeyboardInterrupt:
+            out.write("\n")
+            out.flush()
+        finally:
+            runner.run(service.close())
+    return 0

@@ -1,0 +1,294 @@
+"""The dialog service: one dialog event, one database transaction.
+
+For each event: load (or start) the citizen's conversation, let the pure dialog
+(:mod:`dialogs.flow`) decide, apply its effects (consent, contribution, deletion...), save the
+new state with an optimistic version check, run the channel's ``also`` hook, and commit, all
+together or not at all. A concurrent change of the same conversation (stale version, twin
+insert, SQLite busy snapshot) rolls back and re-runs the event, a bounded number of times.
+
+Nothing is stored about someone who has not accepted the privacy notice, except while the
+notice is waiting for their answer; declining erases that.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dialogs import flow
+from dialogs.model import (
+    CampaignView,
+    Context,
+    Conversation,
+    DeleteMyData,
+    Event,
+    ListContributions,
+    Outcome,
+    RecordConsent,
+    Reply,
+    SetLanguage,
+    SubmitContribution,
+)
+from storage import campaigns_db, repository
+from storage.db import create_engine, session_factory, upgrade
+from storage.identity import Pseudonymiser
+from storage.models import Participant
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Also = Callable[[AsyncSession, int], Awaitable[None]]
+
+#: Attempts at one event when its conversation keeps changing under it.
+MAX_ATTEMPTS = 5
+#: The dialog's state while the privacy notice waits for an answer: kept without consent.
+AWAITING_CONSENT = "consent"
+_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock (PostgreSQL)
+
+
+@dataclass
+class HandleResult:
+    replies: list[Reply]
+    conversation: Conversation
+    participant_id: int | None
+    participant_key: str
+    #: References of the contributions created by this event.
+    submitted: list[str] = field(default_factory=list)
+
+
+class NoCampaign(RuntimeError):
+    """The database holds no campaign to offer (load one with ``cnrbot campaign load``)."""
+
+
+class _Retry(Exception):
+    pass
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    """Errors of concurrency that re-running the transaction settles."""
+    if isinstance(exc, IntegrityError):
+        return True  # a twin event inserted the same participant or contribution first
+    orig = exc.orig
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        if getattr(candidate, "sqlstate", None) in _RETRY_SQLSTATES:
+            return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+class DialogService:
+    def __init__(self, settings: Settings, engine: AsyncEngine, *, owns_engine: bool) -> None:
+        self.settings = settings
+        self.engine = engine
+        self._owns_engine = owns_engine
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self.pseudonymiser = Pseudonymiser(settings)
+        self.limits = settings.dialog_limits()
+        self._views: dict[int, tuple[str, CampaignView]] = {}
+
+    @classmethod
+    async def open(cls, settings: Settings, *, engine: AsyncEngine | None = None) -> DialogService:
+        """Connect, migrate, and load the default campaign file into an empty database."""
+        owns = engine is None
+        engine = engine or create_engine(settings)
+        try:
+            await upgrade(engine)
+            service = cls(settings, engine, owns_engine=owns)
+            await service.ensure_default_campaign()
+        except BaseException:
+            if owns:
+                await engine.dispose()
+            raise
+        return service
+
+    async def close(self) -> None:
+        if self._owns_engine:
+            await self.engine.dispose()
+
+    async def ensure_default_campaign(self) -> None:
+        """Load ``settings.default_campaign_file`` when the database holds no campaign."""
+        from storage.campaign_file import read_campaign_file
+
+        async with self.sessions() as session, session.begin():
+            if await campaigns_db.has_campaign(session):
+                return
+            path = campaigns_db.resolve_campaign_file(self.settings.default_campaign_file)
+            spec = read_campaign_file(path)
+            result = await campaigns_db.load_campaign(session, spec)
+            log.info("loaded default campaign %s from %s", result.code, path.name)
+
+    # --- campaign view cache ------------------------------------------------------------------
+
+    async def _campaign(
+        self, session: AsyncSession, campaign_id: int | None
+    ) -> tuple[campaigns_db.CurrentCampaign, CampaignView]:
+        current = None
+        if campaign_id is not None:
+            current = await campaigns_db.campaign_by_id(session, campaign_id)
+        if current is None:
+            current = await campaigns_db.current_campaign(session, self.settings.campaign)
+        if current is None:
+            raise NoCampaign(
+                f"no campaign {self.settings.campaign!r}"
+                if self.settings.campaign
+                else "no campaign"
+            )
+        cached = self._views.get(current.id)
+        if cached is None or cached[0] != current.spec_hash:
+            view = await campaigns_db.campaign_view(session, current.id)
+            self._views[current.id] = (current.spec_hash, view)
+            return current, view
+        return current, cached[1]
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def handle(
+        self,
+        channel: str,
+        user_id: str,
+        event: Event,
+        *,
+        lang_hint: str | None = None,
+        now: datetime | None = None,
+        also: Also | None = None,
+    ) -> HandleResult:
+        """Handle one event of ``user_id`` on ``channel`` in one transaction.
+
+        ``also(session, participant_id)`` runs inside that transaction, after the dialog's
+        changes (``participant_id`` is 0 when no participant remains: declined or erased);
+        if it raises, nothing of the event is stored. The event may run more than once when
+        the conversation changes concurrently, so ``also`` must be repeatable.
+        """
+        key = self.pseudonymiser.key(channel, user_id)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return await self._handle_once(
+                    key, channel, event, lang_hint, now or datetime.now(UTC), also
+                )
+            except (repository.StaleConversation, _Retry) as exc:
+                reason = type(exc).__name__
+            except DBAPIError as exc:
+                if not _is_transient(exc) or attempt == MAX_ATTEMPTS:
+                    raise
+                reason = type(exc).__name__
+            log.info("event re-run (attempt %d): %s", attempt, reason)
+        raise repository.StaleConversation(f"conversation kept changing ({MAX_ATTEMPTS} attempts)")
+
+    async def _handle_once(
+        self,
+        key: str,
+        channel: str,
+        event: Event,
+        lang_hint: str | None,
+        now: datetime,
+        also: Also | None,
+    ) -> HandleResult:
+        async with self.sessions() as session, session.begin():
+            participant = await repository.get_participant(session, key)
+            stored = None
+            if participant is not None:
+                stored = await repository.load_conversation(session, participant.id)
+            if stored is not None:
+                conv = stored.conversation
+                idle: timedelta | None = now - stored.updated_at
+            else:
+                conv = flow.new_conversation(lang_hint)
+                if participant is not None:
+                    conv.lang = participant.lang
+                idle = None
+            campaign, view = await self._campaign(session, stored.campaign_id if stored else None)
+            ctx = Context(campaign=view, now=now, limits=self.limits)
+            outcome = flow.handle(conv, event, ctx, idle=idle)
+            new = outcome.conversation
+            replies = list(outcome.replies)
+            submitted: list[str] = []
+
+            if any(isinstance(e, DeleteMyData) for e in outcome.effects):
+                if participant is not None:
+                    await repository.delete_participant(session, participant.id)
+                participant_id = None
+            elif not self._keeps(participant, new, outcome):
+                # Declined (or left) before consenting: nothing remains of this person.
+                if participant is not None:
+                    await repository.delete_participant(session, participant.id)
+                participant_id = None
+            else:
+                if participant is None:
+                    participant = await repository.create_participant(
+                        session, key, channel, new.lang, now
+                    )
+                participant_id = participant.id
+                for effect in outcome.effects:
+                    await self._apply(
+                        session, effect, participant, campaign, channel, new, ctx, now,
+                        replies, submitted,
+                    )  # fmt: skip
+                participant.lang = new.lang
+                if stored is None:
+                    await repository.insert_conversation(
+                        session, participant.id, campaign.id, new, now
+                    )
+                elif new.version != conv.version or stored.campaign_id != campaign.id:
+                    await repository.update_conversation(
+                        session, participant.id, campaign.id, new, conv.version, now
+                    )
+            if also is not None:
+                await also(session, participant_id or 0)
+        return HandleResult(replies, new, participant_id, key, submitted)
+
+    @staticmethod
+    def _keeps(participant: Participant | None, new: Conversation, outcome: Outcome) -> bool:
+        """Whether this person's conversation is to be stored after the event."""
+        if new.consent_version is not None:
+            return True
+        if participant is not None and participant.consent_version is not None:
+            return True
+        if any(isinstance(e, RecordConsent) for e in outcome.effects):
+            return True
+        return new.state == AWAITING_CONSENT
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        effect: object,
+        participant: Participant,
+        campaign: campaigns_db.CurrentCampaign,
+        channel: str,
+        conv: Conversation,
+        ctx: Context,
+        now: datetime,
+        replies: list[Reply],
+        submitted: list[str],
+    ) -> None:
+        if isinstance(effect, RecordConsent):
+            participant.consent_version = effect.version
+            participant.consent_at = now
+        elif isinstance(effect, SubmitContribution):
+            existing = await repository.find_contribution_reference(
+                session, participant.id, effect.draft_id
+            )
+            reference = existing
+            if reference is None:
+                reference = await repository.insert_contribution(
+                    session,
+                    participant_id=participant.id,
+                    campaign_id=campaign.id,
+                    ref_prefix=campaign.ref_prefix,
+                    channel=channel,
+                    effect=effect,
+                    now=now,
+                )
+                submitted.append(reference)
+            replies.extend(flow.render_submitted(conv, [reference], ctx))
+        elif isinstance(effect, ListContributions):
+            items = await repository.list_contributions(session, participant.id, conv.lang)
+            replies.extend(flow.render_contributions(conv, items, ctx))
+        elif isinstance(effect, SetLanguage):
+            participant.lang = effect.lang
+        else:
+            raise TypeError(f"unknown effect {type(effect).__name__}")
