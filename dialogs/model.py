@@ -224,6 +224,8 @@ class CampaignView:
     themes: tuple[Theme, ...]
     extra_themes: tuple[Theme, ...] = ()
     profiles: tuple[Profile, ...] = ()
+    #: The campaign's dates are local dates in this time zone.
+    timezone: str = "Europe/Paris"
 
     def territory(self, code: str) -> Territory | None:
         return next((t for t in self.territories if t.code == code), None)

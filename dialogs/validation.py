@@ -1,0 +1,71 @@
+"""Free-text cleaning and validation: the same rules for every channel and every field."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Line and paragraph separators, and tabs, become plain whitespace; other control characters
+# (category Cc) and format characters (Cf: zero-width spaces and joiners, bidi overrides, BOM,
+# soft hyphen...) are removed.
+_WHITESPACE_CONTROLS = {"\t": " ", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x0b": "\n"}
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
+
+
+def clean_text(text: str) -> str:
+    """Normalise (NFC), drop control and zero-width characters, fold spaces, trim."""
+    text = text.replace("\r\n", "\n")
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFC", text):
+        if ch in _WHITESPACE_CONTROLS:
+            out.append(_WHITESPACE_CONTROLS[ch])
+        elif ch == "\n":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            continue
+        else:
+            out.append(ch)
+    cleaned = _SPACES.sub(" ", "".join(out))
+    cleaned = _SPACE_AROUND_NEWLINE.sub("\n", cleaned)
+    cleaned = _BLANK_LINES.sub("\n\n", cleaned)
+    return cleaned.strip()
+
+
+def count_letters(text: str) -> int:
+    return sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The cleaned text, or the id of the message explaining what is wrong (with params)."""
+
+    text: str
+    error: str | None = None
+    params: tuple[tuple[str, int], ...] = ()
+
+
+def check_text(raw: str, *, min_chars: int, max_chars: int) -> Checked:
+    """Clean ``raw`` and check its length and that it says something in words."""
+    text = clean_text(raw)
+    if not text:
+        return Checked(text, "text.empty")
+    count = len(text)
+    if count_letters(text) == 0:
+        return Checked(text, "text.no_letters")
+    if count < min_chars:
+        return Checked(text, "text.too_short", (("count", count), ("min", min_chars)))
+    if count > max_chars:
+        return Checked(text, "text.too_long", (("count", count), ("max", max_chars)))
+    return Checked(text)
+
+
+def fold(text: str) -> str:
+    """Comparison key: case, accents, punctuation and spacing ignored ("Béthune" == "bethune")."""
+    decomposed = unicodedata.normalize("NFKD", clean_text(text).casefold())
+    letters = "".join(
+        ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch)
+    )
+    return " ".join(letters.split())
