@@ -1,8 +1,9 @@
-"""Housekeeping that protects privacy: erase the answers of abandoned drafts.
+"""Housekeeping that protects privacy: erase the texts of abandoned drafts.
 
-The dialog already resets a draft idle longer than ``settings.draft_ttl`` on the citizen's
-next event; this erases the answers of such drafts from the database even if that citizen
-never comes back (run ``cnrbot db purge-drafts`` daily).
+The dialog resets a draft idle longer than ``settings.draft_ttl`` on the citizen's next event
+(and says so); this erases the free texts of such drafts from the database even if that
+citizen never comes back (run ``cnrbot db purge-drafts`` daily). The codes picked (territory,
+theme, profile) stay, so the dialog still sees an expired draft and tells the citizen.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialogs.flow import FREE_TEXT_STATES
 from storage.models import ConversationRow, Participant
 from storage.repository import delete_participant
 
+#: Answers typed by the citizen (the free-text steps of the dialog).
+FREE_TEXT_KEYS: tuple[str, ...] = tuple(FREE_TEXT_STATES)
+
 
 async def purge_expired_drafts(session: AsyncSession, now: datetime, ttl: timedelta) -> int:
-    """Erase the answers of conversations idle since before ``now - ttl``; return how many.
+    """Erase the free-text answers of conversations idle since before ``now - ttl``; return
+    how many conversations were purged.
 
-    The state, language, consent and ``updated_at`` stay: on the citizen's next event the
-    dialog sees the idle time and starts them afresh. The version is bumped so that an event
-    handled concurrently with the purge re-reads the conversation.
+    The state, language, consent, codes picked and ``updated_at`` stay: on the citizen's next
+    event the dialog sees the idle time, resets the draft and says it expired. The version is
+    bumped so that an event handled concurrently with the purge re-reads the conversation.
     """
     cutoff = now - ttl
     rows = await session.execute(
@@ -32,10 +38,13 @@ async def purge_expired_drafts(session: AsyncSession, now: datetime, ttl: timede
     )
     purged = 0
     for participant_id, version, data in rows.all():
-        if not _has_answers(data):
+        if not _has_texts(data):
             continue
         cleared = dict(data)
-        cleared["answers"] = {}
+        answers = dict(data["answers"])
+        for key in FREE_TEXT_KEYS:
+            answers.pop(key, None)
+        cleared["answers"] = answers
         cleared["version"] = version + 1
         result = await session.execute(
             update(ConversationRow)
@@ -66,5 +75,7 @@ async def purge_unconsented(session: AsyncSession, now: datetime, ttl: timedelta
     return len(ids)
 
 
-def _has_answers(data: Any) -> bool:
-    return isinstance(data, dict) and bool(data.get("answers"))
+def _has_texts(data: Any) -> bool:
+    if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
+        return False
+    return any(data["answers"].get(key) for key in FREE_TEXT_KEYS)

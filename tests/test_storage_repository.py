@@ -241,7 +241,7 @@ async def test_purge_expired_drafts(engine: AsyncEngine) -> None:
         raw = await s.scalar(
             select(ConversationRow.data).where(ConversationRow.participant_id == old_draft)
         )
-    assert purged is not None and purged.conversation.answers == {}
+    assert purged is not None and purged.conversation.answers == {"territory": "OISE"}
     assert purged.conversation.version == 6 and purged.conversation.state == "solution"
     assert "Mon besoin" not in str(raw)
     assert kept is not None and kept.conversation.answers == answers
