@@ -1,0 +1,98 @@
+"""``cnrbot run``: the Telegram bot, by long polling (default) or webhook.
+
+``cnrbot run --webhook --listen 127.0.0.1 --port 8080 --public-url https://bot.example.org``
+serves the webhook on a secret path behind the reverse proxy and registers it with Telegram
+(secret token, allowed updates, max connections from settings). Several webhook workers may
+share one PostgreSQL database. SIGTERM (or Ctrl-C) drains updates in flight before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+from storage.settings import Settings
+
+log = logging.getLogger("cnrbot.run")
+
+NO_TOKEN = (
+    "cnrbot run: no Telegram bot token. Set CNR_TELEGRAM_TOKEN (from @BotFather), "  # noqa: S105
+    "or try the conversation locally, without Telegram, with `cnrbot chat`."
+)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run the Telegram bot (long polling, or --webhook)",
+        description=(
+            "Run the Telegram bot. Token from CNR_TELEGRAM_TOKEN; Bot API server from "
+            "CNR_TELEGRAM_API_BASE_URL (a self-hosted one, or the tests' fake server)."
+        ),
+    )
+    parser.add_argument("--webhook", action="store_true", help="receive updates by webhook")
+    parser.add_argument("--listen", default="127.0.0.1", help="webhook: address to bind")
+    parser.add_argument("--port", type=int, default=8080, help="webhook: port to bind")
+    parser.add_argument(
+        "--public-url", help="webhook: public HTTPS base URL Telegram posts to (required)"
+    )
+    parser.add_argument(
+        "--no-register",
+        action="store_true",
+        help="webhook: do not (re)register the webhook (another worker does)",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    if args.webhook:
+        if not args.public_url:
+            print("cnrbot run --webhook needs --public-url https://…", file=sys.stderr)
+            return 2
+        url = urlparse(args.public_url)
+        if url.scheme not in ("https", "http") or not url.netloc:
+            print(f"cnrbot run: not a URL: {args.public_url!r}", file=sys.stderr)
+            return 2
+    if not logging.getLogger().handlers or logging.getLogger().level > logging.INFO:
+        logging.getLogger("cnrbot").setLevel(logging.INFO)
+    return asyncio.run(_main(settings, args))
+
+
+async def _main(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.telegram.app import TelegramChannel
+    from storage.service import DialogService
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+    service = await DialogService.open(settings)
+    channel = TelegramChannel(settings, service, service.engine)
+    try:
+        await channel.start()
+        if args.webhook:
+            port = await channel.serve_webhook(args.listen, args.port)
+            if not args.no_register:
+                await channel.register_webhook(args.public_url)
+            print(f"cnrbot: webhook listening on {args.listen}:{port}", file=sys.stderr, flush=True)
+            await stop.wait()
+        else:
+            print("cnrbot: polling", file=sys.stderr, flush=True)
+            await channel.poll(stop)
+    finally:
+        await channel.stop()
+        await service.close()
+    print("cnrbot: stopped", file=sys.stderr, flush=True)
+    return 0

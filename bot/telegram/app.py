@@ -1,0 +1,288 @@
+"""The Telegram channel, assembled: PTB's ``Bot`` (with ``AIORateLimiter``) for talking to
+Telegram, our own receivers (long polling, webhook) that acknowledge an update only once it is
+recorded in the inbox, the processor, and the notifier (outbox, reminders).
+
+Why not PTB's ``Updater``/webhook server: they acknowledge updates before handling them (a crash
+loses them), and its webhook compares the secret with ``!=``. Why not ``ConversationHandler``:
+its state lives in memory; here the database is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Bot, BotCommand
+from telegram.error import NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.warnings import PTBUserWarning
+
+from bot.telegram.inbox import Envelope, Inbox
+from bot.telegram.notifier import Notifier
+from bot.telegram.processor import DB_ERRORS, DialogHandler, Processor
+from dialogs.messages import LANGUAGES, normalise_lang, t
+from storage.identity import derive_key
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The update kinds we ask Telegram for.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+WEBHOOK_INFO = b"cnr-sante-bot/telegram-webhook/v1"
+
+
+def build_application(
+    settings: Settings, *, rate_limit: bool = True, overall_max_rate: float = 30
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """PTB's Application, used only for its Bot (HTTP client, rate limiter); no updater."""
+    if settings.telegram_token is None:
+        raise ValueError("no Telegram token (CNR_TELEGRAM_TOKEN)")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_api_file_url)
+        .updater(None)
+        .connection_pool_size(64)
+        .pool_timeout(30)
+    )
+    if rate_limit:
+        limiter: Any = AIORateLimiter(overall_max_rate=overall_max_rate, max_retries=3)
+        builder = builder.rate_limiter(limiter)
+    return builder.build()
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The secret token Telegram sends back in every webhook request (``[A-Za-z0-9_-]``)."""
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    raw = derive_key(settings.master_secret(), WEBHOOK_INFO)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def webhook_path(settings: Settings) -> str:
+    """A path nobody guesses (derived from the secret unless configured)."""
+    if settings.webhook_path:
+        return "/" + settings.webhook_path.strip("/")
+    digest = hashlib.sha256(webhook_secret(settings).encode()).hexdigest()[:32]
+    return f"/telegram/{digest}"
+
+
+class OutageNotice:
+    """During a database outage, tell each citizen once that there is a temporary problem."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.told: set[int] = set()
+
+    async def tell(self, envelopes: Sequence[Envelope]) -> None:
+        for env in envelopes:
+            if env.chat_id is None or env.chat_type not in (None, "private"):
+                continue
+            if env.chat_id in self.told:
+                continue
+            self.told.add(env.chat_id)
+            text = t(normalise_lang(env.lang_hint), "channel.temporary_problem")
+            with contextlib.suppress(TelegramError):
+                await self.bot.send_message(env.chat_id, text)
+
+    def over(self) -> None:
+        self.told.clear()
+
+
+class TelegramChannel:
+    def __init__(
+        self,
+        settings: Settings,
+        service: DialogHandler,
+        engine: AsyncEngine,
+        *,
+        application: Application[Any, Any, Any, Any, Any, Any] | None = None,
+        concurrency: int | None = None,
+        sweep_interval: float = 1.0,
+        notify_interval: float = 30.0,
+        poll_timeout: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.application = application or build_application(settings)
+        self.bot: Bot = self.application.bot
+        self.inbox = Inbox(settings, engine)
+        self.processor = Processor(
+            settings,
+            self.inbox,
+            service,
+            self.bot,
+            concurrency=concurrency,
+            sweep_interval=sweep_interval,
+        )
+        self.notifier = Notifier(settings, engine, self.bot, interval=notify_interval)
+        self.outage = OutageNotice(self.bot)
+        self.poll_timeout = poll_timeout
+        self._side: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+        self.secret = webhook_secret(settings)
+        self.path = webhook_path(settings)
+        self.offset: int | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self.set_commands()
+        self.processor.start()
+        self.notifier.start()
+
+    async def stop(self) -> None:
+        """Drain: stop receiving, finish the updates in flight, then close."""
+        self._closing = True
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.processor.drain()
+        await self.notifier.stop()
+        if self._side:
+            await asyncio.wait(list(self._side), timeout=5)
+        await self.application.shutdown()
+
+    async def set_commands(self) -> None:
+        from dialogs.flow import COMMANDS
+
+        for lang in LANGUAGES:
+            commands = [BotCommand(c, t(lang, f"menu.{c}")) for c in COMMANDS]
+            await self.bot.set_my_commands(commands, language_code=lang)
+        default = [BotCommand(c, t("fr", f"menu.{c}")) for c in COMMANDS]
+        await self.bot.set_my_commands(default)
+
+    # --- receiving -------------------------------------------------------------------------------
+
+    async def receive(self, updates: Sequence[dict[str, Any]]) -> bool:
+        """Record updates durably, then hand them to the processor. False: not recorded (the
+        caller must not acknowledge them)."""
+        try:
+            envelopes = await self.inbox.record(updates)
+        except DB_ERRORS as exc:
+            log.warning(
+                "could not record %d update(s): database unavailable (%s)",
+                len(updates),
+                type(exc).__name__,
+            )
+            self._spawn(self.outage.tell(self.inbox.envelopes(updates)))
+            return False
+        self.outage.over()
+        self.processor.notify(envelopes)
+        return True
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """Long polling: the offset moves past updates only once they are recorded."""
+        await self.bot.delete_webhook()
+        backoff = 0.2
+        while not stop.is_set() and not self._closing:
+            get = asyncio.ensure_future(self._get_updates())
+            stopping = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({get, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if get not in done:
+                get.cancel()  # not recorded, not confirmed: Telegram will give them again
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await get
+                stopping.cancel()
+                return
+            stopping.cancel()
+            try:
+                updates = get.result()
+            except (NetworkError, RetryAfter) as exc:
+                log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
+                await self._pause(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if not updates:
+                continue
+            if await self.receive(updates):
+                self.offset = max(int(u["update_id"]) for u in updates) + 1
+                backoff = 0.2
+            else:
+                await self._pause(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _get_updates(self) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "timeout": int(self.poll_timeout),
+            "allowed_updates": ALLOWED_UPDATES,
+        }
+        if self.offset is not None:
+            kwargs["offset"] = self.offset
+        # Raw JSON (not PTB objects): what we store is exactly what Telegram sent.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PTBUserWarning)
+            result = await self.bot.do_api_request(
+                "getUpdates", api_kwargs=kwargs, read_timeout=self.poll_timeout + 10
+            )
+        return list(result)
+
+    @staticmethod
+    async def _pause(stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await stop.wait()
+
+    # --- webhook ---------------------------------------------------------------------------------
+
+    def webhook_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post(self.path, self._webhook)
+        app.router.add_get("/healthz", self._health)
+        return app
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self.secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        if self._closing:
+            return web.Response(status=503, text="shutting down")
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="not JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
+            return web.Response(status=400, text="not an update")
+        if await self.receive([body]):
+            return web.Response(text="ok")
+        return web.Response(status=503, text="temporarily unavailable")
+
+    async def serve_webhook(self, listen: str, port: int) -> int:
+        """Start our aiohttp server; returns the bound port."""
+        self._runner = web.AppRunner(self.webhook_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, listen, port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    async def register_webhook(self, public_url: str) -> str:
+        url = public_url.rstrip("/") + self.path
+        await self.bot.set_webhook(
+            url=url,
+            secret_token=self.secret,
+            allowed_updates=ALLOWED_UPDATES,
+            max_connections=self.settings.webhook_max_connections,
+        )
+        return url

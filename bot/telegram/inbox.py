@@ -1,0 +1,178 @@
+"""The inbox: raw Telegram updates recorded durably *before* they are acknowledged.
+
+Each update is stored once (``update_id`` is the primary key: a re-delivery inserts nothing),
+encrypted (:class:`storage.identity.ChatCipher`), with its ordering key: the citizen's
+pseudonymous key for private chats and button presses, a key of the chat for groups and
+channels. Status: ``pending`` -> ``applied`` (its effects committed, in the dialog's own
+transaction) -> ``done`` (its replies handed to Telegram; payload erased). ``failed`` after
+repeated errors of the program (never for an unreachable database).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.db import session_factory
+from storage.identity import ChatCipher, Pseudonymiser
+from storage.models import InboundUpdate
+from storage.settings import Settings
+
+CHANNEL = "telegram"
+#: Key space of group and channel chats (not citizens): kept apart from participant keys.
+GROUP_CHANNEL = "telegram-chat"
+
+PENDING, APPLIED, DONE, FAILED = "pending", "applied", "done", "failed"
+
+JSON = dict[str, Any]
+
+#: Update kinds carrying a message.
+MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the transport knows of an update without reading its content."""
+
+    update_id: int
+    key: str
+    kind: str
+    chat_id: int | None
+    chat_type: str | None
+    user_id: int | None
+    lang_hint: str | None
+
+
+def update_kind(update: JSON) -> str:
+    for key in update:
+        if key != "update_id":
+            return key
+    return "unknown"
+
+
+def envelope(update: JSON, pseudonymiser: Pseudonymiser) -> Envelope:
+    """Ordering key, chat and sender of a raw update."""
+    kind = update_kind(update)
+    obj = update.get(kind)
+    obj = obj if isinstance(obj, dict) else {}
+    sender = obj.get("from") if isinstance(obj.get("from"), dict) else None
+    chat = obj.get("chat") if isinstance(obj.get("chat"), dict) else None
+    if chat is None and kind == "callback_query":
+        message = obj.get("message")
+        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+            chat = message["chat"]
+        elif sender is not None:
+            chat = {"id": sender["id"], "type": "private"}
+    chat_id = int(chat["id"]) if chat and "id" in chat else None
+    chat_type = str(chat.get("type")) if chat else None
+    user_id = int(sender["id"]) if sender and "id" in sender else None
+    lang = str(sender["language_code"]) if sender and sender.get("language_code") else None
+    if chat_type in (None, "private") and user_id is not None:
+        key = pseudonymiser.key(CHANNEL, str(user_id))
+    elif chat_id is not None:
+        key = pseudonymiser.key(GROUP_CHANNEL, str(chat_id))
+    else:
+        key = pseudonymiser.key(GROUP_CHANNEL, f"update:{update.get('update_id')}")
+    return Envelope(
+        update_id=int(update["update_id"]),
+        key=key,
+        kind=kind,
+        chat_id=chat_id,
+        chat_type=chat_type,
+        user_id=user_id,
+        lang_hint=lang,
+    )
+
+
+class Inbox:
+    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self.cipher = ChatCipher(settings)
+        self.pseudonymiser = Pseudonymiser(settings)
+        self.dialect = engine.dialect.name
+
+    def envelopes(self, updates: Sequence[JSON]) -> list[Envelope]:
+        return [envelope(u, self.pseudonymiser) for u in updates]
+
+    async def record(self, updates: Sequence[JSON]) -> list[Envelope]:
+        """Store the updates (one transaction; already known update ids are left alone).
+
+        Raises the database's error when it cannot: the caller must then not acknowledge.
+        """
+        envs = self.envelopes(updates)
+        if not updates:
+            return envs
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "update_id": env.update_id,
+                "participant_key": env.key,
+                "payload": self.cipher.encrypt(json.dumps(u, ensure_ascii=False)),
+                "status": PENDING,
+                "attempts": 0,
+                "received_at": now,
+            }
+            for env, u in zip(envs, updates, strict=True)
+        ]
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = insert(InboundUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+        async with self.sessions() as session, session.begin():
+            await session.execute(stmt, rows)
+        return envs
+
+    def decode(self, payload: bytes) -> JSON:
+        data: JSON = json.loads(self.cipher.decrypt(payload))
+        return data
+
+    async def pending_keys(self, limit: int = 1000) -> list[str]:
+        """Ordering keys with work left (pending, or applied but not yet answered)."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(InboundUpdate.participant_key)
+                .where(InboundUpdate.status.in_((PENDING, APPLIED)))
+                .group_by(InboundUpdate.participant_key)
+                .limit(limit)
+            )
+            return [r[0] for r in rows]
+
+    async def next_for(self, key: str) -> InboundUpdate | None:
+        """The oldest unfinished update of ``key``."""
+        async with self.sessions() as session:
+            row = await session.scalar(
+                select(InboundUpdate)
+                .where(
+                    InboundUpdate.participant_key == key,
+                    InboundUpdate.status.in_((PENDING, APPLIED)),
+                )
+                .order_by(InboundUpdate.update_id)
+                .limit(1)
+            )
+            return row
+
+    async def finish(self, update_ids: Sequence[int], status: str = DONE) -> None:
+        """Mark updates finished and erase their payload."""
+        if not update_ids:
+            return
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(InboundUpdate)
+                .where(InboundUpdate.update_id.in_(list(update_ids)))
+                .values(status=status, payload=None, processed_at=datetime.now(UTC))
+            )
+
+    async def count(self, *statuses: str) -> int:
+        from sqlalchemy import func
+
+        async with self.sessions() as session:
+            stmt = select(func.count()).select_from(InboundUpdate)
+            if statuses:
+                stmt = stmt.where(InboundUpdate.status.in_(statuses))
+            return int(await session.scalar(stmt) or 0)

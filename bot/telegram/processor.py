@@ -1,0 +1,516 @@
+"""The processor: applies recorded updates, strictly in order per citizen, concurrently across
+citizens, each exactly once.
+
+For one update: the dialog event goes through :meth:`DialogService.handle` whose ``also`` hook
+marks the inbox row ``applied`` (refusing if it is no longer ``pending``: a twin worker got there
+first) and keeps the encrypted chat id, in the same transaction as the conversation and its
+effects. The replies are then sent and the row marked ``done``.
+
+Delivery of replies is *at least once* across a crash: a process killed between the commit and
+the last reply leaves the row ``applied``; on restart the citizen is shown their current step
+again (the dialog re-renders it), so nobody is left without a prompt and no effect is applied
+twice. Replies are never sent for an update whose transaction did not commit.
+
+Several processes may share one PostgreSQL database (webhook scale-out): a worker drains a
+citizen's updates only while holding a PostgreSQL advisory lock on the citizen's key; the
+``applied`` guard keeps even a lock-less race correct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import exists, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.telegram import render
+from bot.telegram.inbox import (
+    APPLIED,
+    CHANNEL,
+    DONE,
+    FAILED,
+    PENDING,
+    Envelope,
+    Inbox,
+    envelope,
+)
+from dialogs.messages import normalise_lang, t
+from dialogs.model import ChoiceEvent, Conversation, Event, Reply
+from storage.models import ChatIdentity, ConversationRow, InboundUpdate, Participant
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Errors meaning "the database is not reachable right now": retry later, never give up.
+DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutError)
+
+Also = Callable[[AsyncSession, int], Awaitable[None]]
+
+
+class HandleResultLike(Protocol):
+    replies: list[Reply]
+    conversation: Conversation
+    participant_id: int | None
+
+
+class DialogHandler(Protocol):
+    async def handle(
+        self,
+        channel: str,
+        user_id: str,
+        event: Event,
+        *,
+        lang_hint: str | None = None,
+        now: datetime | None = None,
+        also: Also | None = None,
+    ) -> Any: ...
+
+
+class AlreadyApplied(Exception):
+    """The update was applied meanwhile (another worker, or a re-delivery): change nothing."""
+
+
+def parse_event(text_: str) -> Event:
+    from dialogs.flow import parse_text
+
+    return parse_text(text_)
+
+
+#: The event that re-renders a citizen's current step without changing anything: a button
+#: "from an older step" (version -1). Used after a crash between commit and replies.
+RESUME_EVENT = ChoiceEvent(choice="", version=-1)
+
+
+def _advisory_id(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+@dataclass
+class Stats:
+    processed: int = 0
+    replies: int = 0
+    failed: int = 0
+    resumed: int = 0
+    blocked: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Processor:
+    def __init__(
+        self,
+        settings: Settings,
+        inbox: Inbox,
+        service: DialogHandler,
+        bot: Bot,
+        *,
+        concurrency: int | None = None,
+        sweep_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.inbox = inbox
+        self.service = service
+        self.bot = bot
+        self.sweep_interval = sweep_interval
+        pg = inbox.dialect == "postgresql"
+        self.use_locks = pg
+        if concurrency is None:
+            concurrency = max(2, settings.database_pool_size // 2) if pg else 4
+        self._sem = asyncio.Semaphore(concurrency)
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sweep_now = asyncio.Event()
+        self._side_tasks: set[asyncio.Task[Any]] = set()
+        self.stats = Stats()
+
+    # --- scheduling ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="inbox-sweeper")
+
+    def notify(self, envelopes: Sequence[Envelope]) -> None:
+        """Updates were recorded: drain their keys."""
+        for env in envelopes:
+            self._ensure(env.key)
+
+    def sweep_soon(self) -> None:
+        self._sweep_now.set()
+
+    def _ensure(self, key: str) -> None:
+        if self._closing:
+            return
+        if key in self._active:
+            self._again.add(key)
+            return
+        task = asyncio.create_task(self._drain(key))
+        self._active[key] = task
+        self._idle.clear()
+        task.add_done_callback(lambda t, k=key: self._finished(k, t))  # type: ignore[misc]
+
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        self._active.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("drain of a citizen's updates stopped: %s", type(exc).__name__)
+        if key in self._again:
+            self._again.discard(key)
+            self._ensure(key)
+        if not self._active:
+            self._idle.set()
+
+    async def _sweep_loop(self) -> None:
+        while not self._closing:
+            try:
+                for key in await self.inbox.pending_keys():
+                    self._ensure(key)
+            except DB_ERRORS as exc:
+                log.warning("inbox sweep: database unavailable (%s)", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.sweep_interval):
+                    await self._sweep_now.wait()
+            self._sweep_now.clear()
+
+    async def idle(self) -> None:
+        """Until no update is being processed."""
+        while self._active:
+            await self._idle.wait()
+
+    async def drain(self, grace: float = 30.0) -> None:
+        """Stop taking new work and finish what is in flight (SIGTERM)."""
+        self._closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        tasks = list(self._active.values())
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+        if self._side_tasks:
+            await asyncio.wait(list(self._side_tasks), timeout=5)
+
+    # --- one citizen -----------------------------------------------------------------------------
+
+    async def _drain(self, key: str) -> None:
+        while True:
+            async with self._sem:
+                try:
+                    async with self._claim(key) as claimed:
+                        if claimed:
+                            await self._drain_claimed(key)
+                except DB_ERRORS as exc:
+                    # The database went away: the rows stay; the sweeper comes back for them.
+                    log.warning("processing paused, database unavailable (%s)", type(exc).__name__)
+                    self._again.discard(key)
+                    return
+            if key in self._again and not self._closing:
+                self._again.discard(key)
+                continue
+            return
+
+    @contextlib.asynccontextmanager
+    async def _claim(self, key: str) -> Any:
+        if not self.use_locks:
+            yield True
+            return
+        lock_id = _advisory_id(key)
+        async with self.inbox.engine.connect() as conn:
+            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_id})
+            await conn.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    await self._unlock(conn, lock_id)
+
+    @staticmethod
+    async def _unlock(conn: AsyncConnection, lock_id: int) -> None:
+        with contextlib.suppress(*DB_ERRORS):
+            await conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
+            await conn.commit()
+
+    async def _drain_claimed(self, key: str) -> None:
+        while True:
+            self._again.discard(key)
+            row = await self.inbox.next_for(key)
+            if row is None:
+                return
+            if row.payload is None:  # cannot happen for unfinished rows; never loop on it
+                await self.inbox.finish([row.update_id], FAILED)
+                continue
+            update_ = self.inbox.decode(row.payload)
+            env = envelope(update_, self.inbox.pseudonymiser)
+            try:
+                if row.status == APPLIED:
+                    await self._resume(env, update_)
+                else:
+                    await self._process(env, update_)
+            except (NetworkError, RetryAfter) as exc:
+                # Telegram unreachable (after the rate limiter's retries): try again later.
+                log.warning(
+                    "update %s: Telegram unreachable (%s)", env.update_id, type(exc).__name__
+                )
+                raise _Later() from exc
+            except DB_ERRORS:
+                raise
+            except Exception as exc:
+                await self._failed(env, update_, exc)
+
+    # --- routing ---------------------------------------------------------------------------------
+
+    async def _process(self, env: Envelope, update_: dict[str, Any]) -> None:
+        obj = update_.get(env.kind) or {}
+        private = env.chat_type in (None, "private")
+        if env.kind == "callback_query":
+            await self._answer_callback(str(obj.get("id", "")))
+            event: Event = render.parse_callback_data(obj.get("data"))
+            await self._dialog(env, event)
+            message = obj.get("message")
+            if isinstance(message, dict) and env.chat_id is not None:
+                await self._remove_keyboard(env.chat_id, int(message.get("message_id", 0)))
+        elif env.kind == "message" and private:
+            text_ = obj.get("text")
+            if isinstance(text_, str) and env.user_id is not None:
+                await self._dialog(env, parse_event(text_))
+            else:
+                await self._local_reply(env, "channel.unsupported")
+        elif env.kind == "edited_message" and private:
+            await self._local_reply(env, "channel.edited")
+        elif env.kind in ("message", "my_chat_member") and env.chat_type in ("group", "supergroup"):
+            await self._group(env, update_)
+        elif env.kind == "my_chat_member" and private:
+            status = str((obj.get("new_chat_member") or {}).get("status", ""))
+            await self._set_blocked_by_key(env.key, status in ("kicked", "left"))
+            await self.inbox.finish([env.update_id])
+        else:  # channel posts, edits in groups, kinds we did not ask for: nothing to say
+            self.stats.skipped += 1
+            await self.inbox.finish([env.update_id])
+        self.stats.processed += 1
+
+    async def _dialog(self, env: Envelope, event: Event) -> None:
+        assert env.user_id is not None
+        update_id = env.update_id
+        cipher = self.inbox.cipher
+        chat_id = env.chat_id if env.chat_id is not None else env.user_id
+
+        async def also(session: AsyncSession, participant_id: int) -> None:
+            result = await session.execute(
+                update(InboundUpdate)
+                .where(InboundUpdate.update_id == update_id, InboundUpdate.status == PENDING)
+                .values(status=APPLIED, processed_at=datetime.now(UTC))
+            )
+            if getattr(result, "rowcount", 1) != 1:
+                raise AlreadyApplied()
+            if participant_id:
+                ident = await session.get(ChatIdentity, participant_id)
+                if ident is None:
+                    session.add(
+                        ChatIdentity(
+                            participant_id=participant_id,
+                            channel=CHANNEL,
+                            secret=cipher.encrypt(str(chat_id)),
+                            blocked=False,
+                        )
+                    )
+                elif ident.blocked:
+                    ident.blocked = False  # they write to us again
+
+        try:
+            result = await self.service.handle(
+                CHANNEL, str(env.user_id), event, lang_hint=env.lang_hint, also=also
+            )
+        except AlreadyApplied:
+            self.stats.skipped += 1
+            return
+        await self._send_replies(
+            chat_id, result.replies, result.conversation, result.participant_id
+        )
+        await self.inbox.finish([update_id])
+
+    async def _resume(self, env: Envelope, update_: dict[str, Any]) -> None:
+        """Applied but maybe not answered (crash): show the current step again."""
+        self.stats.resumed += 1
+        if env.kind == "callback_query":
+            await self._answer_callback(str((update_.get("callback_query") or {}).get("id", "")))
+        if env.user_id is not None and env.chat_type in (None, "private"):
+            result = await self.service.handle(
+                CHANNEL, str(env.user_id), RESUME_EVENT, lang_hint=env.lang_hint
+            )
+            chat_id = env.chat_id if env.chat_id is not None else env.user_id
+            replies = [r for r in result.replies if r.text.strip()]
+            await self._send_replies(chat_id, replies, result.conversation, result.participant_id)
+        await self.inbox.finish([env.update_id])
+
+    async def _local_reply(self, env: Envelope, msg_id: str) -> None:
+        """A reply of the channel itself (unsupported content, edits): no dialog step."""
+        lang = await self._lang(env)
+        if env.chat_id is not None:
+            await self._send(env.chat_id, t(lang, msg_id), None, await self._participant_id(env))
+        await self.inbox.finish([env.update_id])
+
+    async def _group(self, env: Envelope, update_: dict[str, Any]) -> None:
+        """Say once per group that the bot only converses in private."""
+        obj = update_.get(env.kind) or {}
+        if env.kind == "my_chat_member":
+            status = str((obj.get("new_chat_member") or {}).get("status", ""))
+            if status in ("left", "kicked"):
+                await self.inbox.finish([env.update_id])
+                return
+        async with self.inbox.sessions() as session:
+            replied = await session.scalar(
+                select(
+                    exists().where(
+                        InboundUpdate.participant_key == env.key,
+                        InboundUpdate.status == DONE,
+                        InboundUpdate.update_id != env.update_id,
+                    )
+                )
+            )
+        if not replied and env.chat_id is not None:
+            lang = normalise_lang(env.lang_hint)
+            with contextlib.suppress(Forbidden, BadRequest):
+                await self.bot.send_message(env.chat_id, t(lang, "channel.private_only"))
+                self.stats.replies += 1
+        await self.inbox.finish([env.update_id])
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    async def _send_replies(
+        self,
+        chat_id: int,
+        replies: Sequence[Reply],
+        conversation: Conversation,
+        participant_id: int | None,
+    ) -> None:
+        for reply in replies:
+            for text_, markup in render.messages(reply, conversation.version):
+                if not await self._send(chat_id, text_, markup, participant_id):
+                    return
+
+    async def _send(
+        self, chat_id: int, text_: str, markup: Any, participant_id: int | None
+    ) -> bool:
+        """Send one message; False when the chat is out of reach (blocked, gone)."""
+        try:
+            await self.bot.send_message(chat_id, text_, reply_markup=markup)
+        except Forbidden:
+            log.info("a participant's chat refuses messages (bot blocked); marked")
+            await self._mark_blocked(participant_id)
+            return False
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower():
+                log.info("a participant's chat no longer exists; marked")
+                await self._mark_blocked(participant_id)
+                return False
+            log.error("Telegram refused a reply: %s", exc.message[:120])
+            self.stats.errors.append(exc.message[:120])
+            return True
+        self.stats.replies += 1
+        return True
+
+    async def _answer_callback(self, query_id: str) -> None:
+        if not query_id:
+            return
+        with contextlib.suppress(BadRequest):  # expired, or already answered before a crash
+            await self.bot.answer_callback_query(query_id)
+
+    async def _remove_keyboard(self, chat_id: int, message_id: int) -> None:
+        if not message_id:
+            return
+        with contextlib.suppress(BadRequest, Forbidden):  # already gone or not modified
+            await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+
+    # --- state -----------------------------------------------------------------------------------
+
+    async def _participant_id(self, env: Envelope) -> int | None:
+        async with self.inbox.sessions() as session:
+            pid = await session.scalar(select(Participant.id).where(Participant.key == env.key))
+            return int(pid) if pid is not None else None
+
+    async def _lang(self, env: Envelope) -> str:
+        async with self.inbox.sessions() as session:
+            lang = await session.scalar(select(Participant.lang).where(Participant.key == env.key))
+        return normalise_lang(lang or env.lang_hint)
+
+    async def _mark_blocked(self, participant_id: int | None, blocked: bool = True) -> None:
+        self.stats.blocked += 1
+        if not participant_id:
+            return
+        async with self.inbox.sessions() as session, session.begin():
+            await session.execute(
+                update(ChatIdentity)
+                .where(ChatIdentity.participant_id == participant_id)
+                .values(blocked=blocked)
+            )
+
+    async def _set_blocked_by_key(self, key: str, blocked: bool) -> None:
+        async with self.inbox.sessions() as session, session.begin():
+            pid = await session.scalar(select(Participant.id).where(Participant.key == key))
+            if pid is not None:
+                await session.execute(
+                    update(ChatIdentity)
+                    .where(ChatIdentity.participant_id == pid)
+                    .values(blocked=blocked)
+                )
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    async def _failed(self, env: Envelope, update_: dict[str, Any], exc: BaseException) -> None:
+        """The one error handler: log update id, state and exception (never text nor identity),
+        tell the citizen politely, and set the update aside so the citizen is not stuck."""
+        state = await self._state(env)
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error(
+            "update %s (kind %s) failed in state %s: %s\n%s",
+            env.update_id,
+            env.kind,
+            state,
+            type(exc).__name__,
+            frames,
+        )
+        self.stats.failed += 1
+        self.stats.errors.append(type(exc).__name__)
+        if env.chat_id is not None and env.chat_type in (None, "private"):
+            lang = await self._lang(env)
+            with contextlib.suppress(TelegramError):
+                await self._send(env.chat_id, t(lang, "channel.error"), None, None)
+        if env.kind == "callback_query":
+            with contextlib.suppress(TelegramError):
+                await self._answer_callback(
+                    str((update_.get("callback_query") or {}).get("id", ""))
+                )
+        await self.inbox.finish([env.update_id], FAILED)
+
+    async def _state(self, env: Envelope) -> str:
+        try:
+            async with self.inbox.sessions() as session:
+                state = await session.scalar(
+                    select(ConversationRow.state)
+                    .join(Participant, Participant.id == ConversationRow.participant_id)
+                    .where(Participant.key == env.key)
+                )
+            return str(state) if state else "none"
+        except DB_ERRORS:
+            return "unknown"
+
+
+class _Later(SQLAlchemyError):
+    """Telegram is unreachable: leave the update for the sweeper (treated like a DB outage)."""
