@@ -793,8 +793,14 @@ def _looks_like_a_choice(text: str, turn: _Turn) -> bool:
     return key in _choice_labels(turn.ctx.campaign, turn.conv.lang)
 
 
-def _choice_labels(c: CampaignView, interface_lang: str) -> set[str]:
-    """Every button label, in every language (a citizen may copy either)."""
+_LABELS: dict[int, tuple[CampaignView, frozenset[str]]] = {}
+
+
+def _choice_labels(c: CampaignView, interface_lang: str) -> frozenset[str]:
+    """Every button label, in every language (a citizen may copy either); cached per campaign."""
+    cached = _LABELS.get(id(c))
+    if cached is not None and cached[0] is c:
+        return cached[1]
     labels: set[str] = set()
     for lang in CATALOGUES:
         for th in (*c.themes, *c.extra_themes):
@@ -802,7 +808,11 @@ def _choice_labels(c: CampaignView, interface_lang: str) -> set[str]:
         labels.update(fold(p.label(lang)) for p in c.profiles)
         labels.update(fold(t(lang, msg_id)) for msg_id in _BUTTON_IDS)
     labels.discard("")
-    return labels
+    frozen = frozenset(labels)
+    if len(_LABELS) > 16:
+        _LABELS.clear()
+    _LABELS[id(c)] = (c, frozen)
+    return frozen
 
 
 _BUTTON_IDS = (
@@ -866,13 +876,6 @@ def _submit(turn: _Turn) -> None:
     conv = turn.conv
     a = conv.answers
     limits = turn.ctx.limits
-    body = "\n".join(str(a.get(k) or "") for k in ("need", "solution", "levers"))
-    detected = detect_language(
-        body,
-        str(a.get("need_lang") or conv.lang),
-        min_letters=limits.langdetect_min_letters,
-        min_confidence=limits.langdetect_min_confidence,
-    )
     turn.effects.append(
         SubmitContribution(
             draft_id=conv.draft_id,
@@ -883,13 +886,22 @@ def _submit(turn: _Turn) -> None:
             solution=str(a["solution"]),
             levers=a.get("levers") or None,
             profile=a.get("profile") or None,
-            language=detected.lang,
+            language=_contribution_language(conv),
             consent_version=conv.consent_version or limits.privacy_notice_version,
         )
     )
     conv.draft_id += 1
     _clear_draft(conv)
     _fire(conv, "send")
+
+
+def _contribution_language(conv: Conversation) -> str:
+    """The language of the longest free-text answer (each was detected when typed)."""
+    answered = [k for k in ("need", "solution", "levers") if conv.answers.get(k)]
+    if not answered:
+        return conv.lang
+    longest = max(answered, key=lambda k: len(str(conv.answers[k])))
+    return str(conv.answers.get(f"{longest}_lang") or conv.lang)
 
 
 def render_submitted(conv: Conversation, references: Sequence[str], ctx: Context) -> list[Reply]:

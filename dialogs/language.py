@@ -1,21 +1,33 @@
 """Language of free text, with ``langdetect`` made deterministic and kept from short text.
 
 langdetect is random unless seeded, and wrong on short phrases ("non merci" -> Italian), so
-below ``min_letters`` letters the interface language stands. Only the first ``_SAMPLE`` characters
-are examined: enough to tell French from English, and it bounds the cost (~1 ms per call).
+below ``min_letters`` letters the interface language stands. Each detection runs a few random
+trials until the probabilities converge; its defaults (7 trials, convergence at 0.99999) cost
+~2 ms a call here, while 3 trials converging at 0.99 over the languages of
+:data:`LANGUAGES` tell them apart just as well on the texts we judge (>= 40 letters). Only the first
+``_SAMPLE`` characters are examined.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
-from langdetect import DetectorFactory, detect_langs
+from langdetect import DetectorFactory
+from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.lang_detect_exception import LangDetectException
+from langdetect.utils.lang_profile import LangProfile
 
 from dialogs.validation import count_letters
 
-DetectorFactory.seed = 0
-_SAMPLE = 400
+_SAMPLE = 200
+_TRIALS = 3
+_CONVERGENCE = 0.99
+#: Languages told apart: those most written in France besides French (each profile compared at
+#: every step costs time; the 55 bundled profiles would make a call ~4x slower).
+LANGUAGES = ("fr", "en", "de", "es", "it", "pt", "nl", "ar", "tr", "ro", "pl", "ru", "uk", "vi")
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,17 @@ class Detected:
     confident: bool
 
 
+@cache
+def _factory() -> DetectorFactory:
+    """A seeded factory with only :data:`LANGUAGES` (profiles bundled with langdetect)."""
+    factory = DetectorFactory()
+    for index, lang in enumerate(LANGUAGES):
+        data = json.loads((Path(PROFILES_DIRECTORY) / lang).read_text(encoding="utf-8"))
+        factory.add_profile(LangProfile(**data), index, len(LANGUAGES))
+    factory.set_seed(0)
+    return factory
+
+
 def detect_language(
     text: str, interface_lang: str, *, min_letters: int, min_confidence: float
 ) -> Detected:
@@ -32,11 +55,14 @@ def detect_language(
     sample = text[:_SAMPLE]
     if count_letters(sample) < min_letters:
         return Detected(interface_lang, False)
+    detector = _factory().create()
+    detector.n_trial = _TRIALS
+    detector.CONV_THRESHOLD = _CONVERGENCE
     try:
-        ranked = detect_langs(sample)
+        detector.append(sample)
+        ranked = detector.get_probabilities()
     except LangDetectException:
         return Detected(interface_lang, False)
-    best = ranked[0]
-    if best.prob < min_confidence:
+    if not ranked or ranked[0].prob < min_confidence:
         return Detected(interface_lang, False)
-    return Detected(str(best.lang), True)
+    return Detected(str(ranked[0].lang), True)

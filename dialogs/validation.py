@@ -35,7 +35,8 @@ def clean_text(text: str) -> str:
 
 
 def count_letters(text: str) -> int:
-    return sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+    """Letters of any script (``str.isalpha`` is Unicode category L*)."""
+    return sum(map(str.isalpha, text))
 
 
 @dataclass(frozen=True)
