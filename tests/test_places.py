@@ -106,7 +106,8 @@ CASES: list[tuple[str, str, str, tuple[str, ...], str | None]] = [
     # postal codes settled by a whole department
     ("hdf", "60200", "one", ("OISE",), None),
     ("hdf", "60999", "one", ("OISE",), "60999 (Oise)"),
-    ("hdf", "02500", "one", ("AISNE-HAUTE-SOMME",), "02500 (Aisne)"),
+    ("hdf", "02190", "one", ("AISNE-HAUTE-SOMME",), "02190 (Aisne)"),
+    ("hdf", "02500", "one", ("AISNE-HAUTE-SOMME",), "Hirson (02500)"),
     # postal codes of a split department not listed: the candidates
     ("hdf", "59999", "several", NORD_TAS, "59999 (Nord)"),
     ("hdf", "62999", "several", PAS_DE_CALAIS_TAS, "62999 (Pas-de-Calais)"),
