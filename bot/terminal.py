@@ -19,6 +19,7 @@ import textwrap
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -63,6 +64,12 @@ def _fold(text: str) -> str:
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
+def echo(line: str, width: int) -> str:
+    """A read line as shown in a transcript: printable characters, cut to the width."""
+    shown = "".join(c if c.isprintable() else " " for c in line.rstrip("\r\n")).rstrip()
+    return shown if len(shown) <= width else shown[: width - 1] + "…"
+
+
 def terminal_width(out: TextIO) -> int:
     columns = shutil.get_terminal_size((80, 24)).columns if out.isatty() else 80
     return max(MIN_WIDTH, min(MAX_WIDTH, columns))
@@ -100,7 +107,7 @@ def render(replies: Sequence[Reply], width: int) -> str:
                 or [head.rstrip()]
             )
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 @dataclass
@@ -138,8 +145,13 @@ def run_chat(
     lang_hint: str | None = None,
     stdin: TextIO | None = None,
     out: TextIO | None = None,
+    today: date | None = None,
 ) -> int:
-    """Run the chat until end of input or Ctrl-C. Returns the exit status."""
+    """Run the chat until end of input or Ctrl-C. Returns the exit status.
+
+    ``today`` makes the conversation act as if it were that day (at the current time of day),
+    to try a campaign whose dates are past or to come.
+    """
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     interactive = stdin.isatty() and out.isatty()
@@ -156,7 +168,12 @@ def run_chat(
         try:
 
             def send(event: Event) -> None:
-                result = runner.run(service.handle(CHANNEL, user, event, lang_hint=lang_hint))
+                now = datetime.now(UTC)
+                if today is not None:
+                    now = datetime.combine(today, now.timetz())
+                result = runner.run(
+                    service.handle(CHANNEL, user, event, lang_hint=lang_hint, now=now)
+                )
                 out.write(render(result.replies, width))
                 out.flush()
                 term.shown(result.replies, result.conversation.version)
@@ -167,8 +184,11 @@ def run_chat(
                     line = read()
                 except EOFError:
                     break
-                if not interactive and line == "":
-                    break  # end of the piped input
+                if not interactive:
+                    if line == "":
+                        break  # end of the piped input
+                    # a transcript reads like a dialogue: show what was read
+                    out.write(f"{PROMPT}{echo(line, width - len(PROMPT))}\n\n")
                 send(term.event_for(line.rstrip("\r\n")))
         except KeyboardInterrupt:
             out.write("\n")

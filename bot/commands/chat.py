@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from typing import Any
 
 from storage.settings import Settings
@@ -25,6 +26,12 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--lang", choices=["fr", "en"], help="language of a new conversation (default: fr)"
     )
+    parser.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="act as if today were this day (to try a campaign whose dates are past)",
+    )
     parser.set_defaults(func=_chat)
 
 
@@ -32,4 +39,9 @@ def _chat(args: argparse.Namespace) -> int:
     from bot.terminal import run_chat  # imported when used: the CLI starts fast
 
     settings = Settings()
-    return run_chat(settings, user_id=args.user, lang_hint=args.lang or settings.default_language)
+    return run_chat(
+        settings,
+        user_id=args.user,
+        lang_hint=args.lang or settings.default_language,
+        today=args.date,
+    )

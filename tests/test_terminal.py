@@ -1,0 +1,306 @@
+"""The terminal chat: rendering, typed input, and ``cnrbot chat`` end to end through a pipe
+(a real process, a real SQLite file created, migrated and loaded on first run)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.terminal import TerminalSession, render
+from dialogs.model import Choice, ChoiceEvent, CommandEvent, Reply, TextEvent
+
+DATE = "2022-11-20"  # within the default campaign's dates
+NEED = "Il manque des médecins traitants dans ma commune depuis plusieurs années."
+SOLUTION = "Créer une maison de santé pluriprofessionnelle près de la gare."
+NEED_EN = "There is no general practitioner left in my town since the last one retired."
+SOLUTION_EN = "Open a community health centre with salaried doctors and nurses."
+TIMEOUT = 60
+
+
+# --- units --------------------------------------------------------------------------------
+
+
+def test_render_wraps_for_a_narrow_terminal() -> None:
+    long = "Voici un texte assez long pour devoir être replié sur plusieurs lignes étroites."
+    out = render(
+        [Reply(long + "\n\nSecond paragraphe.", (Choice("a", "Un choix au libellé long " * 3),))],
+        30,
+    )
+    lines = out.splitlines()
+    assert all(len(line) <= 30 for line in lines), out
+    assert "" in lines  # paragraphs stay apart
+    assert any(line.startswith("  1. Un choix") for line in lines)
+    assert "Second paragraphe." in out
+
+
+def test_render_numbers_align() -> None:
+    out = render([Reply("Q", tuple(Choice(str(i), f"c{i}") for i in range(12)))], 80)
+    assert "   1. c0" in out and "  12. c11" in out
+
+
+def test_typed_numbers_labels_and_commands() -> None:
+    term = TerminalSession()
+    term.shown([Reply("Q", (Choice("t:OISE", "Oise"), Choice("t:MF", "Métropole-Flandres")))], 7)
+    assert term.event_for("2") == ChoiceEvent("t:MF", 7)
+    assert term.event_for(" 1 ") == ChoiceEvent("t:OISE", 7)
+    assert term.event_for("metropole-flandres") == ChoiceEvent("t:MF", 7)
+    assert term.event_for("  OISE ") == ChoiceEvent("t:OISE", 7)
+    assert term.event_for("3") == TextEvent("3")  # not a choice: the dialog answers it
+    assert term.event_for("0") == TextEvent("0")
+    assert term.event_for("/back") == CommandEvent("back")
+    assert term.event_for("59000") == TextEvent("59000")
+    assert term.event_for("") == TextEvent("")
+    term.shown([Reply("free text now")], 8)
+    assert term.event_for("1") == TextEvent("1")
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNR_")}
+    env.update(
+        CNR_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/cnr.db",
+        CNR_SECRET_KEY="terminal-test-secret",
+        PYTHONUNBUFFERED="1",
+        COLUMNS="60",
+    )
+    return env
+
+
+def _cmd(*extra: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", "chat", "--date", DATE, *extra]
+
+
+def chat(tmp_path: Path, lines: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _cmd(*extra),
+        input="".join(line + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def db_rows(tmp_path: Path, query: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(tmp_path / "cnr.db") as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_full_contribution_in_french(tmp_path: Path) -> None:
+    result = chat(
+        tmp_path,
+        [
+            "1",  # accept
+            "Oise",  # a label, typed
+            "2",  # theme 2
+            NEED,
+            "/help",  # a command mid-step
+            SOLUTION,
+            "1",  # skip levers
+            "3",  # health professional
+            "1",  # send
+        ],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "HDF-OISE-000001" in result.stdout
+    rows = db_rows(
+        tmp_path,
+        "select c.reference, t.code, th.code, c.need, c.solution, c.levers, c.profile,"
+        " c.language, c.channel, c.status, c.consent_version"
+        " from contributions c join territories t on t.id = c.territory_id"
+        " join themes th on th.id = c.theme_id",
+    )
+    assert rows == [
+        (
+            "HDF-OISE-000001", "OISE", "2", NEED, SOLUTION, None, "pro-sante",
+            "fr", "terminal", "pending", "2022-11-v1",
+        )
+    ]  # fmt: skip
+    # the local user id is kept next to the database, never stored in it
+    user_id = (tmp_path / "cnr.db.terminal-user").read_text().strip()
+    assert user_id and user_id.encode() not in (tmp_path / "cnr.db").read_bytes()
+    assert db_rows(tmp_path, "select code from campaigns") == [("HDF-2022",)]
+    # every reply line fits a narrow terminal
+    assert max(len(line) for line in result.stdout.splitlines() if not line.startswith(">")) <= 88
+
+
+def test_full_contribution_in_english(tmp_path: Path) -> None:
+    result = chat(
+        tmp_path,
+        [
+            "I accept",  # the label, typed
+            "7",  # Littoral Nord
+            "Regular doctor",  # theme 1 by its label
+            NEED_EN,
+            SOLUTION_EN,
+            "Train and hire more doctors and nurses in the area, with housing help.",
+            "i'd RATHER not say",
+            "Send",
+        ],
+        "--lang",
+        "en",
+        "--user",
+        "alice",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HDF-LITTORAL-NORD-000001" in result.stdout
+    assert "Thank you" in result.stdout
+    rows = db_rows(tmp_path, "select reference, language, need, levers, profile from contributions")
+    assert rows == [
+        (
+            "HDF-LITTORAL-NORD-000001",
+            "en",
+            NEED_EN,
+            "Train and hire more doctors and nurses in the area, with housing help.",
+            None,
+        )
+    ]
+    assert db_rows(tmp_path, "select lang, consent_version from participants") == [
+        ("en", "2022-11-v1")
+    ]
+    assert b"alice" not in (tmp_path / "cnr.db").read_bytes()
+
+
+def test_hostile_lines_through_the_pipe(tmp_path: Path) -> None:
+    arabic = "\u202eمرحبا بكم في المركز الصحي الجديد\u202c"
+    result = chat(
+        tmp_path,
+        [
+            "",
+            "   ",
+            "\u200b\u200b",
+            "1",  # accept
+            "99",  # no such choice (nor territory)
+            "🙂🙂🙂",
+            "2",  # Oise
+            "1",  # theme 1
+            "x" * 5000,  # too long
+            "!!!!!!!!!!!!!!!!!!!!!!!!",  # punctuation only
+            "\x00\x00\x00",
+            "🙂🙂🙂",
+            NEED + "\x00\u200b",  # accepted, cleaned
+            "<script>alert(1)</script>'; DROP TABLE participants; --",
+            "/back",  # back to the solution
+            arabic,
+            "1",  # skip levers
+            "8",  # no profile
+            "1",  # send
+        ],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "\x00" not in result.stdout
+    assert all(len(line) <= 88 for line in result.stdout.splitlines())
+    rows = db_rows(tmp_path, "select reference, need, solution, levers from contributions")
+    assert len(rows) == 1, result.stdout[-3000:]
+    reference, need, solution, levers = rows[0]
+    assert reference == "HDF-OISE-000001"
+    assert need == NEED
+    assert "مرحبا بكم" in str(solution) and "DROP TABLE" not in str(solution)
+    assert levers is None
+    assert db_rows(tmp_path, "select count(*) from participants") == [(1,)]
+
+
+def test_end_of_input_at_once(tmp_path: Path) -> None:
+    result = chat(tmp_path, [])
+    assert result.returncode == 0, result.stderr
+    assert "1. J'accepte" in result.stdout
+    # the notice waits for an answer; nothing else is kept
+    assert db_rows(tmp_path, "select consent_version from participants") == [(None,)]
+    assert db_rows(tmp_path, "select count(*) from contributions") == [(0,)]
+
+
+def test_declining_in_the_terminal_leaves_no_row(tmp_path: Path) -> None:
+    result = chat(tmp_path, ["2"])
+    assert result.returncode == 0, result.stderr
+    assert db_rows(tmp_path, "select count(*) from participants") == [(0,)]
+    assert db_rows(tmp_path, "select count(*) from conversations") == [(0,)]
+
+
+class Running:
+    """A ``cnrbot chat`` process fed line by line, its output read by a thread."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.proc = subprocess.Popen(
+            _cmd(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=_env(tmp_path),
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, marker: str) -> None:
+        while True:
+            line = self.lines.get(timeout=TIMEOUT)
+            if line is None:
+                raise AssertionError(f"output ended before {marker!r}: {''.join(self.seen)}")
+            self.seen.append(line)
+            if marker in line:
+                return
+
+
+def test_resume_after_the_process_is_killed(tmp_path: Path) -> None:
+    run = Running(tmp_path)
+    try:
+        run.wait_for("1. J'accepte")
+        for line in ("1", "Oise", "2", NEED):
+            run.send(line)
+        run.wait_for("Quelle solution concrète")  # the need is stored
+        run.proc.kill()  # no chance to clean up
+        run.proc.wait(timeout=TIMEOUT)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+    result = chat(tmp_path, [SOLUTION, "1", "8", "1"])
+    assert result.returncode == 0, result.stderr
+    first_reply = result.stdout.split("> ")[0]
+    assert "Quelle solution concrète" in first_reply  # picks up where it stood
+    rows = db_rows(tmp_path, "select reference, need, solution from contributions")
+    assert rows == [("HDF-OISE-000001", NEED, SOLUTION)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_exits_cleanly_and_keeps_the_state(tmp_path: Path) -> None:
+    run = Running(tmp_path)
+    try:
+        run.wait_for("1. J'accepte")
+        run.send("1")
+        run.wait_for("Dans quel territoire")
+        run.proc.send_signal(signal.SIGINT)
+        assert run.proc.wait(timeout=TIMEOUT) == 0
+        assert run.proc.stderr is not None
+        assert "Traceback" not in run.proc.stderr.read()
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+    assert db_rows(tmp_path, "select state from conversations") == [("territory",)]
