@@ -1,0 +1,58 @@
+"""JSON data file, written as a stream (valid against ``schema/contributions.schema.json``).
+
+Keys come in a fixed order and values are plain, so the same data gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+from exporter.rows import RowMaker
+from exporter.source import CampaignData, Item
+
+SCHEMA_PATH = Path(__file__).parent / "schema" / "contributions.schema.json"
+FORMAT = "cnr-sante-contributions"
+VERSION = 1
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ": "))
+
+
+class JsonWriter:
+    def __init__(
+        self,
+        out: TextIO,
+        rows: RowMaker,
+        campaign: CampaignData,
+        territories: list[str],
+        since: date | None,
+        until: date | None,
+    ) -> None:
+        self._out = out
+        self._rows = rows
+        self._first = True
+        head = {
+            "format": FORMAT,
+            "version": VERSION,
+            "campaign": {"code": campaign.code, "name": campaign.name, "region": campaign.region},
+            "selection": {
+                "territories": territories,
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None,
+            },
+            "themes": [{"number": n, "label": campaign.theme_label(n)} for n in range(1, 6)],
+        }
+        body = json.dumps(head, ensure_ascii=False, indent=1)
+        out.write(body[:-2] + ',\n "contributions": [')
+
+    def add(self, item: Item) -> None:
+        self._out.write("\n  " if self._first else ",\n  ")
+        self._first = False
+        self._out.write(_dump(self._rows.row(item)))
+
+    def close(self) -> None:
+        self._out.write("]\n}\n" if self._first else "\n ]\n}\n")

@@ -1,0 +1,168 @@
+"""The annex as an OpenDocument text (odfpy): ``text:h`` headings with outline levels.
+
+ODF is the French administration's interoperability standard (RGI). Metadata dates are the
+report's stamp, never "now", so two exports of the same data have the same text and metadata.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from odf import dc, meta
+from odf.draw import Frame, Image
+from odf.opendocument import OpenDocumentText
+from odf.style import (
+    GraphicProperties,
+    ParagraphProperties,
+    Style,
+    TableColumnProperties,
+    TextProperties,
+)
+from odf.table import Table, TableCell, TableColumn, TableRow
+from odf.text import H, List, ListItem, P, Span
+
+from exporter.report import (
+    ANNEX,
+    ANNEX_COLUMNS,
+    COLLECTED,
+    INTRO_II,
+    NO_CONTRIBUTION,
+    NO_ITEM,
+    PART_I,
+    PART_II,
+    PART_III,
+    Report,
+    Sections,
+    entry_text,
+)
+
+_HEADING_SIZES = {1: "20pt", 2: "16pt", 3: "13pt", 4: "12pt"}
+
+
+class _Styles:
+    def __init__(self, doc: OpenDocumentText) -> None:
+        self.heading: dict[int, Style] = {}
+        for level, size in _HEADING_SIZES.items():
+            style = Style(
+                name=f"Heading {level}",
+                displayname=f"Heading {level}",
+                family="paragraph",
+                defaultoutlinelevel=str(level),
+            )
+            style.addElement(ParagraphProperties(margintop="0.4cm", marginbottom="0.2cm"))
+            style.addElement(TextProperties(fontsize=size, fontweight="bold"))
+            doc.styles.addElement(style)
+            self.heading[level] = style
+        self.bold = Style(name="Label", family="text")
+        self.bold.addElement(TextProperties(fontweight="bold"))
+        doc.styles.addElement(self.bold)
+        self.header_cell = Style(name="HeaderText", family="text")
+        self.header_cell.addElement(TextProperties(fontweight="bold"))
+        doc.styles.addElement(self.header_cell)
+        self.column = Style(name="Column", family="table-column")
+        self.column.addElement(TableColumnProperties(columnwidth="3.2cm"))
+        doc.automaticstyles.addElement(self.column)
+        self.frame = Style(name="Chart", family="graphic")
+        self.frame.addElement(GraphicProperties(anchortype="paragraph"))
+        doc.automaticstyles.addElement(self.frame)
+
+
+def _heading(doc: OpenDocumentText, styles: _Styles, level: int, text: str) -> None:
+    doc.text.addElement(H(outlinelevel=level, stylename=styles.heading[level], text=text))
+
+
+def _table(doc: OpenDocumentText, styles: _Styles, rows: list[list[str]], name: str) -> None:
+    header, *body = rows
+    table = Table(name=name)
+    table.addElement(TableColumn(numbercolumnsrepeated=len(header), stylename=styles.column))
+    head = TableRow()
+    for value in header:
+        cell = TableCell(valuetype="string")
+        p = P()
+        p.addElement(Span(stylename=styles.header_cell, text=value))
+        cell.addElement(p)
+        head.addElement(cell)
+    table.addElement(head)
+    for row in body:
+        tr = TableRow()
+        for value in row:
+            cell = TableCell(valuetype="string")
+            cell.addElement(P(text=value))
+            tr.addElement(cell)
+        table.addElement(tr)
+    doc.text.addElement(table)
+
+
+def _sections(doc: OpenDocumentText, styles: _Styles, sections: Sections) -> None:
+    for label, groups in sections.as_pairs():
+        p = P()
+        p.addElement(Span(stylename=styles.bold, text=label))
+        doc.text.addElement(p)
+        if not groups:
+            doc.text.addElement(P(text=NO_ITEM))
+            continue
+        items = List()
+        for group in groups:
+            li = ListItem()
+            li.addElement(P(text=entry_text(group)))
+            items.addElement(li)
+        doc.text.addElement(items)
+
+
+def build_odt(report: Report) -> OpenDocumentText:
+    doc = OpenDocumentText()
+    stamp = report.stamp.replace(tzinfo=None).isoformat()
+    doc.meta.addElement(dc.Title(text=report.title))
+    doc.meta.addElement(meta.CreationDate(text=stamp))
+    doc.meta.addElement(dc.Date(text=stamp))
+    doc.meta.addElement(meta.InitialCreator(text="cnr-sante-bot"))
+    styles = _Styles(doc)
+
+    _heading(doc, styles, 1, report.title)
+    _heading(doc, styles, 2, PART_I)
+    _heading(doc, styles, 3, report.situation_heading)
+    doc.text.addElement(P(text=report.situation))
+    _heading(doc, styles, 3, COLLECTED)
+    for line in report.stats.lines():
+        doc.text.addElement(P(text=line))
+    if report.matrix:
+        _table(doc, styles, report.matrix, "Repartition")
+    if report.chart_png:
+        href = doc.addPicture("Pictures/chart.png", "image/png", report.chart_png)
+        frame = Frame(stylename=styles.frame, width="16cm", height="9cm", anchortype="paragraph")
+        frame.addElement(Image(href=href))
+        p = P()
+        p.addElement(frame)
+        doc.text.addElement(p)
+    _heading(doc, styles, 2, PART_II)
+    doc.text.addElement(P(text=INTRO_II))
+    for block in report.themes:
+        _heading(doc, styles, 3, block.heading)
+        if block.count == 0:
+            doc.text.addElement(P(text=NO_CONTRIBUTION))
+            continue
+        if block.sections is not None:
+            _sections(doc, styles, block.sections)
+        for sub in block.subthemes:
+            _heading(doc, styles, 4, sub.label)
+            _sections(doc, styles, sub.sections)
+    _heading(doc, styles, 2, PART_III)
+    doc.text.addElement(P(text=report.perspectives))
+    _heading(doc, styles, 2, ANNEX)
+    if report.annex:
+        _table(
+            doc,
+            styles,
+            [list(ANNEX_COLUMNS)] + [list(r.cells()) for r in report.annex],
+            "Contributions",
+        )
+    else:
+        doc.text.addElement(P(text="Aucune contribution."))
+    return doc
+
+
+def write_odt(report: Report, path: Path) -> None:
+    buffer = io.BytesIO()
+    build_odt(report).write(buffer)
+    path.write_bytes(buffer.getvalue())

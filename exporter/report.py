@@ -1,0 +1,285 @@
+"""The annex document as data: what every writer (DOCX, ODT, Markdown) renders.
+
+The shape follows the annex of the national instruction (``seeds/002_*``, end of file):
+
+    CNR Santé [territoire]
+    I - Éléments de contexte / La situation du territoire / Les contributions recueillies
+    II - Solutions et propositions / 1 - ... 5 - (Constats, Solutions, Propositions)
+    III - Perspectives
+    Annexe : liste des contributions
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from exporter.similarity import Group, group_similar
+from exporter.source import CampaignData, Item
+
+TITLE = "CNR Santé {name}"
+PART_I = "I - Éléments de contexte"
+SITUATION = "La situation du territoire"
+COLLECTED = "Les contributions recueillies"
+PART_II = "II - Solutions et propositions"
+PART_III = "III - Perspectives"
+ANNEX = "Annexe : liste des contributions"
+CONSTATS = "Constats :"
+SOLUTIONS = "Solutions :"
+PROPOSITIONS = "Propositions :"
+SECTION_LABELS = (CONSTATS, SOLUTIONS, PROPOSITIONS)
+INTRO_II = (
+    "Contributions citoyennes recueillies par messagerie, approuvées par la modération. "
+    "Chaque élément est suivi de sa référence ; les contributions très proches sont "
+    "regroupées."
+)
+PLACEHOLDER_SITUATION = "[À compléter : la situation du territoire n'est pas renseignée.]"
+PLACEHOLDER_CONTEXT = "[À compléter : le contexte régional n'est pas renseigné.]"
+PLACEHOLDER_PERSPECTIVES = "[À compléter : les perspectives ne sont pas renseignées.]"
+NO_CONTRIBUTION = "Aucune contribution citoyenne sur cette thématique."
+NO_ITEM = "Aucun élément."
+ANNEX_COLUMNS = ("Référence", "Date", "Thématique", "Profil", "Langue")
+NO_PROFILE = "non renseigné"
+CHANNELS = {"telegram": "Telegram", "terminal": "Terminal (essai)"}
+LANGUAGES = {"fr": "français", "en": "anglais"}
+#: Metadata date of documents with no contribution (documents must not carry "now").
+EPOCH = datetime(2022, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Sections:
+    """The three lists of a theme (or of a supplementary label)."""
+
+    constats: list[Group]
+    solutions: list[Group]
+    propositions: list[Group]
+
+    def as_pairs(self) -> list[tuple[str, list[Group]]]:
+        return [
+            (CONSTATS, self.constats),
+            (SOLUTIONS, self.solutions),
+            (PROPOSITIONS, self.propositions),
+        ]
+
+
+@dataclass(frozen=True)
+class Subtheme:
+    label: str
+    count: int
+    sections: Sections
+
+
+@dataclass(frozen=True)
+class ThemeBlock:
+    number: int
+    heading: str
+    count: int
+    #: Themes 1-4: the sections (None when there is no contribution).
+    sections: Sections | None = None
+    #: Theme 5: one block per supplementary label.
+    subthemes: list[Subtheme] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stats:
+    count: int
+    first: date | None
+    last: date | None
+    channels: list[tuple[str, int]]
+    profiles: list[tuple[str, int]]
+    languages: list[tuple[str, int]]
+    per_theme: list[tuple[str, int]]
+
+    def lines(self) -> list[str]:
+        """The "Les contributions recueillies" paragraphs."""
+        if self.count == 0:
+            return ["Aucune contribution approuvée pour cette sélection."]
+        period = (
+            f"du {self.first:%d/%m/%Y} au {self.last:%d/%m/%Y}"
+            if self.first != self.last
+            else f"le {self.first:%d/%m/%Y}"
+        )
+
+        def counts(pairs: list[tuple[str, int]]) -> str:
+            return ", ".join(f"{label} : {n}" for label, n in pairs)
+
+        return [
+            f"Nombre de contributions approuvées : {self.count} ({period}).",
+            f"Canal : {counts(self.channels)}.",
+            f"Profils des participants (déclaratifs) : {counts(self.profiles)}.",
+            f"Langues : {counts(self.languages)}.",
+            f"Par thématique : {counts(self.per_theme)}.",
+        ]
+
+
+@dataclass(frozen=True)
+class AnnexRow:
+    reference: str
+    date: str
+    theme: str
+    profile: str
+    language: str
+
+    def cells(self) -> tuple[str, str, str, str, str]:
+        return (self.reference, self.date, self.theme, self.profile, self.language)
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    is_region: bool
+    situation_heading: str
+    situation: str
+    stats: Stats
+    themes: list[ThemeBlock]
+    perspectives: str
+    annex: list[AnnexRow]
+    #: Metadata date of the documents: the last submission (never "now": determinism).
+    stamp: datetime
+    #: Regional roll-up: territory x theme counts (header row first).
+    matrix: list[list[str]] = field(default_factory=list)
+    #: PNG bar chart (``--charts``); None when not asked for.
+    chart_png: bytes | None = None
+
+
+def entry_text(group: Group) -> str:
+    """An item line: the text, its reference, and the references of similar ones."""
+    line = f"{group.text} — {group.reference}"
+    if group.similar:
+        n = len(group.similar)
+        word = "contribution similaire" if n == 1 else "contributions similaires"
+        line += f" ({n} {word} : {', '.join(group.similar)})"
+    return line
+
+
+def theme_heading(number: int, label: str) -> str:
+    return f"{number} - {label}"
+
+
+def _sections(items: Sequence[Item], threshold: float) -> Sections:
+    return Sections(
+        constats=group_similar([(i.reference, i.need) for i in items if i.need], threshold),
+        solutions=group_similar(
+            [(i.reference, i.solution) for i in items if i.solution], threshold
+        ),
+        propositions=group_similar([(i.reference, i.levers) for i in items if i.levers], threshold),
+    )
+
+
+def _counted(counter: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _annex_theme(item: Item) -> str:
+    if item.theme_number == 5 and item.supplementary:
+        return f"5 - {item.supplementary}"
+    return str(item.theme_number)
+
+
+def build_report(
+    campaign: CampaignData,
+    items: Sequence[Item],
+    *,
+    territory_code: str | None,
+    threshold: float,
+) -> Report:
+    """The annex of one territory (``territory_code``) or the regional roll-up (``None``)."""
+    tz = ZoneInfo(campaign.timezone)
+    items = sorted(items, key=lambda i: i.reference)
+    local_dates = [i.submitted_at.astimezone(tz).date() for i in items]
+    profile_label = campaign.profiles
+
+    by_number: dict[int, list[Item]] = {n: [] for n in range(1, 6)}
+    for item in items:
+        by_number.setdefault(item.theme_number, []).append(item)
+    blocks: list[ThemeBlock] = []
+    for number in sorted(by_number):
+        theme_items = by_number[number]
+        heading = theme_heading(number, campaign.theme_label(number))
+        if number != 5:
+            blocks.append(
+                ThemeBlock(
+                    number,
+                    heading,
+                    len(theme_items),
+                    _sections(theme_items, threshold) if theme_items else None,
+                )
+            )
+            continue
+        labels: dict[str, tuple[str, list[Item]]] = {}
+        for item in theme_items:
+            label = item.supplementary or ""
+            key = " ".join(label.casefold().split())
+            labels.setdefault(key, (label, []))[1].append(item)
+        subthemes = [
+            Subtheme(label, len(group), _sections(group, threshold))
+            for _, (label, group) in sorted(labels.items())
+        ]
+        blocks.append(ThemeBlock(5, heading, len(theme_items), None, subthemes))
+
+    stats = Stats(
+        count=len(items),
+        first=min(local_dates) if local_dates else None,
+        last=max(local_dates) if local_dates else None,
+        channels=_counted(Counter(CHANNELS.get(i.channel, i.channel) for i in items)),
+        profiles=_counted(
+            Counter(
+                profile_label.get(i.profile, i.profile) if i.profile else NO_PROFILE for i in items
+            )
+        ),
+        languages=_counted(Counter(LANGUAGES.get(i.language, i.language) for i in items)),
+        per_theme=[(f"thème {b.number}", b.count) for b in blocks],
+    )
+    annex = [
+        AnnexRow(
+            i.reference,
+            d.isoformat(),
+            _annex_theme(i),
+            profile_label.get(i.profile, i.profile) if i.profile else NO_PROFILE,
+            LANGUAGES.get(i.language, i.language),
+        )
+        for i, d in zip(items, local_dates, strict=True)
+    ]
+    stamp = max((i.submitted_at for i in items), default=EPOCH).astimezone(UTC)
+    stamp = stamp.replace(microsecond=0)
+    if territory_code is None:
+        matrix = _matrix(campaign, items)
+        return Report(
+            title=TITLE.format(name=campaign.region) + " — synthèse régionale",
+            is_region=True,
+            situation_heading=SITUATION,
+            situation=campaign.context or PLACEHOLDER_CONTEXT,
+            stats=stats,
+            themes=blocks,
+            perspectives=campaign.perspectives or PLACEHOLDER_PERSPECTIVES,
+            annex=annex,
+            stamp=stamp,
+            matrix=matrix,
+        )
+    territory = campaign.territory(territory_code)
+    return Report(
+        title=TITLE.format(name=territory.name),
+        is_region=False,
+        situation_heading=SITUATION,
+        situation=territory.situation or PLACEHOLDER_SITUATION,
+        stats=stats,
+        themes=blocks,
+        perspectives=campaign.perspectives or PLACEHOLDER_PERSPECTIVES,
+        annex=annex,
+        stamp=stamp,
+    )
+
+
+def _matrix(campaign: CampaignData, items: Sequence[Item]) -> list[list[str]]:
+    counts: Counter[tuple[str, int]] = Counter((i.territory, i.theme_number) for i in items)
+    header = ["Territoire", "1", "2", "3", "4", "5", "Total"]
+    rows = [header]
+    for t in campaign.territories:
+        values = [counts[(t.code, n)] for n in range(1, 6)]
+        rows.append([t.name, *map(str, values), str(sum(values))])
+    totals = [sum(counts[(t.code, n)] for t in campaign.territories) for n in range(1, 6)]
+    rows.append(["Total", *map(str, totals), str(sum(totals))])
+    return rows

@@ -1,0 +1,293 @@
+"""The export: read the selection once, territory by territory, and write every format.
+
+Per territory, the approved contributions are streamed from the database in batches, grouped,
+and written (DOCX, ODT, Markdown, CSV, JSON, XLSX); the data files of the regional roll-up are
+appended to as territories go, and the roll-up documents are built at the end. Every file is
+written to a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from exporter import charts as charts_mod
+from exporter.csv import CsvWriter
+from exporter.docx import write_docx
+from exporter.files import atomic_path, check_writable_dir
+from exporter.json import JsonWriter
+from exporter.markdown import write_markdown
+from exporter.merge import merge_into
+from exporter.odt import write_odt
+from exporter.report import Report, build_report
+from exporter.rows import RowMaker
+from exporter.source import (
+    CampaignData,
+    ExportError,
+    Item,
+    TerritoryInfo,
+    load_campaign,
+    period_bounds,
+    stream_items,
+)
+from exporter.xlsx import XlsxWriter
+from storage.db import create_engine, session_factory
+from storage.models import Contribution
+from storage.settings import Settings
+
+FORMATS = ("docx", "odt", "md", "csv", "xlsx", "json")
+DOCUMENT_FORMATS = ("docx", "odt", "md")
+REGION = "REGION"
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``"docx,md"`` -> ("docx", "md"); unknown names are an :class:`ExportError`."""
+    wanted = [f.strip().casefold().lstrip(".") for f in text.split(",") if f.strip()]
+    wanted = ["md" if f == "markdown" else f for f in wanted]
+    unknown = [f for f in wanted if f not in FORMATS]
+    if unknown or not wanted:
+        raise ExportError(
+            f"unknown format: {', '.join(unknown) or '(none)'} "
+            f"(possible formats: {', '.join(FORMATS)})"
+        )
+    return tuple(f for f in FORMATS if f in wanted)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    campaign: str
+    out: Path
+    territories: Sequence[str] = ()  # empty: every territory of the campaign
+    region: bool = False
+    formats: Sequence[str] = FORMATS
+    since: date | None = None
+    until: date | None = None
+    charts: bool = False
+    into: Path | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    scope: str
+    format: str
+    path: Path
+    contributions: int
+
+
+@dataclass
+class ExportResult:
+    written: list[Written] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    total: int = 0
+
+
+class Progress:
+    """Progress reporting hooks (no-op by default; the CLI shows a bar on a terminal)."""
+
+    def start(self, total: int) -> None:
+        """``total`` contributions are about to be read."""
+
+    def advance(self, n: int, label: str) -> None:
+        """``n`` more contributions were read (currently on ``label``)."""
+
+
+def file_name(campaign: CampaignData, scope: str, fmt: str) -> str:
+    return f"{campaign.code}_{scope}.{fmt}"
+
+
+async def _counts(
+    session: AsyncSession,
+    campaign: CampaignData,
+    territories: Sequence[TerritoryInfo],
+    since: date | None,
+    until: date | None,
+) -> dict[str, int]:
+    start, end = period_bounds(campaign, since, until)
+    codes = {t.id: t.code for t in territories}
+    stmt = (
+        select(Contribution.territory_id, func.count())
+        .where(
+            Contribution.campaign_id == campaign.id,
+            Contribution.status == "approved",
+            Contribution.territory_id.in_(list(codes)),
+        )
+        .group_by(Contribution.territory_id)
+    )
+    if start is not None:
+        stmt = stmt.where(Contribution.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(Contribution.created_at < end)
+    rows = (await session.execute(stmt)).all()
+    counts = dict.fromkeys(codes.values(), 0)
+    for territory_id, n in rows:
+        counts[codes[territory_id]] = int(n)
+    return counts
+
+
+class _Exporter:
+    def __init__(self, settings: Settings, request: ExportRequest, progress: Progress) -> None:
+        self.settings = settings
+        self.request = request
+        self.progress = progress
+        self.result = ExportResult()
+
+    def _record(self, scope: str, fmt: str, path: Path, n: int) -> None:
+        self.result.written.append(Written(scope, fmt, path, n))
+
+    def _documents(self, campaign: CampaignData, report: Report, scope: str, n: int) -> None:
+        out = self.request.out
+        if self.request.charts:
+            report = dataclasses.replace(report, chart_png=charts_mod.theme_chart(report))
+        formats = self.request.formats
+        if "docx" in formats:
+            final = out / file_name(campaign, scope, "docx")
+            with atomic_path(final) as tmp:
+                write_docx(report, tmp)
+            self._record(scope, "docx", final, n)
+        if "odt" in formats:
+            final = out / file_name(campaign, scope, "odt")
+            with atomic_path(final) as tmp:
+                write_odt(report, tmp)
+            self._record(scope, "odt", final, n)
+        if "md" in formats:
+            chart_name = None
+            if report.chart_png:
+                chart_name = file_name(campaign, scope, "png")
+                with atomic_path(out / chart_name) as tmp:
+                    tmp.write_bytes(report.chart_png)
+                self._record(scope, "png", out / chart_name, n)
+            final = out / file_name(campaign, scope, "md")
+            with atomic_path(final) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+                write_markdown(report, fh, chart_file=chart_name)
+            self._record(scope, "md", final, n)
+
+    def _data_files(
+        self,
+        campaign: CampaignData,
+        scope: str,
+        territories: list[TerritoryInfo],
+        items_by_territory: list[tuple[TerritoryInfo, list[Item]]],
+        n: int,
+    ) -> None:
+        out, req = self.request.out, self.request
+        rows = RowMaker(campaign)
+        if "csv" in req.formats:
+            final = out / file_name(campaign, scope, "csv")
+            with atomic_path(final) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+                writer = CsvWriter(fh, rows)
+                for _, items in items_by_territory:
+                    for item in items:
+                        writer.add(item)
+            self._record(scope, "csv", final, n)
+        if "json" in req.formats:
+            final = out / file_name(campaign, scope, "json")
+            with atomic_path(final) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
+                jw = JsonWriter(
+                    fh, rows, campaign, [t.code for t in territories], req.since, req.until
+                )
+                for _, items in items_by_territory:
+                    for item in items:
+                        jw.add(item)
+                jw.close()
+            self._record(scope, "json", final, n)
+        if "xlsx" in req.formats:
+            final = out / file_name(campaign, scope, "xlsx")
+            xw = XlsxWriter(campaign, rows)
+            for territory, items in items_by_territory:
+                xw.start_territory(territory)
+                for item in items:
+                    xw.add(item)
+            with atomic_path(final) as tmp:
+                xw.save(tmp)
+            self._record(scope, "xlsx", final, n)
+
+    async def run(self) -> ExportResult:
+        req = self.request
+        if req.charts:
+            charts_mod.check_available()
+        if req.into is not None:
+            if not req.into.is_file():
+                raise ExportError(f"workshop document not found: {req.into}")
+            if len(req.territories) != 1:
+                raise ExportError("--into needs exactly one --territory (the workshop's)")
+        engine = create_engine(self.settings)
+        try:
+            async with session_factory(engine)() as session:
+                await self._run(session)
+        finally:
+            await engine.dispose()
+        return self.result
+
+    async def _run(self, session: AsyncSession) -> None:
+        req = self.request
+        campaign = await load_campaign(session, req.campaign)
+        if req.territories:
+            selected: list[TerritoryInfo] = []
+            for code in req.territories:
+                t = campaign.territory(code)
+                if t not in selected:
+                    selected.append(t)
+        else:
+            selected = list(campaign.territories)
+        check_writable_dir(req.out)
+        counts = await _counts(session, campaign, selected, req.since, req.until)
+        self.result.total = sum(counts.values())
+        if self.result.total == 0:
+            self.result.notices.append(
+                "no approved contribution matches the selection: no file written"
+            )
+            return
+        self.progress.start(self.result.total)
+        threshold = self.settings.similarity_threshold
+        region_items: list[tuple[TerritoryInfo, list[Item]]] = []
+        for territory in selected:
+            if counts[territory.code] == 0:
+                self.result.notices.append(
+                    f"{territory.name} ({territory.code}): no approved contribution, "
+                    "no file for this territory"
+                )
+                continue
+            items: list[Item] = []
+            async for item in stream_items(session, campaign, [territory], req.since, req.until):
+                items.append(item)
+                if len(items) % 1000 == 0:
+                    self.progress.advance(1000, territory.code)
+            self.progress.advance(len(items) % 1000, territory.code)
+            report = build_report(
+                campaign, items, territory_code=territory.code, threshold=threshold
+            )
+            if req.into is not None:
+                final = req.out / f"{req.into.stem}_contributions.docx"
+                with atomic_path(final) as tmp:
+                    merge_into(req.into, report, tmp)
+                self._record(territory.code, "docx (atelier)", final, len(items))
+                continue
+            self._documents(campaign, report, territory.code, len(items))
+            pair = [(territory, items)]
+            self._data_files(campaign, territory.code, [territory], pair, len(items))
+            if req.region:
+                region_items.append((territory, items))
+        if req.region and region_items and req.into is None:
+            everything = [i for _, items in region_items for i in items]
+            report = build_report(campaign, everything, territory_code=None, threshold=threshold)
+            self._documents(campaign, report, REGION, len(everything))
+            self._data_files(
+                campaign,
+                REGION,
+                [t for t, _ in region_items],
+                lambda: region_items,
+                len(everything),
+            )
+
+
+async def run_export(
+    settings: Settings, request: ExportRequest, progress: Progress | None = None
+) -> ExportResult:
+    """Run one export; :class:`ExportError` for problems the operator can fix."""
+    return await _Exporter(settings, request, progress or Progress()).run()

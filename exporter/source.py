@@ -1,0 +1,235 @@
+"""What the exporter reads: the campaign, and its approved contributions, streamed.
+
+Only ``approved`` contributions are read, in their moderated form, and only the columns an
+export shows: the participant, the original texts and the moderation fields are never selected.
+Every text goes through :func:`clean_text` (control characters out) and the personal-data safety
+net :func:`exporter.pii.mask` here, once, so that no writer can forget it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from exporter.pii import mask
+from storage.models import Campaign, Contribution, Territory, Theme
+
+BATCH_SIZE = 2000
+
+SUPPLEMENTARY_FALLBACK = "Thématique(s) supplémentaire(s)"
+NO_LABEL = "Thématique non précisée"
+
+
+class ExportError(Exception):
+    """A problem the person running the export can fix (shown as is, exit code 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TerritoryInfo:
+    id: int
+    code: str
+    name: str
+    situation: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeInfo:
+    id: int
+    code: str
+    number: int
+    label: str
+
+
+@dataclass(frozen=True)
+class CampaignData:
+    """The campaign as the exporter needs it (French labels: the annex is in French)."""
+
+    id: int
+    code: str
+    name: str
+    region: str
+    timezone: str
+    context: str
+    perspectives: str
+    territories: tuple[TerritoryInfo, ...]
+    themes: tuple[ThemeInfo, ...]
+    profiles: dict[str, str] = field(default_factory=dict)
+
+    def territory(self, code: str) -> TerritoryInfo:
+        for t in self.territories:
+            if t.code.casefold() == code.casefold():
+                return t
+        known = ", ".join(t.code for t in self.territories)
+        raise ExportError(f"unknown territory {code!r} in campaign {self.code} (known: {known})")
+
+    def theme_label(self, number: int) -> str:
+        for th in self.themes:
+            if th.number == number and (number != 5 or th.code == "5"):
+                return th.label
+        return SUPPLEMENTARY_FALLBACK if number == 5 else f"Thématique {number}"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One approved contribution, as exported (texts cleaned and masked)."""
+
+    reference: str
+    submitted_at: datetime
+    territory: str
+    theme_code: str
+    theme_number: int
+    #: Label under theme 5 (predefined extra theme or the citizen's own); None for 1-4.
+    supplementary: str | None
+    need: str
+    solution: str
+    levers: str
+    profile: str | None
+    language: str
+    channel: str
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+_SPACES = re.compile(r"[ \t\r\n\u2028\u2029]+")
+
+
+def clean_text(text: str | None) -> str:
+    """One line of printable text: control characters removed, whitespace collapsed."""
+    if not text:
+        return ""
+    return _SPACES.sub(" ", _CONTROL.sub("", text)).strip()
+
+
+def safe_text(text: str | None) -> str:
+    """:func:`clean_text` then the personal-data safety net."""
+    return mask(clean_text(text))
+
+
+async def load_campaign(session: AsyncSession, code: str) -> CampaignData:
+    row = (
+        await session.execute(select(Campaign).where(Campaign.code == code))
+    ).scalar_one_or_none()
+    if row is None:
+        codes = (await session.execute(select(Campaign.code).order_by(Campaign.code))).scalars()
+        known = ", ".join(codes) or "none: load a campaign file first (cnrbot campaign load)"
+        raise ExportError(f"unknown campaign {code!r} (known: {known})")
+    spec: dict[str, Any] = row.spec or {}
+    info: dict[str, Any] = spec.get("campaign") or {}
+    territories = (
+        await session.execute(
+            select(Territory)
+            .where(Territory.campaign_id == row.id)
+            .order_by(Territory.position, Territory.code)
+        )
+    ).scalars()
+    themes = (
+        await session.execute(
+            select(Theme).where(Theme.campaign_id == row.id).order_by(Theme.position, Theme.code)
+        )
+    ).scalars()
+    profiles = {
+        str(p.get("code")): str(p.get("label_fr") or p.get("code"))
+        for p in spec.get("profiles") or []
+        if isinstance(p, dict)
+    }
+    return CampaignData(
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        region=row.region,
+        timezone=str(info.get("timezone") or "Europe/Paris"),
+        context=safe_text(info.get("context")),
+        perspectives=safe_text(info.get("perspectives")),
+        territories=tuple(
+            TerritoryInfo(t.id, t.code, clean_text(t.name), safe_text(t.situation))
+            for t in territories
+        ),
+        themes=tuple(ThemeInfo(t.id, t.code, t.number, clean_text(t.label_fr)) for t in themes),
+        profiles=profiles,
+    )
+
+
+def period_bounds(
+    campaign: CampaignData, since: date | None, until: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """``[since 00:00, until+1 00:00)`` in the campaign's time zone (``until`` included)."""
+    tz = ZoneInfo(campaign.timezone)
+    start = datetime.combine(since, time(0), tz) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(0), tz) if until else None
+    return start, end
+
+
+async def stream_items(
+    session: AsyncSession,
+    campaign: CampaignData,
+    territories: Sequence[TerritoryInfo],
+    since: date | None = None,
+    until: date | None = None,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> AsyncIterator[Item]:
+    """Approved contributions of ``territories``, ordered by reference, read in batches."""
+    if not territories:
+        return
+    start, end = period_bounds(campaign, since, until)
+    codes = {t.id: t.code for t in territories}
+    supplementary = {th.id: th.label for th in campaign.themes if th.number == 5}
+    stmt = (
+        select(
+            Contribution.reference,
+            Contribution.created_at,
+            Contribution.territory_id,
+            Contribution.theme_id,
+            Theme.code,
+            Theme.number,
+            Contribution.custom_theme,
+            Contribution.need,
+            Contribution.solution,
+            Contribution.levers,
+            Contribution.profile,
+            Contribution.language,
+            Contribution.channel,
+        )
+        .join(Theme, Theme.id == Contribution.theme_id)
+        .where(
+            Contribution.campaign_id == campaign.id,
+            Contribution.status == "approved",
+            Contribution.territory_id.in_(list(codes)),
+        )
+        .order_by(Contribution.reference)
+    )
+    if start is not None:
+        stmt = stmt.where(Contribution.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(Contribution.created_at < end)
+    result = await session.stream(stmt.execution_options(yield_per=batch_size))
+    async for rows in result.partitions():
+        for row in rows:
+            number = int(row[5])
+            label: str | None = None
+            if number == 5:
+                if row[4] == "5":
+                    label = clean_text(row[6]) or NO_LABEL
+                else:
+                    label = supplementary.get(row[3]) or clean_text(row[6]) or NO_LABEL
+                label = mask(label)
+            yield Item(
+                reference=row[0],
+                submitted_at=row[1],
+                territory=codes[row[2]],
+                theme_code=row[4],
+                theme_number=number,
+                supplementary=label,
+                need=safe_text(row[7]),
+                solution=safe_text(row[8]),
+                levers=safe_text(row[9]),
+                profile=row[10] or None,
+                language=row[11] or "",
+                channel=row[12] or "",
+            )
