@@ -281,7 +281,7 @@ class _Exporter:
                 campaign,
                 REGION,
                 [t for t, _ in region_items],
-                lambda: region_items,
+                region_items,
                 len(everything),
             )
 
