@@ -141,6 +141,7 @@ class FakeBotAPI:
         self.webhook_timeout = webhook_timeout
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._closing = False
         # updates
         self._update_ids = itertools.count(1000)
         self.queue: list[JSON] = []  # not yet confirmed (polling) / not yet acknowledged (webhook)
@@ -197,6 +198,9 @@ class FakeBotAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._webhook_task
             self._webhook_task = None
+        self._closing = True
+        async with self._new_update:
+            self._new_update.notify_all()  # long polls in progress return now
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -509,7 +513,7 @@ class FakeBotAPI:
         self.queue = [u for u in self.queue if self._allowed(u, self.allowed_updates)]
 
         def ready() -> bool:
-            return bool(self.queue) or self.webhook is not None
+            return bool(self.queue) or self.webhook is not None or self._closing
 
         if not ready() and timeout > 0:
             with contextlib.suppress(TimeoutError):

@@ -129,6 +129,7 @@ class TelegramChannel:
         self.outage = OutageNotice(self.bot)
         self.poll_timeout = poll_timeout
         self._side: set[asyncio.Task[Any]] = set()
+        self._abandoned: set[asyncio.Future[Any]] = set()
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.secret = webhook_secret(settings)
@@ -197,9 +198,12 @@ class TelegramChannel:
             stopping = asyncio.ensure_future(stop.wait())
             done, _ = await asyncio.wait({get, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if get not in done:
-                get.cancel()  # not recorded, not confirmed: Telegram will give them again
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await get
+                # Not recorded, so not confirmed: Telegram gives them again to the next poll.
+                # (httpx may finish the long poll before honouring the cancellation: we do
+                # not wait for it; the task is kept referenced until it ends.)
+                get.cancel()
+                self._abandoned.add(get)
+                get.add_done_callback(self._abandoned.discard)
                 stopping.cancel()
                 return
             stopping.cancel()
