@@ -3,6 +3,7 @@ the real dialog and DialogService on a real SQLite file (PostgreSQL in the relia
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -341,7 +342,7 @@ async def test_chat_identity_is_encrypted_and_apart(sqlite_settings: Settings) -
         assert ChatCipher(bot.settings).decrypt(ident.secret) == "424242"
         assert "424242" not in repr(vars(contribution))
     db = sqlite_settings.database_url.split("///", 1)[1]
-    assert b"424242" not in Path(db).read_bytes()
+    assert b"424242" not in await asyncio.to_thread(Path(db).read_bytes)
 
 
 async def test_rate_limit_429_is_honoured(sqlite_settings: Settings) -> None:
