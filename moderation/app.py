@@ -211,6 +211,9 @@ async def _session_middleware(request: web.Request, handler: Handler) -> web.Str
                     content_type="text/plain",
                 )
         await db.commit()  # last_seen_at
+        # detached: a handler's rollback must not expire what the templates read
+        db.expunge(staff)
+        db.expunge(row)
         return await handler(request)
 
 

@@ -7,6 +7,7 @@ exactly as absent as an unknown one).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ TEXT_LABELS = {
 NOTE_MAX_CHARS = 2000
 SEARCH_MAX_CHARS = 200
 _CASEFOLD_FN = "cnr_casefold"
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 def clean_text(value: str) -> str:
@@ -373,7 +375,7 @@ async def neighbours(
 
 async def get_contribution(session: AsyncSession, scope: Scope, ref: str) -> Contribution | None:
     """The contribution ``ref`` if it exists and is in scope (else None: a 404 either way)."""
-    if not ref or len(ref) > 64:
+    if not _REFERENCE.fullmatch(ref):
         return None
     return await session.scalar(
         select(Contribution)

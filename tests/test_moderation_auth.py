@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests.test_moderation_fixtures)
+# ruff: noqa: F401, F811  (pytest fixtures imported from tests.test_moderation_fixtures)
 """Console authentication: login, sessions, CSRF, throttling and lockout, security headers."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from moderation.app import LOGIN_FAILED, SESSION_COOKIE
 from storage.models import AuditEntry, Staff, StaffSession
 from storage.settings import Settings
-from tests.test_moderation_fixtures import (  # noqa: F401 (fixtures)
+from tests.test_moderation_fixtures import (
     PASSWORD,
     Console,
     World,
