@@ -455,3 +455,59 @@ def test_read_file_errors(tmp_path: Path) -> None:
     with pytest.raises(CampaignFileError) as info:
         read_campaign_file(bad)
     assert str(info.value).startswith(f"{bad}, line 12, territories[0].departments[0]: ")
+
+
+ALTERNATIVE_STYLE = '''\
+campaign.code = "ALT-1"
+campaign.ref_prefix = "ALT"
+campaign.name = """
+Multi-line name ] } [ with "quotes" and # not a comment
+"""
+campaign.region = 'Région'
+campaign.opens_on = 2022-11-14
+campaign.closes_on = 2022-12-31
+themes = [
+  { number = 1, label_fr = "Un", label_en = "One" },
+  { number = 2, label_fr = "Deux", label_en = "Two" },
+  { number = 3, label_fr = "Trois", label_en = "Three" },
+  { number = 4, label_fr = "Quatre", label_en = "Four" },  # trailing comment
+]
+
+[[territories]]
+"code" = "T1"  # quoted key
+name = "T1"
+departments = ["59"]
+
+  [[territories.communes]]
+  name = "Lille"
+  postal_codes = ["59000"]
+
+  [[territories.communes]]
+  name = "Bad"
+  postal_codes = ["59000", "80000"]
+
+[[territories]]
+code = "T2"
+name = "T2"
+departments = ["2A"]
+'''
+
+
+def test_alternative_toml_styles_are_located() -> None:
+    good = ALTERNATIVE_STYLE.replace('"80000"', '"59800"')
+    spec = parse_campaign_text(good, "alt.toml")
+    assert spec.territories[0].communes[1].postal_codes == ["59000", "59800"]
+    assert spec.campaign.name.startswith("Multi-line name ] }")
+    err = error_of(ALTERNATIVE_STYLE, "alt.toml")
+    assert err.path == "territories[0].communes[1].postal_codes[1]"
+    assert err.line == line_of(ALTERNATIVE_STYLE, '"80000"')
+
+    text = good.replace('departments = ["2A"]', 'departments = ["2C"]')
+    err = error_of(text)
+    assert (err.path, err.line) == ("territories[1].departments[0]", line_of(text, '"2C"'))
+    text = good.replace('label_en = "Four" }', 'label_en = "Four", x = 1 }')
+    err = error_of(text)
+    assert (err.path, err.line) == ("themes[3].x", line_of(text, "x = 1"))
+    text = good.replace("campaign.region = 'Région'", "")
+    err = error_of(text)
+    assert (err.path, err.line) == ("campaign.region", 1)
