@@ -125,13 +125,11 @@ class DialogService:
     # --- campaign view cache ------------------------------------------------------------------
 
     async def _campaign(
-        self, session: AsyncSession, campaign_id: int | None
+        self, session: AsyncSession, known: campaigns_db.CurrentCampaign | None
     ) -> tuple[campaigns_db.CurrentCampaign, CampaignView]:
-        current = None
-        if campaign_id is not None:
-            current = await campaigns_db.campaign_by_id(session, campaign_id)
-        if current is None:
-            current = await campaigns_db.current_campaign(session, self.settings.campaign)
+        """The conversation's campaign (``known``, read with it) or the current one, and its
+        view, built once per campaign version (``spec_hash``) and kept."""
+        current = known or await campaigns_db.current_campaign(session, self.settings.campaign)
         if current is None:
             raise NoCampaign(
                 f"no campaign {self.settings.campaign!r}"
@@ -189,10 +187,9 @@ class DialogService:
         also: Also | None,
     ) -> HandleResult:
         async with self.sessions() as session, session.begin():
-            participant = await repository.get_participant(session, key)
-            stored = None
-            if participant is not None:
-                stored = await repository.load_conversation(session, participant.id)
+            state = await repository.load_state(session, key)
+            participant = state.participant if state else None
+            stored = state.stored if state else None
             if stored is not None:
                 conv = stored.conversation
                 idle: timedelta | None = now - stored.updated_at
@@ -201,7 +198,7 @@ class DialogService:
                 if participant is not None:
                     conv.lang = participant.lang
                 idle = None
-            campaign, view = await self._campaign(session, stored.campaign_id if stored else None)
+            campaign, view = await self._campaign(session, state.campaign if state else None)
             ctx = Context(campaign=view, now=now, limits=self.limits)
             outcome = flow.handle(conv, event, ctx, idle=idle)
             new = outcome.conversation

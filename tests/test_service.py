@@ -260,18 +260,18 @@ async def test_stale_version_reruns_the_event(
     await citizen.pick("consent:yes")
     await citizen.pick("t:OISE")
     await citizen.pick("th:2")  # now at the need step
-    real_load = repository.load_conversation
+    real_load = repository.load_state
     interfered: list[bool] = []
 
-    async def load_then_interfere(session: AsyncSession, pid: int) -> Any:
-        stored = await real_load(session, pid)
+    async def load_then_interfere(session: AsyncSession, key: str) -> Any:
+        stored = await real_load(session, key)
         if not interfered:
             interfered.append(True)
             twin = Citizen(service)  # same user, another connection, commits first
             await twin.say(NEED)
         return stored
 
-    monkeypatch.setattr(repository, "load_conversation", load_then_interfere)
+    monkeypatch.setattr(repository, "load_state", load_then_interfere)
     with caplog.at_level(logging.INFO, logger="storage.service"):
         result = await citizen.say(SOLUTION)
     assert interfered == [True]
