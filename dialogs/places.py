@@ -23,6 +23,7 @@ Wallis-et-Futuna (986xx), Polynésie française (987xx), Nouvelle-Calédonie (98
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -210,6 +211,10 @@ def fold(text: str) -> str:
     return " ".join(_ABBREVIATIONS.get(w, w) for w in words)
 
 
+#: :func:`fold` of the campaign's names (the same few hundred strings, folded once).
+_fold_name = functools.lru_cache(maxsize=4096)(fold)
+
+
 def department_name(code: str) -> str | None:
     """The department's name (``"59"`` -> ``"Nord"``), or ``None`` for an unknown code."""
     return DEPARTMENTS.get(code)
@@ -312,13 +317,18 @@ _NOT_DEPARTMENT_BY_NAME: Final = {fold(n): n for n in NOT_DEPARTMENTS.values()}
 
 def _resolve_name(folded: str, campaign: CampaignView) -> PlaceMatch:
     # 1. a commune the campaign lists
-    hits = [(t, c.name) for t in campaign.territories for c in t.communes if fold(c.name) == folded]
+    hits = [
+        (t, c.name)
+        for t in campaign.territories
+        for c in t.communes
+        if _fold_name(c.name) == folded
+    ]
     if hits:
         codes = tuple(dict.fromkeys(t.code for t, _ in hits))
         return PlaceMatch("one" if len(codes) == 1 else "several", codes, hits[0][1])
     # 2. a territory, by name or code ("Oise" the territory wins over Oise the department)
     for t in campaign.territories:
-        if folded in (fold(t.name), fold(t.code)):
+        if folded in (_fold_name(t.name), _fold_name(t.code)):
             return PlaceMatch("one", (t.code,), t.name)
     # 3. a department
     depts = _DEPARTMENT_BY_NAME.get(folded)
