@@ -212,6 +212,12 @@ def test_dockerfile() -> None:
     assert 'ENTRYPOINT ["cnrbot"]' in lines
 
 
+def test_build_context_leaves_secrets_and_local_state_out() -> None:
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    for pattern in ("**/.env", "**/*.key", "**/*.db", "**/.venv", "**/.git"):
+        assert pattern in ignored
+
+
 def nginx_servers() -> list[str]:
     """The text of each top-level ``server { ... }`` block (comments removed)."""
     text = "\n".join(
