@@ -12,13 +12,14 @@ asyncio runner is entered only to handle one event.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import shutil
 import sys
 import textwrap
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
@@ -26,9 +27,12 @@ from typing import TextIO
 from sqlalchemy.engine import make_url
 
 from dialogs import flow
+from dialogs.messages import normalise_lang, t
 from dialogs.model import Choice, ChoiceEvent, CommandEvent, Event, Reply
 from storage.service import DialogService
 from storage.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "terminal"
 MIN_WIDTH, MAX_WIDTH = 30, 88
@@ -116,7 +120,7 @@ class TerminalSession:
 
     choices: tuple[Choice, ...] = ()
     version: int | None = None
-    history: list[str] = field(default_factory=list)
+    lang: str = "fr"
 
     def event_for(self, line: str) -> Event:
         text = line.strip()
@@ -158,7 +162,7 @@ def run_chat(
     width = terminal_width(out)
     user = user_id or local_user_id(settings)
     read: Callable[[], str] = (lambda: input(PROMPT)) if interactive else stdin.readline
-    term = TerminalSession()
+    term = TerminalSession(lang=normalise_lang(lang_hint) if lang_hint else "fr")
 
     with asyncio.Runner() as runner:
         try:
@@ -171,12 +175,20 @@ def run_chat(
                 now = datetime.now(UTC)
                 if today is not None:
                     now = datetime.combine(today, now.timetz())
-                result = runner.run(
-                    service.handle(CHANNEL, user, event, lang_hint=lang_hint, now=now)
-                )
+                try:
+                    result = runner.run(
+                        service.handle(CHANNEL, user, event, lang_hint=lang_hint, now=now)
+                    )
+                except Exception:
+                    # Nothing of this line was stored (one transaction): say so, go on.
+                    log.exception("terminal event failed (%s)", type(event).__name__)
+                    out.write(render([Reply(t(term.lang, "channel.error"))], width))
+                    out.flush()
+                    return
                 out.write(render(result.replies, width))
                 out.flush()
                 term.shown(result.replies, result.conversation.version)
+                term.lang = result.conversation.lang
 
             send(CommandEvent("start"))  # shows the current step (or the welcome)
             while True:

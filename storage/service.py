@@ -114,13 +114,21 @@ class DialogService:
         """Load ``settings.default_campaign_file`` when the database holds no campaign."""
         from storage.campaign_file import read_campaign_file
 
-        async with self.sessions() as session, session.begin():
+        async with self.sessions() as session:
             if await campaigns_db.has_campaign(session):
                 return
-            path = campaigns_db.resolve_campaign_file(self.settings.default_campaign_file)
-            spec = read_campaign_file(path)
-            result = await campaigns_db.load_campaign(session, spec)
-            log.info("loaded default campaign %s from %s", result.code, path.name)
+        path = campaigns_db.resolve_campaign_file(self.settings.default_campaign_file)
+        spec = read_campaign_file(path)
+        try:
+            async with self.sessions() as session, session.begin():
+                result = await campaigns_db.load_campaign(session, spec)
+        except IntegrityError:
+            # another process opening the same new database loaded it first
+            async with self.sessions() as session:
+                if not await campaigns_db.has_campaign(session):
+                    raise
+            return
+        log.info("loaded default campaign %s from %s", result.code, path.name)
 
     # --- campaign view cache ------------------------------------------------------------------
 

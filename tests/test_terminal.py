@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import signal
@@ -10,12 +11,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from bot.terminal import TerminalSession, render
+from bot.terminal import TerminalSession, render, run_chat
+from dialogs.messages import t
 from dialogs.model import Choice, ChoiceEvent, CommandEvent, Reply, TextEvent
+from storage.settings import Settings
 
 DATE = "2022-11-20"  # within the default campaign's dates
 NEED = "Il manque des médecins traitants dans ma commune depuis plusieurs années."
@@ -304,3 +308,40 @@ def test_ctrl_c_exits_cleanly_and_keeps_the_state(tmp_path: Path) -> None:
         if run.proc.poll() is None:
             run.proc.kill()
     assert db_rows(tmp_path, "select state from conversations") == [("territory",)]
+
+
+class LockingInput(io.StringIO):
+    """Piped input that holds an exclusive lock on the database while one given line is
+    handled (a real SQLite outage: every write is refused with "database is locked")."""
+
+    def __init__(self, lines: list[str], db: Path, locked_line: int) -> None:
+        super().__init__("".join(line + "\n" for line in lines))
+        self.db = db
+        self.locked_line = locked_line
+        self.count = 0
+        self.lock: sqlite3.Connection | None = None
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        if self.lock is not None:
+            self.lock.rollback()
+            self.lock.close()
+            self.lock = None
+        self.count += 1
+        if self.count == self.locked_line:
+            self.lock = sqlite3.connect(self.db, isolation_level=None)
+            self.lock.execute("BEGIN EXCLUSIVE")
+        return super().readline(size if size is not None else -1)
+
+
+def test_database_outage_during_a_line(tmp_path: Path, sqlite_settings: Settings) -> None:
+    settings = sqlite_settings.model_copy(update={"sqlite_busy_timeout_ms": 50})
+    db = tmp_path / "cnr.db"
+    lines = ["1", "Oise", "2", NEED, SOLUTION, SOLUTION, "1", "8", "1"]
+    stdin = LockingInput(lines, db, locked_line=5)  # the first SOLUTION meets the outage
+    out = io.StringIO()
+    assert run_chat(settings, user_id="outage", stdin=stdin, out=out, today=date(2022, 11, 20)) == 0
+    transcript = " ".join(out.getvalue().split())
+    assert transcript.count(" ".join(t("fr", "channel.error").split())) == 1, transcript
+    # the line met by the outage was not stored; typed again, it was
+    rows = db_rows(tmp_path, "select reference, need, solution, levers, profile from contributions")
+    assert rows == [("HDF-OISE-000001", NEED, SOLUTION, None, None)]
