@@ -411,3 +411,11 @@ async def test_open_loads_the_default_campaign_once(service: DialogService) -> N
     again = await DialogService.open(service.settings)
     await again.close()
     assert await count(service, Territory) == 3
+
+
+async def test_concurrent_first_messages_make_one_participant(service: DialogService) -> None:
+    citizen = Citizen(service, "first-contact")
+    results = await asyncio.gather(*(citizen.send(CommandEvent("start")) for _ in range(4)))
+    assert all(r.conversation.state == "consent" for r in results)
+    assert await count(service, Participant) == 1
+    assert await count(service, ConversationRow) == 1
