@@ -11,7 +11,7 @@ import secrets
 from datetime import time, timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogs.model import Limits
@@ -72,6 +72,14 @@ class Settings(BaseSettings):
 
     # --- export -----------------------------------------------------------------------------
     similarity_threshold: float = Field(default=0.82, ge=0.0, le=1.0)
+
+    @field_validator("secret_key", "webhook_secret", "telegram_token")
+    @classmethod
+    def _no_blank_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty or whitespace secret is a mistake, not "no secret": refuse it."""
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (or left unset)")
+        return value
 
     def dialog_limits(self) -> Limits:
         """The plain values the pure dialog needs."""

@@ -26,3 +26,16 @@ async def test_migrations_reach_head_and_match_models(engine: AsyncEngine) -> No
     async with engine.connect() as conn:
         changes = await conn.run_sync(diff)
     assert changes == [], f"models and migrations differ: {changes}"
+
+
+def test_blank_or_short_secrets_are_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from storage.settings import Settings
+
+    for field in ("secret_key", "webhook_secret", "telegram_token"):
+        for bad in ("", "   ", "short"):
+            with pytest.raises(ValidationError, match=field):
+                Settings(**{field: bad})  # type: ignore[arg-type]
+    assert Settings(secret_key="x" * 16).master_secret() == b"x" * 16
