@@ -10,7 +10,7 @@ from storage.identity import ChatCipher, Pseudonymiser, derive_key
 from storage.settings import Settings
 
 
-def _settings(tmp_path: Path, secret: str = "one-secret") -> Settings:
+def _settings(tmp_path: Path, secret: str = "one-secret-of-sixteen+") -> Settings:
     return Settings(secret_key=SecretStr(secret), secret_file=tmp_path / "secret.key")
 
 
@@ -22,7 +22,7 @@ def test_pseudonym_is_stable_keyed_and_not_the_id(tmp_path: Path) -> None:
     assert "123456789" not in key
     assert key != p.key("terminal", "123456789")
     assert key != p.key("telegram", "123456780")
-    assert key != Pseudonymiser(_settings(tmp_path, "another")).key("telegram", "123456789")
+    assert key != Pseudonymiser(_settings(tmp_path, "another-of-sixteen+")).key("telegram", "123456789")
 
 
 def test_keys_are_independent_per_purpose(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_cipher_round_trip_and_tamper(tmp_path: Path) -> None:
     assert cipher.decrypt(token) == "987654321"
     assert cipher.encrypt("987654321") != token  # random IV
     with pytest.raises(InvalidToken):
-        ChatCipher(_settings(tmp_path, "another")).decrypt(token)
+        ChatCipher(_settings(tmp_path, "another-of-sixteen+")).decrypt(token)
     with pytest.raises(InvalidToken):
         cipher.decrypt(token[:-2] + b"xx")
 
