@@ -46,6 +46,7 @@ from storage.models import ConversationRow
 from storage.service import DialogService
 from storage.settings import Settings
 
+BENCH_SECRET = "bench-secret-not-for-production"
 NOW = datetime(2022, 11, 20, 11, 0, tzinfo=UTC)  # within the default campaign's dates
 NEEDS = [
     "Il n'y a plus de médecin traitant dans ma commune depuis le départ à la retraite du "
@@ -210,14 +211,14 @@ async def with_pg_schema(
     url: str, body: Callable[[Settings], Awaitable[dict[str, float]]]
 ) -> dict[str, float]:
     schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(Settings(database_url=url, secret_key=SecretStr("bench")))
+    admin = create_engine(Settings(database_url=url, secret_key=SecretStr(BENCH_SECRET)))
     async with admin.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         settings = Settings(
             database_url=url,
             database_schema=schema,
-            secret_key=SecretStr("bench"),
+            secret_key=SecretStr(BENCH_SECRET),
         )
         return await body(settings)
     finally:
@@ -261,7 +262,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
-            secret_key=SecretStr("bench"),
+            secret_key=SecretStr(BENCH_SECRET),
             secret_file=Path(tmp) / "secret.key",
         )
         figures = asyncio.run(bench_storage(settings, args.users, args.concurrency))

@@ -22,7 +22,9 @@ def test_pseudonym_is_stable_keyed_and_not_the_id(tmp_path: Path) -> None:
     assert "123456789" not in key
     assert key != p.key("terminal", "123456789")
     assert key != p.key("telegram", "123456780")
-    assert key != Pseudonymiser(_settings(tmp_path, "another-of-sixteen+")).key("telegram", "123456789")
+    assert key != Pseudonymiser(_settings(tmp_path, "another-of-sixteen+")).key(
+        "telegram", "123456789"
+    )
 
 
 def test_keys_are_independent_per_purpose(tmp_path: Path) -> None:
