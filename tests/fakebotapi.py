@@ -142,8 +142,12 @@ class FakeBotAPI:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._closing = False
+        self._poll_generation = 0
         # updates
         self._update_ids = itertools.count(1000)
+        self.history: dict[int, JSON] = {}  # every update ever pushed, by id
+        #: More webhook URLs to spread deliveries over (a load balancer in front of workers).
+        self.webhook_balance: list[str] = []
         self.queue: list[JSON] = []  # not yet confirmed (polling) / not yet acknowledged (webhook)
         self.delivered: dict[int, int] = defaultdict(int)  # update_id -> deliveries
         self._new_update = asyncio.Condition()
@@ -232,7 +236,10 @@ class FakeBotAPI:
             result = await handler(params)
         except ApiError as exc:
             self.errors.append((method, exc.code, exc.description))
+            await self._notify()
             return web.json_response(exc.body(), status=exc.code)
+        if method not in ("sendMessage", "getUpdates"):
+            await self._notify()  # (sendMessage notifies itself; getUpdates below)
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -271,6 +278,7 @@ class FakeBotAPI:
 
     async def push_raw(self, update: JSON) -> int:
         """Queue an update as is (tests of duplicate deliveries re-push the same update_id)."""
+        self.history.setdefault(int(update["update_id"]), update)
         self.queue.append(update)
         self.queue.sort(key=lambda u: u["update_id"])
         async with self._new_update:
@@ -508,6 +516,8 @@ class FakeBotAPI:
         if "allowed_updates" in p:
             self.allowed_updates = list(p["allowed_updates"]) or None
         self._confirm(offset)
+        async with self._new_update:
+            self._new_update.notify_all()  # an earlier long poll still waiting ends (409)
         await self._notify()
         # Telegram drops updates the bot did not ask for.
         self.queue = [u for u in self.queue if self._allowed(u, self.allowed_updates)]
@@ -515,12 +525,23 @@ class FakeBotAPI:
         def ready() -> bool:
             return bool(self.queue) or self.webhook is not None or self._closing
 
+        self._poll_generation += 1
+        generation = self._poll_generation
         if not ready() and timeout > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout), self._new_update:
-                    await self._new_update.wait_for(ready)
+                    await self._new_update.wait_for(
+                        lambda: ready() or self._poll_generation != generation
+                    )
+        if self._poll_generation != generation:
+            raise ApiError(
+                409,
+                "Conflict: terminated by other getUpdates request; make sure that only one bot "
+                "instance is running",
+            )
             self.queue = [u for u in self.queue if self._allowed(u, self.allowed_updates)]
         batch = self.queue[:limit]
+        await self._notify()
         for u in batch:
             self.delivered[u["update_id"]] += 1
             if self.on_deliver:
@@ -644,8 +665,10 @@ class FakeBotAPI:
         if self.on_deliver:
             self.on_deliver(update)
         status = 0
+        targets = [hook["url"], *self.webhook_balance]
+        url = targets[uid % len(targets)]
         try:
-            async with http.post(hook["url"], data=json.dumps(update), headers=headers) as resp:
+            async with http.post(url, data=json.dumps(update), headers=headers) as resp:
                 status = resp.status
                 await resp.read()
         except Exception:

@@ -58,6 +58,8 @@ class Bot:
     service: DialogService
     channel: TelegramChannel
     tasks: list[Any] = field(default_factory=list)
+    #: Webhook mode: the URL registered with the fake.
+    url: str = ""
 
 
 @contextlib.asynccontextmanager
@@ -91,7 +93,7 @@ async def running_bot(
         bot.tasks.append(asyncio.create_task(channel.poll(stop)))
     else:
         port = await channel.serve_webhook("127.0.0.1", 0)
-        await channel.register_webhook(f"http://127.0.0.1:{port}")
+        bot.url = await channel.register_webhook(f"http://127.0.0.1:{port}")
     try:
         yield bot
     finally:
@@ -109,10 +111,11 @@ async def running_bot(
 class Citizen:
     """A scripted citizen: acts, then waits for the bot's answer matching an expectation."""
 
-    def __init__(self, api: FakeBotAPI, user: FakeUser) -> None:
+    def __init__(self, api: FakeBotAPI, user: FakeUser, *, within: float = 20.0) -> None:
         self.api = api
         self.user = user
         self.seen = 0
+        self.within = within
 
     @property
     def chat_id(self) -> int:
@@ -141,7 +144,7 @@ class Citizen:
         *,
         button: str | None = None,
         text: str | None = None,
-        within: float = 10.0,
+        within: float | None = None,
     ) -> SentMessage:
         """Wait for a new message (after the last one expected) with this button/text."""
 
@@ -158,7 +161,7 @@ class Citizen:
             return any(match(m) for m in chat.messages[self.seen :])
 
         try:
-            await self.api.wait_for(found, within)
+            await self.api.wait_for(found, within or self.within)
         except TimeoutError:
             got = [
                 (m.text[:60], [b.get("callback_data") for b in m.buttons()])

@@ -63,8 +63,10 @@ def _run(args: argparse.Namespace) -> int:
         if url.scheme not in ("https", "http") or not url.netloc:
             print(f"cnrbot run: not a URL: {args.public_url!r}", file=sys.stderr)
             return 2
-    if not logging.getLogger().handlers or logging.getLogger().level > logging.INFO:
-        logging.getLogger("cnrbot").setLevel(logging.INFO)
+    # Our own operational messages (never texts nor identities) at INFO; libraries as set.
+    for name in ("bot", "storage"):
+        if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
     return asyncio.run(_main(settings, args))
 
 

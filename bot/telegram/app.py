@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot, BotCommand
-from telegram.error import NetworkError, RetryAfter, TelegramError
+from telegram.error import Conflict, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
@@ -209,7 +209,8 @@ class TelegramChannel:
             stopping.cancel()
             try:
                 updates = get.result()
-            except (NetworkError, RetryAfter) as exc:
+            except (NetworkError, RetryAfter, Conflict) as exc:
+                # Conflict: another poller (a previous instance still finishing its request).
                 log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
                 await self._pause(stop, backoff)
                 backoff = min(backoff * 2, 5.0)

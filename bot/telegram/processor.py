@@ -348,14 +348,20 @@ class Processor:
     async def _resume(self, env: Envelope, update_: dict[str, Any]) -> None:
         """Applied but maybe not answered (crash): show the current step again."""
         self.stats.resumed += 1
+        log.info("update %s was applied before a restart: showing the step again", env.update_id)
         if env.kind == "callback_query":
             await self._answer_callback(str((update_.get("callback_query") or {}).get("id", "")))
         if env.user_id is not None and env.chat_type in (None, "private"):
-            result = await self.service.handle(
-                CHANNEL, str(env.user_id), RESUME_EVENT, lang_hint=env.lang_hint
-            )
+            user = str(env.user_id)
+            result = await self.service.handle(CHANNEL, user, RESUME_EVENT, lang_hint=env.lang_hint)
+            if result.conversation.state == "done":
+                # The lost reply may have been the thank-you: list their contributions (with
+                # the references) rather than leave them wondering.
+                mine = ChoiceEvent("mine", result.conversation.version)
+                result = await self.service.handle(CHANNEL, user, mine, lang_hint=env.lang_hint)
             chat_id = env.chat_id if env.chat_id is not None else env.user_id
-            replies = [r for r in result.replies if r.text.strip()]
+            stale = t(result.conversation.lang, "channel.stale_choice")
+            replies = [r for r in result.replies if r.text.strip() and r.text != stale]
             await self._send_replies(chat_id, replies, result.conversation, result.participant_id)
         await self.inbox.finish([env.update_id])
 
