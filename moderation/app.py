@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from moderation import accounts, service
 from moderation.charts import bar_chart, column_chart
 from moderation.exports import ExportUnavailable, export_formats, run_export
-from moderation.highlight import KIND_LABELS, count_findings, detector_available, highlight
+from moderation.highlight import KIND_LABELS, count_findings, highlight
 from moderation.security import (
     AddressThrottle,
     generate_password,
@@ -35,7 +35,7 @@ from moderation.security import (
     token_hash,
     verify_password,
 )
-from storage.models import AuditEntry, Staff, StaffSession, Territory, Theme
+from storage.models import AuditEntry, Campaign, Staff, StaffSession, Territory, Theme
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -441,7 +441,6 @@ async def detail(
             "texts": texts,
             "highlighted": {f: highlight(v) for f, v in texts.items()},
             "pii_count": sum(count_findings(v) for v in texts.values()),
-            "detector_available": detector_available(),
             "labels": service.TEXT_LABELS,
             "kinds": KIND_LABELS,
             "filters": filters,
@@ -599,11 +598,18 @@ async def dashboard_view(request: web.Request) -> web.Response:
 
 async def exports_form(request: web.Request) -> web.Response:
     territories, _, _ = await service.campaign_choices(_db(request), _scope(request))
-    return _render(
-        request,
-        "exports.html",
-        {"territories": territories, "formats": export_formats(), "error": None},
-    )
+    return _render(request, "exports.html", _exports_context(request, territories, None))
+
+
+def _exports_context(
+    request: web.Request, territories: list[Territory], error: str | None
+) -> dict[str, Any]:
+    return {
+        "territories": territories,
+        "formats": export_formats(),
+        "error": error,
+        "region": _scope(request).is_admin,
+    }
 
 
 async def exports_submit(request: web.Request) -> web.StreamResponse:
@@ -611,46 +617,51 @@ async def exports_submit(request: web.Request) -> web.StreamResponse:
     scope = _scope(request)
     form = await request.post()
     territories, _, _ = await service.campaign_choices(db, scope)
-    allowed = {t.id: t for t in territories}
-    chosen = [allowed[i] for i in (_form_int(form, "territory"),) if i in allowed]
+    allowed = {str(t.id): t for t in territories}
+    raw = _form_str(form, "territory")
     fmt = _form_str(form, "format")
 
     def fail(message: str, status: int) -> web.Response:
         return _render(
-            request,
-            "exports.html",
-            {"territories": territories, "formats": export_formats(), "error": message},
-            status=status,
+            request, "exports.html", _exports_context(request, territories, message), status=status
         )
 
-    if not chosen:
+    territory: Territory | None
+    if scope.is_admin and raw.startswith("region:") and raw[7:].isdigit() and len(raw) < 20:
+        campaign = await db.get(Campaign, int(raw[7:]))
+        territory = None
+        if campaign is None:
+            return fail("Campagne inconnue.", 422)
+    elif raw in allowed:
+        territory = allowed[raw]
+        campaign = await db.get_one(Campaign, territory.campaign_id)
+    else:
         return fail("Choisissez un territoire de votre périmètre.", 422)
     if fmt not in export_formats():
         return fail("Choisissez un format proposé.", 422)
-    territory = chosen[0]
+    target = territory.code if territory is not None else f"{campaign.code}:région"
     try:
-        filename, content_type, body = await run_export(_settings(request), db, territory, fmt)
+        filename, content_type, body = await run_export(
+            _settings(request), campaign, territory, fmt
+        )
     except ExportUnavailable as exc:
-        return fail(str(exc), 503)
+        return fail(str(exc), 409)
     await service.audit(
         db,
         actor=scope.email,
         staff_id=scope.staff_id,
         action="export",
-        target=territory.code,
-        after={
-            "format": fmt,
-            "territory": territory.code,
-            "campaign_id": territory.campaign_id,
-            "bytes": len(body),
-        },
+        target=target,
+        after={"format": fmt, "campaign": campaign.code, "scope": target, "bytes": len(body)},
         remote_addr=request.remote,
     )
     await db.commit()
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:120]
     return web.Response(
         body=body,
         content_type=content_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        charset="utf-8" if fmt in ("md", "csv") else None,
+        headers={"Content-Disposition": f'attachment; filename="{safe_name}"'},
     )
 
 

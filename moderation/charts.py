@@ -56,7 +56,7 @@ def column_chart(
         return Markup(f'<p class="muted">{escape(title)} : aucune donnée.</p>')  # noqa: S704 (escaped)
     top = max(v for _, v in data) or 1
     plot_h = height - 40
-    step = (width - 40) / len(data)
+    step = min((width - 40) / len(data), 24.0)
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(title)}" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
@@ -72,7 +72,12 @@ def column_chart(
         )
     parts.append(
         f'<text x="30" y="{height - 4}" font-size="12" fill="{TEXT}">{escape(data[0][0])}</text>'
-        f'<text x="{width - 10}" y="{height - 4}" font-size="12" text-anchor="end" '
-        f'fill="{TEXT}">{escape(data[-1][0])}</text></svg>'
     )
+    if len(data) > 1:
+        end = max(30 + len(data) * step, 200)
+        parts.append(
+            f'<text x="{end:.0f}" y="{height - 4}" font-size="12" text-anchor="end" '
+            f'fill="{TEXT}">{escape(data[-1][0])}</text>'
+        )
+    parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 (every piece escaped)

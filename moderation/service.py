@@ -745,9 +745,17 @@ async def dashboard(
     per_day_rows = await session.execute(
         select(day, func.count(Contribution.id)).where(*base).group_by(day).order_by(day)
     )
-    per_day = [
-        (d if isinstance(d, date) else date.fromisoformat(str(d)), n) for d, n in per_day_rows
-    ]
+    counted = {
+        (d if isinstance(d, date) else date.fromisoformat(str(d))): n for d, n in per_day_rows
+    }
+    per_day: list[tuple[date, int]] = []
+    if counted:  # every day from the first to the last (at most the last 120), gaps as zero
+        first, last = min(counted), max(counted)
+        first = max(first, last - timedelta(days=119))
+        per_day = [
+            (first + timedelta(days=i), counted.get(first + timedelta(days=i), 0))
+            for i in range((last - first).days + 1)
+        ]
     oldest = await session.scalar(
         select(Contribution)
         .where(*base, Contribution.status == "pending")

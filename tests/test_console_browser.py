@@ -1,0 +1,176 @@
+# ruff: noqa: F401  (pytest fixtures imported from tests.test_moderation_fixtures)
+"""End to end in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright):
+log in, moderate a queue of 20 items with the keyboard only, reject with a reason, check that a
+``<script>`` contribution stays inert, see the dashboard."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from moderation.app import create_app
+from storage.db import session_factory
+from storage.models import AuditEntry, Contribution, Outbox
+from storage.settings import Settings
+from tests.test_moderation_fixtures import PASSWORD, T0, add_account, fast_hashing, seed_world
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCRIPT_TEXT = (
+    "<script>window.__pwned = 1; document.title = 'pwned';</script>"
+    '<img src=x onerror="window.__pwned = 2">**Markdown** [lien](javascript:alert(1)) '
+    + "motsanscoupure" * 40
+    + " \u0627\u0644\u0645\u0633\u062a\u0634\u0641\u0649 \u202eRTL zero\u200bwidth"
+)
+SHOTS = Path(os.environ.get("CNR_SCREENSHOT_DIR", "/tmp/cnr-console-shots"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"no Chromium at {CHROMIUM} (install Debian's chromium package; .ci/run does)",
+    ),
+]
+
+
+@pytest.fixture
+def backend() -> str:
+    """The browser tests run on SQLite only: the route tests cover PostgreSQL."""
+    return "sqlite"
+
+
+@pytest.fixture(autouse=True)
+def shots_dir() -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture
+async def server(db_settings: Settings, engine: AsyncEngine) -> AsyncIterator[TestServer]:
+    app: web.Application = create_app(db_settings, session_factory(engine))
+    srv = TestServer(app, host="127.0.0.1")
+    await srv.start_server()
+    yield srv
+    await srv.close()
+
+
+async def test_keyboard_moderation_of_a_queue_of_20(
+    server: TestServer, engine: AsyncEngine
+) -> None:
+    from playwright.async_api import async_playwright
+
+    sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+    texts = [
+        SCRIPT_TEXT if i == 4 else f"Constat numéro {i} : délais trop longs" for i in range(20)
+    ]
+    world = await seed_world(sessions, per_territory=20, texts=texts)
+    await add_account(sessions, "oise@ars.test", "moderator", [world.territories["OISE"]])
+    script_ref = "HDF-OISE-000005"
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on(
+                "console",
+                lambda msg: problems.append(msg.text) if msg.type == "error" else None,
+            )
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            base = str(server.make_url("/"))
+
+            # --- log in with the keyboard only (email field has autofocus)
+            await page.goto(base + "login")
+            await page.keyboard.type("oise@ars.test")
+            await page.keyboard.press("Tab")
+            await page.keyboard.type(PASSWORD)
+            async with page.expect_navigation():
+                await page.keyboard.press("Enter")
+            assert page.url.endswith("/contributions")
+            assert await page.locator("tr[data-row]").count() == 20
+            await page.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
+
+            # --- help with "?"
+            await page.keyboard.press("?")
+            assert await page.locator("#raccourcis").is_visible()
+            await page.keyboard.press("Escape")
+            assert not await page.locator("#raccourcis").is_visible()
+
+            # --- j selects the first row, Enter opens it
+            await page.keyboard.press("j")
+            async with page.expect_navigation():
+                await page.keyboard.press("Enter")
+            assert "/contributions/HDF-OISE-000001" in page.url
+
+            decided = 0
+            while True:
+                ref = page.url.split("/contributions/")[1].split("?")[0]
+                if ref == script_ref:
+                    # the hostile text is shown as text and did not run
+                    text = await page.locator(".textblock .text").first.inner_text()
+                    assert "<script>window.__pwned = 1;" in text
+                    assert await page.evaluate("window.__pwned") is None
+                    assert "pwned" not in await page.title()
+                    box = await page.locator(".textblock .text").first.bounding_box()
+                    assert box is not None and box["width"] <= 1280  # long word wrapped
+                    await page.screenshot(path=str(SHOTS / "detail.png"), full_page=True)
+                    # reject with a reason, keyboard only: r, pick the reason, Enter
+                    await page.keyboard.press("r")
+                    assert await page.evaluate("document.activeElement.id") == "reject-reason"
+                    await page.keyboard.press("ArrowDown")  # "Hors sujet"
+                    await page.keyboard.press("ArrowDown")  # "Propos injurieux ou abusifs"
+                    assert await page.eval_on_selector("#reject-reason", "e => e.value") == (
+                        "abusive"
+                    )
+                    async with page.expect_navigation():
+                        await page.keyboard.press("Enter")
+                else:
+                    async with page.expect_navigation():
+                        await page.keyboard.press("a")
+                decided += 1
+                if "/contributions/" not in page.url.split("?")[0] + "/":
+                    break
+                if page.url.split("?")[0].endswith("/contributions"):
+                    break
+            assert decided == 20
+            assert "File terminée" in await page.locator(".flash").inner_text()
+
+            # --- the dashboard
+            await page.goto(base + "dashboard")
+            assert await page.locator("svg.chart").count() >= 2
+            assert "Thèmes sans aucune contribution" in await page.content()
+            await page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+            csp = [p for p in problems if "Content Security Policy" in p]
+            assert csp == [], csp
+            assert await page.evaluate("window.__pwned") is None
+        finally:
+            await browser.close()
+
+    async with sessions() as s:
+        rows = {
+            c.reference: c
+            for c in await s.scalars(
+                select(Contribution).where(Contribution.territory_id == world.territories["OISE"])
+            )
+        }
+        assert rows[script_ref].status == "rejected"
+        assert rows[script_ref].reject_reason == "abusive"
+        assert sum(c.status == "approved" for c in rows.values()) == 19
+        assert len(list(await s.scalars(select(Outbox)))) == 20
+        actions = [a for a in await s.scalars(select(AuditEntry.action))]
+        assert actions.count("approve") == 19 and actions.count("reject") == 1
