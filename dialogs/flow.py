@@ -277,10 +277,12 @@ def prompt_for(conv: Conversation, ctx: Context) -> list[Reply]:
         return [Reply(t(lang, msg_id, **params), tuple(choices))]
 
     if state in ("new", "consent"):
-        welcome = t(lang, "welcome", campaign=c.name, region=c.region)
+        text = t(lang, "consent.prompt")
+        if state == "new":  # the first message: say who we are
+            text = t(lang, "welcome", campaign=c.name, region=c.region) + "\n\n" + text
         return [
             Reply(
-                welcome + "\n\n" + t(lang, "consent.prompt"),
+                text,
                 (
                     Choice("consent:yes", t(lang, "consent.accept")),
                     Choice("consent:no", t(lang, "consent.decline")),
@@ -403,6 +405,8 @@ def _command(turn: _Turn, event: CommandEvent) -> None:
         else:
             turn.say("back.none")
             turn.prompt()
+    elif name in ("skip", "passer") and conv.state in ("levers", "profile"):
+        _choice(turn, ChoiceEvent("skip" if conv.state == "levers" else "p:-"))
     elif name == "cancel":
         if conv.state in DRAFT_STATES and _has_draft(conv):
             _detour(turn, "cancel")
@@ -426,9 +430,19 @@ def _start(turn: _Turn, payload: str) -> None:
     if _campaign_closed(turn):
         _say_closed(turn)
         return
-    if conv.state == "new":
-        _fire(conv, "greet")
+    if conv.state in ("new", "consent"):
+        _greet(turn)
+        return
     turn.prompt()
+
+
+def _greet(turn: _Turn) -> None:
+    """Welcome and the privacy question (from ``new`` or again on /start)."""
+    conv = turn.conv
+    turn.replies.extend(
+        prompt_for(Conversation.from_dict({**conv.to_dict(), "state": "new"}), turn.ctx)
+    )
+    _fire(conv, "greet")
 
 
 def _territory_from_payload(c: CampaignView, payload: str) -> str | None:
@@ -671,8 +685,7 @@ def _text(turn: _Turn, raw: str) -> None:
     conv = turn.conv
     state = conv.state
     if state == "new":
-        _fire(conv, "greet")
-        turn.prompt()
+        _greet(turn)
         return
     if state == "territory":
         _territory_text(turn, raw)

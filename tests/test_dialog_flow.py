@@ -93,6 +93,15 @@ def test_full_contribution_in_english() -> None:
     assert effect.levers is None and effect.profile is None
 
 
+def test_welcome_once_then_only_the_question() -> None:
+    d = Driver()
+    d.send("bonjour")
+    assert "Bonjour !" in d.text and "Acceptez-vous" in d.text
+    d.send("je ne sais pas")
+    assert "Bonjour !" not in d.text and "Acceptez-vous" in d.text
+    assert "merci d'accepter ou de refuser" in d.text and d.choices[0] == "consent:yes"
+
+
 def test_a_second_contribution_keeps_the_territory() -> None:
     d = to_review(Driver())
     d.press("send")
@@ -191,6 +200,8 @@ TABLE = [
     ("need", BASE, None, CommandEvent("mine"), "need"),
     ("need", BASE, None, CommandEvent("nosuchcommand"), "need"),
     ("need", BASE, None, TextEvent("/aide"), "need"),
+    ("levers", BASE, None, CommandEvent("skip"), "profile"),
+    ("profile", BASE, None, TextEvent("/passer"), "review"),
     ("confirm_cancel", {**BASE, "_return": "need"}, None, ChoiceEvent("cancel:yes"), "done"),
     ("confirm_cancel", {**BASE, "_return": "need"}, None, ChoiceEvent("cancel:no"), "need"),
     ("confirm_delete", {**BASE, "_return": "theme"}, None, ChoiceEvent("delete:no"), "theme"),
