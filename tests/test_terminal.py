@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+import pty
 import queue
+import select
 import signal
 import sqlite3
 import subprocess
@@ -345,3 +347,73 @@ def test_database_outage_during_a_line(tmp_path: Path, sqlite_settings: Settings
     # the line met by the outage was not stored; typed again, it was
     rows = db_rows(tmp_path, "select reference, need, solution, levers, profile from contributions")
     assert rows == [("HDF-OISE-000001", NEED, SOLUTION, None, None)]
+
+
+class Tty:
+    """``cnrbot chat`` in a real pseudo-terminal (interactive mode: prompt, Ctrl-C key)."""
+
+    def __init__(self, tmp_path: Path, columns: int) -> None:
+        env = _env(tmp_path)
+        env["COLUMNS"] = str(columns)
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: becomes cnrbot chat on the terminal
+            os.chdir(tmp_path)
+            os.execve(sys.executable, _cmd(), env)
+        self.pid, self.fd = pid, fd
+        self.output = ""
+
+    def read_until(self, marker: str) -> str:
+        while marker not in self.output:
+            ready, _, _ = select.select([self.fd], [], [], TIMEOUT)
+            if not ready:
+                raise AssertionError(f"no {marker!r} in time: {self.output[-2000:]}")
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # the child closed the terminal
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"terminal closed before {marker!r}: {self.output[-2000:]}")
+            self.output += chunk.decode("utf-8", "replace")
+        return self.output
+
+    def type(self, text_: str) -> None:
+        os.write(self.fd, text_.encode())
+
+    def wait(self) -> int:
+        # drain what is left so the child never blocks on a full terminal
+        while True:
+            ready, _, _ = select.select([self.fd], [], [], TIMEOUT)
+            if not ready:
+                break
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.output += chunk.decode("utf-8", "replace")
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_interactive_terminal_narrow_and_ctrl_c(tmp_path: Path) -> None:
+    tty = Tty(tmp_path, columns=40)
+    status: int | None = None
+    try:
+        tty.read_until("> ")  # the prompt, after the welcome
+        tty.type("1\n")
+        tty.read_until("Littoral Nord")
+        tty.type("\x03")  # Ctrl-C, as typed
+        status = tty.wait()
+    finally:
+        if status is None:
+            os.kill(tty.pid, signal.SIGKILL)
+            os.waitpid(tty.pid, 0)
+    assert status == 0
+    out = tty.output
+    assert "Traceback" not in out
+    # wrapped for 40 columns (the terminal adds \r)
+    assert max(len(line.rstrip("\r")) for line in out.split("\n")) <= 40, out
+    assert db_rows(tmp_path, "select state from conversations") == [("territory",)]
