@@ -130,6 +130,10 @@ _NAME_WORD = re.compile(r"[^\W\d_][\w'’\-]*")
 _HONORIFIC = re.compile(r"(?i:m\.|mr\.?|mme\.?|mlle\.?|monsieur|madame|mademoiselle|dr\.?)\s*")
 
 
+#: Every kind needs a digit, an "@", or a name phrase: a cheap first look.
+_MAYBE = re.compile(r"[0-9@]|(?i:appelle|nom\s+est|name\s+is|c['’]est|je\s+suis|i\s+am)")
+
+
 def _nir_ok(m: re.Match[str]) -> bool:
     sex, year, month, dept, commune, order, key = m.groups()
     month_i = int(month)
@@ -219,6 +223,8 @@ def find_personal_data(text: str) -> list[Finding]:
     When two candidates overlap, the one starting first wins (then the longer one).
     """
     if not text:
+        return []
+    if not _MAYBE.search(text):  # the common case: no digit, no "@", no name phrase
         return []
     found: list[Finding] = []
     found += [Finding(m.start(), m.end(), "email") for m in _EMAIL.finditer(text)]

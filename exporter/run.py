@@ -196,7 +196,7 @@ class _Exporter:
                         jw.add(item)
                 jw.close()
             self._record(scope, "json", final, n)
-        if "xlsx" in req.formats:
+        if "xlsx" in req.formats and (scope == REGION or not req.region):
             final = out / file_name(campaign, scope, "xlsx")
             xw = XlsxWriter(campaign, rows)
             for territory, items in items_by_territory:
@@ -245,6 +245,7 @@ class _Exporter:
             return
         self.progress.start(self.result.total)
         threshold = self.settings.similarity_threshold
+        documents = req.into is not None or any(f in DOCUMENT_FORMATS for f in req.formats)
         region_items: list[tuple[TerritoryInfo, list[Item]]] = []
         for territory in selected:
             if counts[territory.code] == 0:
@@ -259,24 +260,30 @@ class _Exporter:
                 if len(items) % 1000 == 0:
                     self.progress.advance(1000, territory.code)
             self.progress.advance(len(items) % 1000, territory.code)
-            report = build_report(
-                campaign, items, territory_code=territory.code, threshold=threshold
+            report = (
+                build_report(campaign, items, territory_code=territory.code, threshold=threshold)
+                if documents
+                else None
             )
-            if req.into is not None:
+            if req.into is not None and report is not None:
                 final = req.out / f"{req.into.stem}_contributions.docx"
                 with atomic_path(final) as tmp:
                     merge_into(req.into, report, tmp)
                 self._record(territory.code, "docx (atelier)", final, len(items))
                 continue
-            self._documents(campaign, report, territory.code, len(items))
+            if report is not None:
+                self._documents(campaign, report, territory.code, len(items))
             pair = [(territory, items)]
             self._data_files(campaign, territory.code, [territory], pair, len(items))
             if req.region:
                 region_items.append((territory, items))
         if req.region and region_items and req.into is None:
             everything = [i for _, items in region_items for i in items]
-            report = build_report(campaign, everything, territory_code=None, threshold=threshold)
-            self._documents(campaign, report, REGION, len(everything))
+            if documents:
+                report = build_report(
+                    campaign, everything, territory_code=None, threshold=threshold
+                )
+                self._documents(campaign, report, REGION, len(everything))
             self._data_files(
                 campaign,
                 REGION,

@@ -8,8 +8,8 @@ longer text that mentions doctors.)
 
 Grouping is deterministic and leader-based: items are taken in reference order; the first item
 not yet grouped leads a group and gathers every later ungrouped item scoring at least the
-threshold against it. To scale, an item is only compared with items sharing one of its rarest
-words (an inverted index): near-duplicates share most of their words, so they share those.
+threshold against it. To scale, an item is only compared with items whose rarest words meet its
+own (prefix filtering on an inverted index), never with every other item.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-#: How many of a leader's rarest words select its comparison candidates.
+#: How many of a text's rarest words index it (its "prefix").
 RARE_WORDS = 4
+#: A word indexing more texts than this is too common to select comparison candidates.
+MAX_POSTINGS = 128
 
 #: French and English stop words, without accents (texts are compared without them).
 _STOP_TEXT = """
@@ -47,10 +49,12 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 def normalise(text: str) -> str:
     """The sorted set of significant words of ``text``, joined by spaces (may be empty)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    folded = text.casefold().replace("œ", "oe").replace("æ", "ae")
+    # NFKD splits accents off; encoding to ASCII drops them (and any non-Latin letter: a text
+    # with no Latin word at all then only matches its exact twin, see group_similar)
+    plain = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode("ascii")
     words = set()
-    for word in _NON_WORD.split(plain.replace("œ", "oe").replace("æ", "ae")):
+    for word in _NON_WORD.split(plain):
         if not word or word in _STOP_WORDS:
             continue
         if len(word) > 3 and word[-1] in "sx":
@@ -72,8 +76,8 @@ def group_similar(entries: Sequence[tuple[str, str]], threshold: float) -> list[
     """Group near-duplicate ``(reference, text)`` entries.
 
     ``threshold`` is a similarity in [0, 1] (``settings.similarity_threshold``); above 1
-    nothing is grouped, at 0 everything sharing a rare word is. Groups come out largest first,
-    then by reference; the result depends only on the entries, not on their order.
+    nothing is grouped. Groups come out largest first, then by reference; the result depends
+    only on the entries, not on their order.
     """
     items = sorted(entries)
     n = len(items)
@@ -85,15 +89,22 @@ def group_similar(entries: Sequence[tuple[str, str]], threshold: float) -> list[
     freq: Counter[str] = Counter()
     for ws in words:
         freq.update(ws)
+    # Prefix filtering: each text is indexed under its RARE_WORDS rarest words only, and two
+    # texts are compared only when these meet (near-duplicates share most of their words, so
+    # they share their rare ones). A word indexing more than MAX_POSTINGS texts is too common
+    # to select candidates; texts made only of common words meet their exact twins instead.
     postings: dict[str, list[int]] = defaultdict(list)
+    prefixes: list[list[str]] = []
     for idx, ws in enumerate(words):
-        for w in ws:
+        prefix = sorted(ws, key=lambda w: (freq[w], w))[:RARE_WORDS]
+        prefixes.append(prefix)
+        for w in prefix:
             postings[w].append(idx)
-    # texts with no significant word (emoji, stop words only) only match their exact twin
-    exact: dict[str, list[int]] = defaultdict(list)
+    twins: dict[str, list[int]] = defaultdict(list)
     for idx, norm in enumerate(norms):
-        if not norm:
-            exact[" ".join(items[idx][1].casefold().split())].append(idx)
+        # texts with no significant word (emoji, stop words only) compare as they are
+        key = norm or "\x00" + " ".join(items[idx][1].casefold().split())
+        twins[key].append(idx)
 
     grouped = [False] * n
     groups: list[Group] = []
@@ -101,12 +112,15 @@ def group_similar(entries: Sequence[tuple[str, str]], threshold: float) -> list[
         if grouped[i]:
             continue
         grouped[i] = True
-        members: list[int] = []
-        if not norms[i]:
-            members = [j for j in exact[" ".join(items[i][1].casefold().split())] if not grouped[j]]
-        elif cutoff <= 100:
-            rare = sorted(words[i], key=lambda w: (freq[w], w))[:RARE_WORDS]
-            candidates = sorted({j for w in rare for j in postings[w] if j > i and not grouped[j]})
+        key = norms[i] or "\x00" + " ".join(items[i][1].casefold().split())
+        members = {j for j in twins[key] if j > i and not grouped[j]}
+        if norms[i] and cutoff <= 100:
+            pool: set[int] = set()
+            for w in prefixes[i]:
+                posting = postings[w]
+                if len(posting) <= MAX_POSTINGS:
+                    pool.update(j for j in posting if j > i and not grouped[j])
+            candidates = sorted(pool - members)
             if candidates:
                 matches = process.extract(
                     norms[i],
@@ -116,10 +130,11 @@ def group_similar(entries: Sequence[tuple[str, str]], threshold: float) -> list[
                     score_cutoff=cutoff,
                     limit=None,
                 )
-                members = sorted(candidates[pos] for _, _, pos in matches)
-        for j in members:
+                members.update(candidates[pos] for _, _, pos in matches)
+        ordered = sorted(members)
+        for j in ordered:
             grouped[j] = True
         ref, text = items[i]
-        groups.append(Group(text, ref, tuple(items[j][0] for j in members)))
+        groups.append(Group(text, ref, tuple(items[j][0] for j in ordered)))
     groups.sort(key=lambda g: (-len(g.similar), g.reference))
     return groups
