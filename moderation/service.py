@@ -35,7 +35,6 @@ from storage.models import (
     Campaign,
     Contribution,
     Outbox,
-    Participant,
     Staff,
     Territory,
     Theme,
@@ -153,10 +152,8 @@ async def queue_notification(
     key = f"{kind}:{contribution.reference}"
     if await session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
         return False
-    lang = await session.scalar(
-        select(Participant.lang).where(Participant.id == contribution.participant_id)
-    )
-    params: dict[str, Any] = {"reference": contribution.reference, "lang": lang or "fr"}
+    # the sender (bot.telegram.notifier) renders notify.<kind> in the participant's language
+    params: dict[str, Any] = {"reference": contribution.reference}
     if kind == "rejected":
         params["reason"] = contribution.reject_reason or "other"
     try:

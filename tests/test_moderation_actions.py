@@ -94,6 +94,9 @@ async def test_approve_goes_to_next_item_audits_and_queues_the_notice(
     [msg] = await _outbox(sessions)
     assert msg.dedupe_key == "approved:HDF-OISE-000001" and msg.kind == "approved"
     assert msg.params["reference"] == "HDF-OISE-000001" and msg.status == "pending"
+    from bot.telegram.notifier import notice_text
+
+    assert "HDF-OISE-000001" in notice_text("fr", msg.kind, msg.params)
 
 
 async def test_reject_requires_a_reason_and_tells_the_citizen_why(
@@ -117,6 +120,14 @@ async def test_reject_requires_a_reason_and_tells_the_citizen_why(
     [msg] = await _outbox(sessions)
     assert msg.dedupe_key == "rejected:HDF-OISE-000002"
     assert msg.params["reason"] == "personal_data"
+    # what the bot's sender will say, in both languages
+    from bot.telegram.notifier import notice_text
+    from dialogs.messages import t
+
+    for lang in ("fr", "en"):
+        text = notice_text(lang, msg.kind, msg.params)
+        assert "HDF-OISE-000002" in text
+        assert t(lang, "reject_reason.personal_data") in text
     assert "nom et téléphone" not in str(msg.params)  # the internal note stays internal
 
 

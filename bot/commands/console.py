@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 from typing import Any
 
 from aiohttp import web
@@ -37,8 +38,12 @@ def _console(args: argparse.Namespace) -> int:
         site = web.TCPSite(runner, args.listen, args.port)
         await site.start()
         print(f"console de modération : http://{args.listen}:{args.port}/", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
             await engine.dispose()
