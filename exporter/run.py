@@ -267,6 +267,8 @@ class _Exporter:
             )
             if req.into is not None and report is not None:
                 final = req.out / f"{req.into.stem}_contributions.docx"
+                if final.resolve() == req.into.resolve():
+                    raise ExportError("the workshop document is never modified: rename it")
                 with atomic_path(final) as tmp:
                     merge_into(req.into, report, tmp)
                 self._record(territory.code, "docx (atelier)", final, len(items))
