@@ -332,6 +332,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         )
         return resp
     throttle.succeeded(addr)
+    previous = request.cookies.get(SESSION_COOKIE)
+    stale = StaffSession.last_seen_at < now - settings.console_session_idle
+    if previous and len(previous) <= 200:
+        stale = stale | (StaffSession.token_hash == token_hash(previous))
+    await db.execute(delete(StaffSession).where(stale))
     staff.failed_logins = 0
     staff.locked_until = None
     staff.last_login_at = now
@@ -420,7 +425,7 @@ async def detail(
     all_territories = list(
         await db.scalars(
             select(Territory)
-            .where(Territory.campaign_id == c.campaign_id)
+            .where(Territory.campaign_id == c.campaign_id, scope.territory_clause())
             .order_by(Territory.position, Territory.id)
         )
     )

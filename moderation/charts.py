@@ -15,9 +15,9 @@ def bar_chart(
     data: Sequence[tuple[str, int]],
     *,
     title: str,
-    width: int = 640,
+    width: int = 720,
     bar_height: int = 22,
-    label_width: int = 220,
+    label_width: int = 300,
     highlight_zero: bool = True,
 ) -> Markup:
     """Horizontal bars, one per (label, value); zero values are marked in red when asked."""
@@ -33,7 +33,7 @@ def bar_chart(
     ]
     for i, (label, value) in enumerate(data):
         y = 5 + i * bar_height
-        short = label if len(label) <= 34 else label[:33] + "…"
+        short = label if len(label) <= 38 else label[:37] + "…"
         w = round(plot * value / top)
         zero = highlight_zero and value == 0
         parts.append(

@@ -629,6 +629,13 @@ async def reclassify(
         terr = await session.get(Territory, territory_id)
         if terr is None or terr.campaign_id != c.campaign_id:
             return ActionResult("invalid", "Territoire inconnu pour cette campagne.", c)
+        if not actor.scope.allows_territory(territory_id):
+            # writing into another team's territory: an administrator does that
+            return ActionResult(
+                "invalid",
+                "Ce territoire n'est pas dans votre périmètre : demandez à un administrateur.",
+                c,
+            )
         changes["territory_id"] = territory_id
     if not changes:
         return ActionResult("invalid", "Ni le thème ni le territoire n'ont changé.", c)

@@ -174,3 +174,83 @@ async def test_keyboard_moderation_of_a_queue_of_20(
         assert len(list(await s.scalars(select(Outbox)))) == 20
         actions = [a for a in await s.scalars(select(AuditEntry.action))]
         assert actions.count("approve") == 19 and actions.count("reject") == 1
+
+
+async def test_admin_pages_with_the_hauts_de_france_campaign(
+    server: TestServer, engine: AsyncEngine
+) -> None:
+    """The real campaign file: 7 territories, real theme labels; admin dashboard, audit, staff."""
+    from playwright.async_api import async_playwright
+
+    from storage.campaign_file import CAMPAIGNS_DIR, read_campaign_file
+    from storage.campaigns_db import load_campaign
+    from storage.models import Participant, Territory, Theme
+
+    sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+    spec = read_campaign_file(CAMPAIGNS_DIR / "hauts-de-france-2022.toml")
+    async with sessions() as s:
+        loaded = await load_campaign(s, spec)
+        territories = list(
+            await s.scalars(select(Territory).where(Territory.campaign_id == loaded.campaign_id))
+        )
+        themes = list(await s.scalars(select(Theme).where(Theme.campaign_id == loaded.campaign_id)))
+        p = Participant(key="a" * 64, channel="telegram", lang="fr")
+        s.add(p)
+        await s.flush()
+        statuses = ["pending", "approved", "rejected", "pending", "duplicate"]
+        n = 0
+        for ti, terr in enumerate(territories[:5]):
+            for k in range(ti + 2):
+                n += 1
+                s.add(
+                    Contribution(
+                        reference=f"HDF-{terr.code}-{k + 1:06d}",
+                        campaign_id=loaded.campaign_id,
+                        territory_id=terr.id,
+                        theme_id=themes[(ti + k) % 3].id,
+                        need=f"Délais de rendez-vous trop longs à {terr.name} ({k})",
+                        solution="Ouvrir une maison de santé pluriprofessionnelle",
+                        language="fr",
+                        channel="telegram",
+                        consent_version="v1",
+                        participant_id=p.id,
+                        draft_id=n,
+                        status=statuses[n % 5],
+                        created_at=T0 + timedelta(days=n % 6, hours=n),
+                    )
+                )
+        await s.commit()
+    await add_account(sessions, "admin@ars.test", "admin", [])
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            base = str(server.make_url("/"))
+            await page.goto(base + "login")
+            await page.fill("#email", "admin@ars.test")
+            await page.fill("#password", PASSWORD)
+            async with page.expect_navigation():
+                await page.keyboard.press("Enter")
+            # keyboard: skip link first, then j/k move the selection in the list
+            await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.className") == "skip"
+            await page.keyboard.press("Escape")
+            await page.keyboard.press("j")
+            await page.keyboard.press("j")
+            await page.keyboard.press("k")
+            assert await page.locator("tr.current").count() == 1
+            first_ref = await page.locator("tr[data-row] a.ref").first.inner_text()
+            assert await page.evaluate("document.activeElement.textContent") == first_ref
+            await page.goto(base + "dashboard")
+            content = await page.content()
+            for terr in territories:
+                assert terr.name in content
+            assert "Thèmes sans aucune contribution" in content
+            await page.screenshot(path=str(SHOTS / "dashboard-hdf.png"), full_page=True)
+            await page.goto(base + "audit")
+            assert await page.locator("table.audit tbody tr").count() >= 1
+            await page.goto(base + "staff")
+            await page.screenshot(path=str(SHOTS / "staff.png"), full_page=True)
+        finally:
+            await browser.close()

@@ -274,6 +274,16 @@ async def test_reclassify_and_duplicate_rules(
     )
     assert resp.status == 303  # type: ignore[attr-defined]
     assert (await _get(sessions, ref)).theme_id == world.themes["4"]
+    # a moderator cannot move an item into a territory outside their scope
+    page = await (await oise.client.get(f"/contributions/{ref}")).text()
+    territory_select = page.split('id="re-territory"')[1].split("</select>")[0]
+    assert "Oise" in territory_select and "Somme" not in territory_select
+    resp = await oise.post(
+        f"/contributions/{ref}/reclassify",
+        {"version": "2", "territory": str(world.territories["SOMME"])},
+    )
+    assert resp.status == 422  # type: ignore[attr-defined]
+    assert (await _get(sessions, ref)).territory_id == world.territories["OISE"]
     for bad in ("", ref, "HDF-OISE-999999", "HDF-SOMME-000001", "%", "x" * 5000):
         resp = await oise.post(f"/contributions/{ref}/duplicate", {"version": "2", "of": bad})
         assert resp.status == 422, bad  # type: ignore[attr-defined]

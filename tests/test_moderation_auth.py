@@ -309,3 +309,23 @@ async def test_hostile_login_input_is_refused_cleanly(
     assert resp.status == 401
     text = await resp.text()
     assert "<script>alert" not in text
+
+
+async def test_login_replaces_this_browser_session_and_purges_stale_ones(
+    console: Console, staff_ids: dict[str, int], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    assert await console.login("oise@ars.test") == 303
+    async with sessions() as s:
+        s.add(
+            StaffSession(
+                token_hash="f" * 64,
+                staff_id=staff_ids["somme"],
+                csrf_token="x",
+                last_seen_at=datetime.now(UTC) - timedelta(hours=2),
+            )
+        )
+        await s.commit()
+    assert await console.login("oise@ars.test") == 303  # again, same browser
+    async with sessions() as s:
+        rows = list(await s.scalars(select(StaffSession)))
+    assert [r.staff_id for r in rows] == [staff_ids["oise"]]  # one fresh session, no leftovers
