@@ -32,14 +32,14 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
 def check_writable_dir(path: Path) -> None:
     """Create ``path`` if needed and check a file can be written there."""
+    if path.exists() and not path.is_dir():
+        raise ExportError(f"the output {path} is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(
             f"cannot create the output directory {path}: {exc.strerror or exc}"
         ) from exc
-    if not path.is_dir():
-        raise ExportError(f"the output {path} is not a directory")
     try:
         with tempfile.TemporaryFile(dir=path):
             pass

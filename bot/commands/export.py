@@ -120,7 +120,7 @@ def _export(args: argparse.Namespace, settings: Settings | None = None) -> int:
         else:
             result = asyncio.run(run_export(settings, request))
     except ExportError as exc:
-        err.print(f"cnrbot export: error: {exc}", markup=False)
+        err.print(f"cnrbot export: error: {exc}", markup=False, soft_wrap=True)
         return 2
     _summary(out, err, result)
     return 0
@@ -128,16 +128,18 @@ def _export(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
 def _summary(out: Console, err: Console, result: ExportResult) -> None:
     for notice in result.notices:
-        err.print(f"cnrbot export: notice: {notice}", markup=False)
+        err.print(f"cnrbot export: notice: {notice}", markup=False, soft_wrap=True)
     if not result.written:
         return
-    table = Table(title=f"{result.total} approved contributions exported")
-    table.add_column("scope")
+    table = Table(
+        title=f"{result.total} approved contributions exported to {result.written[0].path.parent}"
+    )
+    table.add_column("scope", overflow="fold")
     table.add_column("format")
     table.add_column("contributions", justify="right")
-    table.add_column("file")
+    table.add_column("file", overflow="fold")
     for w in result.written:
-        table.add_row(w.scope, w.format, str(w.contributions), str(w.path), style=None)
+        table.add_row(w.scope, w.format, str(w.contributions), w.path.name)
     out.print(table)
 
 
