@@ -40,6 +40,7 @@ async def settle(bot: Bot) -> None:
     """Until every update the fake has handed over is recorded and processed."""
     await bot.api.wait_for(lambda: not bot.api.queue)
     await bot.channel.processor.idle()
+    await bot.channel.processor.flush()
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])

@@ -49,6 +49,7 @@ async def references(service: DialogService) -> list[str]:
 async def settle(bot: Bot) -> None:
     await bot.api.wait_for(lambda: not bot.api.queue)
     await bot.channel.processor.idle()
+    await bot.channel.processor.flush()
 
 
 # --- duplicates -------------------------------------------------------------------------------

@@ -171,7 +171,7 @@ class TelegramChannel:
         """Record updates durably, then hand them to the processor. False: not recorded (the
         caller must not acknowledge them)."""
         try:
-            envelopes = await self.inbox.record(updates)
+            recorded = await self.inbox.record(updates)
         except DB_ERRORS as exc:
             log.warning(
                 "could not record %d update(s): database unavailable (%s)",
@@ -181,7 +181,7 @@ class TelegramChannel:
             self._spawn(self.outage.tell(self.inbox.envelopes(updates)))
             return False
         self.outage.over()
-        self.processor.notify(envelopes)
+        self.processor.notify([e for e, _ in recorded], [u for _, u in recorded])
         return True
 
     def _spawn(self, coro: Any) -> None:

@@ -10,8 +10,9 @@ repeated errors of the program (never for an unreachable database).
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,18 +99,61 @@ class Inbox:
         self.cipher = ChatCipher(settings)
         self.pseudonymiser = Pseudonymiser(settings)
         self.dialect = engine.dialect.name
+        #: SQLite has one writer at a time: every write of the channel takes this slot (no
+        #: "database is locked" retries); PostgreSQL needs none.
+        self.write_slot = asyncio.Semaphore(1 if self.dialect == "sqlite" else 1_000_000)
+        self._waiting: list[tuple[list[JSON], asyncio.Future[set[int]]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def envelopes(self, updates: Sequence[JSON]) -> list[Envelope]:
         return [envelope(u, self.pseudonymiser) for u in updates]
 
-    async def record(self, updates: Sequence[JSON]) -> list[Envelope]:
-        """Store the updates (one transaction; already known update ids are left alone).
+    async def record(self, updates: Sequence[JSON]) -> list[tuple[Envelope, JSON]]:
+        """Store the updates; already known update ids are left alone.
 
-        Raises the database's error when it cannot: the caller must then not acknowledge.
+        Returns the updates newly recorded (a re-delivery returns nothing). Raises the
+        database's error when it cannot: the caller must then not acknowledge. Updates
+        arriving together (concurrent webhook requests) share one transaction (group commit).
         """
-        envs = self.envelopes(updates)
         if not updates:
-            return envs
+            return []
+        future: asyncio.Future[set[int]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((list(updates), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting())
+        new = await future
+        return [
+            (env, u)
+            for env, u in zip(self.envelopes(updates), updates, strict=True)
+            if env.update_id in new
+        ]
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            unique: dict[int, JSON] = {}
+            for updates, _ in batch:
+                for u in updates:
+                    unique.setdefault(int(u["update_id"]), u)
+            try:
+                async with self.write_slot:
+                    new = await self._insert(list(unique.values()))
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for updates, future in batch:
+                if not future.done():
+                    # an update given twice in one batch is "new" for its first giver only
+                    mine = {int(u["update_id"]) for u in updates} & new
+                    new -= mine
+                    future.set_result(mine)
+
+    async def _insert(self, updates: Sequence[JSON]) -> set[int]:
+        envs = self.envelopes(updates)
         now = datetime.now(UTC)
         rows = [
             {
@@ -123,10 +167,14 @@ class Inbox:
             for env, u in zip(envs, updates, strict=True)
         ]
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = insert(InboundUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+        stmt = (
+            insert(InboundUpdate)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(InboundUpdate.update_id)
+        )
         async with self.sessions() as session, session.begin():
-            await session.execute(stmt, rows)
-        return envs
+            return set((await session.execute(stmt)).scalars())
 
     def decode(self, payload: bytes) -> JSON:
         data: JSON = json.loads(self.cipher.decrypt(payload))
@@ -143,19 +191,20 @@ class Inbox:
             )
             return [r[0] for r in rows]
 
-    async def next_for(self, key: str) -> InboundUpdate | None:
-        """The oldest unfinished update of ``key``."""
+    async def next_for(self, key: str, skip: Container[int] = ()) -> InboundUpdate | None:
+        """The oldest unfinished update of ``key`` (ignoring ``skip``: finished, not yet
+        marked)."""
         async with self.sessions() as session:
-            row = await session.scalar(
+            rows = await session.scalars(
                 select(InboundUpdate)
                 .where(
                     InboundUpdate.participant_key == key,
                     InboundUpdate.status.in_((PENDING, APPLIED)),
                 )
                 .order_by(InboundUpdate.update_id)
-                .limit(1)
+                .limit(20)
             )
-            return row
+            return next((r for r in rows if r.update_id not in skip), None)
 
     async def finish(self, update_ids: Sequence[int], status: str = DONE) -> None:
         """Mark updates finished and erase their payload."""

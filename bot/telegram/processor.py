@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import exists, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -126,8 +127,19 @@ class Processor:
         pg = inbox.dialect == "postgresql"
         self.use_locks = pg
         if concurrency is None:
-            concurrency = max(2, settings.database_pool_size // 2) if pg else 4
-        self._sem = asyncio.Semaphore(concurrency)
+            # SQLite has one writer at a time: queueing here beats "database is locked" retries.
+            concurrency = max(2, settings.database_pool_size // 2) if pg else 1
+        #: Slots for database work (the dialog's transaction); sending to Telegram is outside.
+        #: On SQLite, the inbox's single writer slot (all the channel's writes in turn).
+        self._db_slot = asyncio.Semaphore(concurrency) if pg else inbox.write_slot
+        #: Keys whose inbox rows must be read (sweeper, recovery), not only memory.
+        self._db_check: set[str] = set()
+        #: Updates handed over by the receivers, by ordering key (the fast path: no re-read).
+        self._queued: dict[str, dict[int, dict[str, Any]]] = {}
+        #: Updates answered, to be marked done (batched: one commit for many).
+        self._to_finish: dict[int, str] = {}
+        self._finish_wakeup = asyncio.Event()
+        self._finisher: asyncio.Task[None] | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._idle = asyncio.Event()
@@ -143,11 +155,50 @@ class Processor:
     def start(self) -> None:
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="inbox-sweeper")
+        if self._finisher is None:
+            self._finisher = asyncio.create_task(self._finish_loop(), name="inbox-finisher")
 
-    def notify(self, envelopes: Sequence[Envelope]) -> None:
-        """Updates were recorded: drain their keys."""
-        for env in envelopes:
+    def notify(
+        self, envelopes: Sequence[Envelope], updates: Sequence[dict[str, Any]] | None = None
+    ) -> None:
+        """Updates were recorded: drain their keys (``updates``: their content, so that the
+        processor need not read them back)."""
+        for i, env in enumerate(envelopes):
+            if updates is not None:
+                self._queued.setdefault(env.key, {})[env.update_id] = updates[i]
             self._ensure(env.key)
+
+    # --- marking done, in batches -----------------------------------------------------------
+
+    def _finish(self, update_id: int, status: str = DONE) -> None:
+        self._to_finish[update_id] = status
+        self._finish_wakeup.set()
+
+    async def _finish_loop(self) -> None:
+        while True:
+            await self._finish_wakeup.wait()
+            self._finish_wakeup.clear()
+            try:
+                await self.flush()
+            except DB_ERRORS as exc:
+                log.warning("marking updates done failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(self.sweep_interval)
+                self._finish_wakeup.set()
+
+    async def flush(self) -> None:
+        """Write the pending "done" marks (one transaction per status)."""
+        if not self._to_finish:
+            return
+        batch = dict(self._to_finish)
+        by_status: dict[str, list[int]] = {}
+        for uid, status in batch.items():
+            by_status.setdefault(status, []).append(uid)
+        async with self._db_slot:
+            for status, ids in by_status.items():
+                await self.inbox.finish(ids, status)
+        for uid, status in batch.items():
+            if self._to_finish.get(uid) == status:
+                del self._to_finish[uid]
 
     def sweep_soon(self) -> None:
         self._sweep_now.set()
@@ -178,6 +229,7 @@ class Processor:
         while not self._closing:
             try:
                 for key in await self.inbox.pending_keys():
+                    self._db_check.add(key)
                     self._ensure(key)
             except DB_ERRORS as exc:
                 log.warning("inbox sweep: database unavailable (%s)", type(exc).__name__)
@@ -206,21 +258,35 @@ class Processor:
                 task.cancel()
         if self._side_tasks:
             await asyncio.wait(list(self._side_tasks), timeout=5)
+        if self._finisher is not None:
+            self._finisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._finisher
+            self._finisher = None
+        with contextlib.suppress(*DB_ERRORS):
+            await self.flush()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     # --- one citizen -----------------------------------------------------------------------------
 
     async def _drain(self, key: str) -> None:
         while True:
-            async with self._sem:
-                try:
-                    async with self._claim(key) as claimed:
-                        if claimed:
-                            await self._drain_claimed(key)
-                except DB_ERRORS as exc:
-                    # The database went away: the rows stay; the sweeper comes back for them.
-                    log.warning("processing paused, database unavailable (%s)", type(exc).__name__)
-                    self._again.discard(key)
-                    return
+            try:
+                async with self._claim(key) as claimed:
+                    if claimed:
+                        await self._drain_claimed(key)
+                    else:
+                        self._queued.pop(key, None)  # another worker has this citizen
+            except DB_ERRORS as exc:
+                # The database went away: the rows stay; the sweeper comes back for them.
+                log.warning("processing paused, database unavailable (%s)", type(exc).__name__)
+                self._again.discard(key)
+                self._queued.pop(key, None)
+                return
             if key in self._again and not self._closing:
                 self._again.discard(key)
                 continue
@@ -247,19 +313,35 @@ class Processor:
             await conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
             await conn.commit()
 
+    async def _next(self, key: str) -> tuple[dict[str, Any] | None, str] | None:
+        """The next update of ``key``: handed over in memory, else read from the inbox."""
+        queued = self._queued.get(key)
+        if queued:
+            return queued.pop(min(queued)), PENDING
+        self._queued.pop(key, None)
+        if key not in self._db_check:
+            return None
+        row = await self.inbox.next_for(key, skip=self._to_finish)
+        if row is None:
+            self._db_check.discard(key)
+            return None
+        if row.payload is None:  # cannot happen for unfinished rows; never loop on it
+            self._finish(row.update_id, FAILED)
+            return None, FAILED
+        return self.inbox.decode(row.payload), row.status
+
     async def _drain_claimed(self, key: str) -> None:
         while True:
             self._again.discard(key)
-            row = await self.inbox.next_for(key)
-            if row is None:
+            item = await self._next(key)
+            if item is None:
                 return
-            if row.payload is None:  # cannot happen for unfinished rows; never loop on it
-                await self.inbox.finish([row.update_id], FAILED)
+            update_, status = item
+            if update_ is None:
                 continue
-            update_ = self.inbox.decode(row.payload)
             env = envelope(update_, self.inbox.pseudonymiser)
             try:
-                if row.status == APPLIED:
+                if status == APPLIED:
                     await self._resume(env, update_)
                 else:
                     await self._process(env, update_)
@@ -280,12 +362,14 @@ class Processor:
         obj = update_.get(env.kind) or {}
         private = env.chat_type in (None, "private")
         if env.kind == "callback_query":
-            await self._answer_callback(str(obj.get("id", "")))
+            # Answer at once (the spinner stops), while the dialog does its work.
+            self._spawn(self._answer_callback(str(obj.get("id", ""))))
             event: Event = render.parse_callback_data(obj.get("data"))
-            await self._dialog(env, event)
             message = obj.get("message")
+            pressed = (0, 0)
             if isinstance(message, dict) and env.chat_id is not None:
-                await self._remove_keyboard(env.chat_id, int(message.get("message_id", 0)))
+                pressed = (env.chat_id, int(message.get("message_id", 0)))
+            await self._dialog(env, event, remove_keyboard=pressed)
         elif env.kind == "message" and private:
             text_ = obj.get("text")
             if isinstance(text_, str) and env.user_id is not None:
@@ -299,22 +383,35 @@ class Processor:
         elif env.kind == "my_chat_member" and private:
             status = str((obj.get("new_chat_member") or {}).get("status", ""))
             await self._set_blocked_by_key(env.key, status in ("kicked", "left"))
-            await self.inbox.finish([env.update_id])
+            self._finish(env.update_id)
         else:  # channel posts, edits in groups, kinds we did not ask for: nothing to say
             self.stats.skipped += 1
-            await self.inbox.finish([env.update_id])
+            self._finish(env.update_id)
         self.stats.processed += 1
 
-    async def _dialog(self, env: Envelope, event: Event) -> None:
+    async def _dialog(
+        self, env: Envelope, event: Event, *, remove_keyboard: tuple[int, int] = (0, 0)
+    ) -> None:
         assert env.user_id is not None
         update_id = env.update_id
+        key = env.key
         cipher = self.inbox.cipher
         chat_id = env.chat_id if env.chat_id is not None else env.user_id
+        older = aliased(InboundUpdate)
 
         async def also(session: AsyncSession, participant_id: int) -> None:
+            # Applied once, and only when no older update of this citizen is still waiting.
             result = await session.execute(
                 update(InboundUpdate)
-                .where(InboundUpdate.update_id == update_id, InboundUpdate.status == PENDING)
+                .where(
+                    InboundUpdate.update_id == update_id,
+                    InboundUpdate.status == PENDING,
+                    ~exists().where(
+                        older.participant_key == key,
+                        older.status == PENDING,
+                        older.update_id < update_id,
+                    ),
+                )
                 .values(status=APPLIED, processed_at=datetime.now(UTC))
             )
             if getattr(result, "rowcount", 1) != 1:
@@ -334,16 +431,20 @@ class Processor:
                     ident.blocked = False  # they write to us again
 
         try:
-            result = await self.service.handle(
-                CHANNEL, str(env.user_id), event, lang_hint=env.lang_hint, also=also
-            )
+            async with self._db_slot:
+                result = await self.service.handle(
+                    CHANNEL, str(env.user_id), event, lang_hint=env.lang_hint, also=also
+                )
         except AlreadyApplied:
+            # Done already (a re-delivery), or an older update waits: the inbox decides.
             self.stats.skipped += 1
             return
+        if remove_keyboard[1]:
+            self._spawn(self._remove_keyboard(*remove_keyboard))
         await self._send_replies(
             chat_id, result.replies, result.conversation, result.participant_id
         )
-        await self.inbox.finish([update_id])
+        self._finish(update_id)
 
     async def _resume(self, env: Envelope, update_: dict[str, Any]) -> None:
         """Applied but maybe not answered (crash): show the current step again."""
@@ -353,24 +454,27 @@ class Processor:
             await self._answer_callback(str((update_.get("callback_query") or {}).get("id", "")))
         if env.user_id is not None and env.chat_type in (None, "private"):
             user = str(env.user_id)
-            result = await self.service.handle(CHANNEL, user, RESUME_EVENT, lang_hint=env.lang_hint)
-            if result.conversation.state == "done":
-                # The lost reply may have been the thank-you: list their contributions (with
-                # the references) rather than leave them wondering.
-                mine = ChoiceEvent("mine", result.conversation.version)
-                result = await self.service.handle(CHANNEL, user, mine, lang_hint=env.lang_hint)
+            async with self._db_slot:
+                result = await self.service.handle(
+                    CHANNEL, user, RESUME_EVENT, lang_hint=env.lang_hint
+                )
+                if result.conversation.state == "done":
+                    # The lost reply may have been the thank-you: list their contributions
+                    # (with the references) rather than leave them wondering.
+                    mine = ChoiceEvent("mine", result.conversation.version)
+                    result = await self.service.handle(CHANNEL, user, mine, lang_hint=env.lang_hint)
             chat_id = env.chat_id if env.chat_id is not None else env.user_id
             stale = t(result.conversation.lang, "channel.stale_choice")
             replies = [r for r in result.replies if r.text.strip() and r.text != stale]
             await self._send_replies(chat_id, replies, result.conversation, result.participant_id)
-        await self.inbox.finish([env.update_id])
+        self._finish(env.update_id)
 
     async def _local_reply(self, env: Envelope, msg_id: str) -> None:
         """A reply of the channel itself (unsupported content, edits): no dialog step."""
         lang = await self._lang(env)
         if env.chat_id is not None:
             await self._send(env.chat_id, t(lang, msg_id), None, await self._participant_id(env))
-        await self.inbox.finish([env.update_id])
+        self._finish(env.update_id)
 
     async def _group(self, env: Envelope, update_: dict[str, Any]) -> None:
         """Say once per group that the bot only converses in private."""
@@ -378,8 +482,9 @@ class Processor:
         if env.kind == "my_chat_member":
             status = str((obj.get("new_chat_member") or {}).get("status", ""))
             if status in ("left", "kicked"):
-                await self.inbox.finish([env.update_id])
+                self._finish(env.update_id)
                 return
+        await self.flush()
         async with self.inbox.sessions() as session:
             replied = await session.scalar(
                 select(
@@ -395,7 +500,7 @@ class Processor:
             with contextlib.suppress(Forbidden, BadRequest):
                 await self.bot.send_message(env.chat_id, t(lang, "channel.private_only"))
                 self.stats.replies += 1
-        await self.inbox.finish([env.update_id])
+        self._finish(env.update_id)
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -503,7 +608,7 @@ class Processor:
                 await self._answer_callback(
                     str((update_.get("callback_query") or {}).get("id", ""))
                 )
-        await self.inbox.finish([env.update_id], FAILED)
+        self._finish(env.update_id, FAILED)
 
     async def _state(self, env: Envelope) -> str:
         try:
