@@ -45,11 +45,13 @@ you your
 """
 _STOP_WORDS = frozenset(_STOP_TEXT.split())
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+_NON_LETTER = re.compile(r"[\W_]+")
 
 
 def normalise(text: str) -> str:
     """The sorted set of significant words of ``text``, joined by spaces (may be empty)."""
-    folded = text.casefold().replace("œ", "oe").replace("æ", "ae")
+    # split on any non-letter first (typographic apostrophes, dashes...), then fold accents
+    folded = _NON_LETTER.sub(" ", text.casefold().replace("œ", "oe").replace("æ", "ae"))
     # NFKD splits accents off; encoding to ASCII drops them (and any non-Latin letter: a text
     # with no Latin word at all then only matches its exact twin, see group_similar)
     plain = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode("ascii")
@@ -113,8 +115,11 @@ def group_similar(entries: Sequence[tuple[str, str]], threshold: float) -> list[
             continue
         grouped[i] = True
         key = norms[i] or "\x00" + " ".join(items[i][1].casefold().split())
+        if cutoff > 100:
+            groups.append(Group(items[i][1], items[i][0]))
+            continue
         members = {j for j in twins[key] if j > i and not grouped[j]}
-        if norms[i] and cutoff <= 100:
+        if norms[i]:
             pool: set[int] = set()
             for w in prefixes[i]:
                 posting = postings[w]

@@ -1,0 +1,107 @@
+"""Near-duplicate grouping: French-aware normalisation, threshold, determinism, scale guard."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from exporter.similarity import Group, group_similar, normalise
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (
+            "Il n'y a plus de médecin traitant dans mon village.",
+            "PLUS DE MEDECIN TRAITANT DANS MON VILLAGE !!!",
+        ),
+        ("Les urgences sont saturées le week-end", "urgences saturées, le week end..."),
+        ("Manque d'orthophonistes pour les enfants", "Manque d’orthophoniste pour les enfants"),
+        ("We need more GPs in the village", "need more GPs in village"),
+        ("Cœur de la santé : prévention", "coeur de la sante prevention"),
+    ],
+)
+def test_variants_normalise_alike_and_group(a: str, b: str) -> None:
+    assert normalise(a) == normalise(b)
+    groups = group_similar([("R2", b), ("R1", a)], 0.82)
+    assert groups == [Group(a, "R1", ("R2",))]
+
+
+def test_small_differences_group_and_different_needs_do_not() -> None:
+    entries = [
+        ("HDF-OISE-000001", "Pas de pédiatre à moins de 40 km de Beauvais."),
+        ("HDF-OISE-000002", "Pas de pédiatres à moins de 40 kilomètres de Beauvais"),
+        ("HDF-OISE-000003", "Les urgences de Creil ferment la nuit."),
+        ("HDF-OISE-000004", "Pas de dentiste à Clermont."),
+    ]
+    groups = group_similar(entries, 0.82)
+    assert groups[0] == Group(entries[0][1], "HDF-OISE-000001", ("HDF-OISE-000002",))
+    assert [g.reference for g in groups[1:]] == ["HDF-OISE-000003", "HDF-OISE-000004"]
+    assert all(g.similar == () for g in groups[1:])
+
+
+def test_a_short_text_does_not_swallow_longer_ones() -> None:
+    entries = [
+        ("R1", "Manque de médecins."),
+        ("R2", "Manque de médecins la nuit et le week-end dans tout le Clermontois."),
+    ]
+    assert [g.similar for g in group_similar(entries, 0.82)] == [(), ()]
+
+
+def test_threshold_is_honoured() -> None:
+    entries = [("R1", "Fermeture de la maternité de Creil"), ("R2", "Fermeture maternité Creil")]
+    entries += [("R3", "Fermeture de la maternité de Senlis")]
+    assert [len(g.similar) for g in group_similar(entries, 0.82)] == [1, 0]
+    assert [len(g.similar) for g in group_similar(entries, 0.5)] == [2]
+    assert [len(g.similar) for g in group_similar(entries, 1.0)] == [1, 0]
+    higher = group_similar([("R1", "abc déf"), ("R2", "abc def")], 1.01)
+    assert [g.similar for g in higher] == [(), ()]
+
+
+def test_grouping_is_deterministic_whatever_the_input_order() -> None:
+    rng = random.Random(7)
+    phrases = [
+        "Attente de six mois pour un ophtalmologue",
+        "Six mois d'attente pour un ophtalmologiste",
+        "Pas de transport vers l'hôpital d'Amiens",
+        "Aucun transport pour aller à l'hôpital d'Amiens",
+        "Il faut une maison de santé à Péronne",
+    ]
+    entries = [(f"R{i:03d}", rng.choice(phrases)) for i in range(200)]
+    first = group_similar(entries, 0.82)
+    shuffled = entries[:]
+    rng.shuffle(shuffled)
+    assert group_similar(shuffled, 0.82) == first
+    assert sum(1 + len(g.similar) for g in first) == 200
+    sizes = [len(g.similar) for g in first]
+    assert sizes == sorted(sizes, reverse=True)
+    # a group's leader is its smallest reference
+    assert all(g.reference < min(g.similar, default="R999") for g in first)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "🏥🚑", "de la le les", "\x00\x00", "\u202e\u200b", "مرحبا بكم", "a" * 5000],
+)
+def test_texts_without_significant_words_only_group_with_their_twin(text: str) -> None:
+    groups = group_similar([("R1", text), ("R2", text), ("R3", "Autre chose de précis")], 0.82)
+    assert Group(text, "R1", ("R2",)) in groups
+    assert len(groups) == 2
+
+
+def test_many_distinct_texts_scale_without_pairwise_comparison() -> None:
+    """6,000 distinct texts sharing common words: only rare words select candidates."""
+    rng = random.Random(3)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocabulary = ["".join(rng.choice(letters) for _ in range(7)) for _ in range(4000)]
+    entries = [
+        (
+            f"R{i:05d}",
+            "les patients attendent un rendez-vous " + " ".join(rng.sample(vocabulary, 6)),
+        )
+        for i in range(6000)
+    ]
+    groups = group_similar(entries, 0.82)
+    assert sum(1 + len(g.similar) for g in groups) == 6000
+    assert len(groups) > 5900
