@@ -191,9 +191,12 @@ class Inbox:
             )
             return [r[0] for r in rows]
 
-    async def next_for(self, key: str, skip: Container[int] = ()) -> InboundUpdate | None:
-        """The oldest unfinished update of ``key`` (ignoring ``skip``: finished, not yet
-        marked)."""
+    async def next_for(
+        self, key: str, skip: Container[int] = (), applied_before: datetime | None = None
+    ) -> InboundUpdate | None:
+        """The oldest unfinished update of ``key``, ignoring ``skip`` (finished, not yet
+        marked) and rows applied at or after ``applied_before`` (another worker may still be
+        sending their replies)."""
         async with self.sessions() as session:
             rows = await session.scalars(
                 select(InboundUpdate)
@@ -204,7 +207,17 @@ class Inbox:
                 .order_by(InboundUpdate.update_id)
                 .limit(20)
             )
-            return next((r for r in rows if r.update_id not in skip), None)
+            for row in rows:
+                if row.update_id in skip:
+                    continue
+                if (
+                    row.status == APPLIED
+                    and applied_before is not None
+                    and (row.processed_at is None or row.processed_at >= applied_before)
+                ):
+                    continue
+                return row
+            return None
 
     async def finish(self, update_ids: Sequence[int], status: str = DONE) -> None:
         """Mark updates finished and erase their payload."""

@@ -25,7 +25,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import exists, select, text, update
@@ -93,6 +93,10 @@ def parse_event(text_: str) -> Event:
 RESUME_EVENT = ChoiceEvent(choice="", version=-1)
 
 
+#: An update applied by another (live) worker is left to it this long before being resumed.
+RESUME_AFTER = timedelta(seconds=60)
+
+
 def _advisory_id(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
@@ -149,6 +153,7 @@ class Processor:
         self._sweep_now = asyncio.Event()
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self.stats = Stats()
+        self.started_at = datetime.now(UTC)
 
     # --- scheduling ------------------------------------------------------------------------------
 
@@ -321,7 +326,10 @@ class Processor:
         self._queued.pop(key, None)
         if key not in self._db_check:
             return None
-        row = await self.inbox.next_for(key, skip=self._to_finish)
+        # An update applied by this very process is being answered; one applied before it
+        # started (a crash), or long ago by another worker, is an orphan to resume.
+        orphan_before = max(self.started_at, datetime.now(UTC) - RESUME_AFTER)
+        row = await self.inbox.next_for(key, skip=self._to_finish, applied_before=orphan_before)
         if row is None:
             self._db_check.discard(key)
             return None
