@@ -108,6 +108,13 @@ async def running_bot(
             await api.stop()
 
 
+async def settle(bot: Bot) -> None:
+    """Until every update the fake has handed over is recorded, processed and marked done."""
+    await bot.api.wait_for(lambda: not bot.api.queue)
+    await bot.channel.processor.idle()
+    await bot.channel.processor.flush()
+
+
 class Citizen:
     """A scripted citizen: acts, then waits for the bot's answer matching an expectation."""
 
