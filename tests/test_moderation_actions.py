@@ -398,9 +398,15 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
 async def test_hostile_staff_input_on_every_form_field(
-    admin: Console, world: World, sessions: async_sessionmaker[AsyncSession], value: str
+    admin: Console, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    for value in HOSTILE:
+        await _hostile_round(admin, sessions, value)
+
+
+async def _hostile_round(
+    admin: Console, sessions: async_sessionmaker[AsyncSession], value: str
 ) -> None:
     ref = "HDF-OISE-000001"
     fields: list[tuple[str, dict[str, str]]] = [

@@ -284,31 +284,31 @@ async def test_open_redirect_after_login_is_refused(
         assert resp.headers["Location"] == "/contributions"
 
 
-@pytest.mark.parametrize(
-    "email,password",
-    [
-        ("", ""),
-        ("   ", "   "),
-        ("a" * 5000, "b" * 5000),
-        ("oise@ars.test\x00", PASSWORD + "\x00"),
-        ("<script>alert(1)</script>@x", "<b>pw</b>"),
-        ("' OR 1=1 --", "' OR '1'='1"),
-        ("\u202eoise@ars.test", "\u200b"),
-        ("😀😀", "😀"),
-    ],
-)
+HOSTILE_LOGINS = [
+    ("", ""),
+    ("   ", "   "),
+    ("a" * 5000, "b" * 5000),
+    ("oise@ars.test\x00", PASSWORD + "\x00"),
+    ("<script>alert(1)</script>@x", "<b>pw</b>"),
+    ("' OR 1=1 --", "' OR '1'='1"),
+    ("\u202eoise@ars.test", "\u200b"),
+    ("😀😀", "😀"),
+]
+
+
 async def test_hostile_login_input_is_refused_cleanly(
-    console: Console, staff_ids: dict[str, int], email: str, password: str
+    console: Console, staff_ids: dict[str, int]
 ) -> None:
-    token = csrf_of(await (await console.client.get("/login")).text())
-    resp = await console.client.post(
-        "/login",
-        data={"_csrf": token, "email": email, "password": password},
-        allow_redirects=False,
-    )
-    assert resp.status == 401
-    text = await resp.text()
-    assert "<script>alert" not in text
+    for email, password in HOSTILE_LOGINS:
+        token = csrf_of(await (await console.client.get("/login")).text())
+        resp = await console.client.post(
+            "/login",
+            data={"_csrf": token, "email": email, "password": password},
+            allow_redirects=False,
+        )
+        assert resp.status == 401, email[:20]
+        text = await resp.text()
+        assert "<script>alert" not in text
 
 
 async def test_login_replaces_this_browser_session_and_purges_stale_ones(

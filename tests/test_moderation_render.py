@@ -183,9 +183,8 @@ def test_real_argon2_hashes() -> None:
     assert h.startswith("$argon2id$")
     assert verify_password(h, "un mot de passe solide")
     assert not verify_password(h, "un mot de passe solidE")
-    assert not verify_password(None, "un mot de passe solide")
     assert not verify_password("not a hash", "x")
-    assert hash_password("abc") != hash_password("abc")  # salted
+    assert hash_password("abc") != hash_password("abc")  # salted (cheap parameters here)
 
 
 async def test_staff_cli(
