@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_path: str | None = None
     webhook_max_connections: int = 40
+    #: Outgoing messages per second, all chats together (Telegram's bulk limit is about 30);
+    #: 0 turns the overall limit off (a self-hosted Bot API server, the tests' fake server).
+    telegram_max_rate: float = Field(default=30.0, ge=0.0)
     reminder_after: timedelta = timedelta(hours=24)
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
