@@ -65,10 +65,6 @@ class NoCampaign(RuntimeError):
     """The database holds no campaign to offer (load one with ``cnrbot campaign load``)."""
 
 
-class _Retry(Exception):
-    pass
-
-
 def _is_transient(exc: DBAPIError) -> bool:
     """Errors of concurrency that re-running the transaction settles."""
     if isinstance(exc, IntegrityError):
@@ -176,7 +172,7 @@ class DialogService:
                 return await self._handle_once(
                     key, channel, event, lang_hint, now or datetime.now(UTC), also
                 )
-            except (repository.StaleConversation, _Retry) as exc:
+            except repository.StaleConversation as exc:
                 reason = type(exc).__name__
             except DBAPIError as exc:
                 if not _is_transient(exc) or attempt == MAX_ATTEMPTS:
