@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -88,11 +89,39 @@ def _scope(request: web.Request) -> service.Scope:
 
 
 def _actor(request: web.Request) -> service.Actor:
-    return service.Actor(_scope(request), request.remote)
+    return service.Actor(_scope(request), client_address(request))
+
+
+def _from_proxy(request: web.Request) -> bool:
+    """The peer is a reverse proxy we may believe: loopback or a private network address.
+
+    The console is meant to be reached only through the reverse proxy of ``deploy/`` (which
+    sets X-Forwarded-For / X-Forwarded-Proto); a public peer's headers are ignored.
+    """
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    return peer.is_loopback or peer.is_private
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the proxy's X-Forwarded-For (last hop) when from a proxy."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and _from_proxy(request):
+        last = forwarded.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            pass
+    return request.remote or "?"
 
 
 def _is_https(request: web.Request) -> bool:
-    return request.secure
+    if request.secure:
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "")
+    return proto.strip().lower() == "https" and _from_proxy(request)
 
 
 def _set_cookie(
@@ -283,7 +312,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     raw_email = _form_str(form, "email")
     password = _form_str(form, "password")
     next_url = _safe_next(_form_str(form, "next"))
-    addr = request.remote or "?"
+    addr = client_address(request)
     now = _now()
     throttle = request.app[THROTTLE_KEY]
     try:
@@ -366,7 +395,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
     row: StaffSession = request[SESSION_ROW_KEY]
     await db.execute(delete(StaffSession).where(StaffSession.token_hash == row.token_hash))
     await service.audit(
-        db, actor=staff.email, staff_id=staff.id, action="logout", remote_addr=request.remote
+        db,
+        actor=staff.email,
+        staff_id=staff.id,
+        action="logout",
+        remote_addr=client_address(request),
     )
     await db.commit()
     resp = web.HTTPSeeOther("/login")
@@ -658,7 +691,7 @@ async def exports_submit(request: web.Request) -> web.StreamResponse:
         action="export",
         target=target,
         after={"format": fmt, "campaign": campaign.code, "scope": target, "bytes": len(body)},
-        remote_addr=request.remote,
+        remote_addr=client_address(request),
     )
     await db.commit()
     safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:120]
@@ -740,7 +773,7 @@ async def audit_csv(request: web.Request) -> web.Response:
         staff_id=scope.staff_id,
         action="export_audit",
         after={"rows": len(rows), **filters.query()},
-        remote_addr=request.remote,
+        remote_addr=client_address(request),
     )
     await db.commit()
     return web.Response(
@@ -811,7 +844,7 @@ async def staff_add(request: web.Request) -> web.Response:
         action="staff_add",
         target=staff.email,
         after={"role": staff.role, "territories": sorted(t.code for t in territories)},
-        remote_addr=request.remote,
+        remote_addr=client_address(request),
     )
     await db.commit()
     return await staff_view(request, secret=(staff.email, password))
@@ -857,7 +890,7 @@ async def staff_change(request: web.Request) -> web.Response:
         target=staff.email,
         before=before,
         after=after,
-        remote_addr=request.remote,
+        remote_addr=client_address(request),
     )
     await db.commit()
     return await staff_view(request, secret=secret)

@@ -329,3 +329,44 @@ async def test_login_replaces_this_browser_session_and_purges_stale_ones(
     async with sessions() as s:
         rows = list(await s.scalars(select(StaffSession)))
     assert [r.staff_id for r in rows] == [staff_ids["oise"]]  # one fresh session, no leftovers
+
+
+async def test_behind_the_reverse_proxy_addresses_and_https_come_from_its_headers(
+    db_settings: Settings,
+    engine: AsyncEngine,
+    staff_ids: dict[str, int],
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The test client connects from 127.0.0.1, as nginx does in deploy/: its headers count."""
+    settings = db_settings.model_copy(update={"console_max_failed_logins": 1})
+    con = await new_console(settings, engine)
+
+    async def attempt(addr: str, email: str, password: str) -> tuple[int, list[str]]:
+        page = await con.client.get("/login", headers={"X-Forwarded-Proto": "https"})
+        token = csrf_of(await page.text())
+        resp = await con.client.post(
+            "/login",
+            data={"_csrf": token, "email": email, "password": password},
+            headers={
+                "X-Forwarded-For": f"203.0.113.9, {addr}",
+                "X-Forwarded-Proto": "https",
+                "Cookie": f"cnr_login_csrf={token}",
+            },
+            allow_redirects=False,
+        )
+        return resp.status, resp.headers.getall("Set-Cookie", [])
+
+    try:
+        for i in range(4):  # the address limit (4 x 1) for 10.1.1.1
+            assert (await attempt("10.1.1.1", f"ghost{i}@ars.test", "nope nope nope"))[0] == 401
+        assert (await attempt("10.1.1.1", "oise@ars.test", PASSWORD))[0] == 401
+        # a colleague behind the same proxy is not blocked
+        status, cookies = await attempt("10.2.2.2", "oise@ars.test", PASSWORD)
+        assert status == 303
+        [session_cookie] = [c for c in cookies if c.startswith("cnr_console=")]
+        assert "Secure" in session_cookie
+    finally:
+        await con.client.close()
+    async with sessions() as s:
+        addrs = list(await s.scalars(select(AuditEntry.remote_addr).order_by(AuditEntry.id)))
+    assert addrs == ["10.1.1.1"] * 5 + ["10.2.2.2"]
