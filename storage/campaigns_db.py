@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.model import CampaignView
 from storage.campaign_file import CAMPAIGNS_DIR, CampaignSpec
-from storage.models import Campaign, Contribution, Territory, Theme
+from storage.models import Campaign, Contribution, ConversationRow, Territory, Theme
 
 LoadStatus = Literal["created", "updated", "unchanged"]
 
@@ -126,6 +126,20 @@ async def _used_ids(session: AsyncSession, column: Any, campaign_id: int) -> set
     return set(rows)
 
 
+async def _draft_codes(session: AsyncSession, campaign_id: int, answer: str) -> set[str]:
+    """Codes (territory or theme) that drafts in progress of this campaign have picked: such
+    rows are kept, so that sending the draft still works after the file changed."""
+    rows = await session.scalars(
+        select(ConversationRow.data).where(ConversationRow.campaign_id == campaign_id)
+    )
+    codes = set()
+    for data in rows:
+        answers = data.get("answers") if isinstance(data, dict) else None
+        if isinstance(answers, dict) and isinstance(answers.get(answer), str):
+            codes.add(answers[answer])
+    return codes
+
+
 async def _sync_territories(session: AsyncSession, campaign_id: int, spec: CampaignSpec) -> None:
     existing = {
         t.code: t
@@ -144,9 +158,10 @@ async def _sync_territories(session: AsyncSession, campaign_id: int, spec: Campa
         row.departments = list(t.departments)
         row.situation = t.situation
     used = await _used_ids(session, Contribution.territory_id, campaign_id)
+    drafts = await _draft_codes(session, campaign_id, "territory")
     gone = [row for code, row in existing.items() if code not in wanted]
     for offset, row in enumerate(gone):
-        if row.id in used:  # kept for the contributions that name it, out of the offer
+        if row.id in used or row.code in drafts:  # kept for what names it, out of the offer
             row.position = len(spec.territories) + offset
         else:
             await session.execute(delete(Territory).where(Territory.id == row.id))
@@ -169,9 +184,10 @@ async def _sync_themes(session: AsyncSession, campaign_id: int, spec: CampaignSp
         row.label_en = label_en
         row.position = position
     used = await _used_ids(session, Contribution.theme_id, campaign_id)
+    drafts = await _draft_codes(session, campaign_id, "theme")
     gone = [row for code, row in existing.items() if code not in wanted]
     for offset, row in enumerate(gone):
-        if row.id in used:
+        if row.id in used or row.code in drafts:
             row.position = len(rows) + offset
         else:
             await session.execute(delete(Theme).where(Theme.id == row.id))

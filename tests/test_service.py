@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import flow
 from dialogs.messages import t
-from dialogs.model import ChoiceEvent, CommandEvent, Event, TextEvent
+from dialogs.model import ChoiceEvent, CommandEvent, Conversation, Event, TextEvent
 from storage import campaigns_db, repository
 from storage.campaign_file import read_campaign_file
 from storage.identity import Pseudonymiser
@@ -419,3 +419,26 @@ async def test_concurrent_first_messages_make_one_participant(service: DialogSer
     assert all(r.conversation.state == "consent" for r in results)
     assert await count(service, Participant) == 1
     assert await count(service, ConversationRow) == 1
+
+
+async def test_draft_survives_its_territory_leaving_the_campaign(service: DialogService) -> None:
+    citizen = Citizen(service)
+    review = await citizen.up_to_review()
+    spec = read_campaign_file(TEST_TOML)
+    data = spec.model_dump(mode="json")
+    data["territories"] = [t for t in data["territories"] if t["code"] != "OISE"]
+    async with service.sessions() as s, s.begin():
+        assert (await campaigns_db.load_campaign(s, type(spec).model_validate(data))).status == (
+            "updated"
+        )
+    done = await citizen.send(ChoiceEvent("send", review.conversation.version))
+    assert done.submitted == ["TST-OISE-000001"]
+    # once nothing names it any more, a later load removes it
+    async with service.sessions() as s, s.begin():
+        await s.execute(text("DELETE FROM contributions"))
+        await s.execute(update(ConversationRow).values(data=Conversation(state="done").to_dict()))
+    data["territories"][0]["name"] = "Nord, encore"
+    async with service.sessions() as s, s.begin():
+        await campaigns_db.load_campaign(s, type(spec).model_validate(data))
+        codes = set(await s.scalars(select(Territory.code)))
+    assert codes == {"NORD", "SOMME"}
