@@ -106,3 +106,25 @@ def test_missing_file(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["campaign", "load", "/nonexistent/campaign.toml"]) == 2
     err = capsys.readouterr().err
     assert "campaign.toml" in err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xff\xfe\x00garbage\x00", b"\x00" * 100, '[campaign]\ncode = "\u202eABC"\n'.encode()],
+    ids=["binary", "nul-bytes", "rtl-code"],
+)
+def test_broken_bytes_are_refused(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(content)
+    assert main(["campaign", "load", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml" in err and "Traceback" not in err
+
+
+def test_a_directory_is_refused(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["campaign", "load", str(tmp_path)]) == 2
+    assert str(tmp_path) in capsys.readouterr().err

@@ -417,3 +417,24 @@ def test_interactive_terminal_narrow_and_ctrl_c(tmp_path: Path) -> None:
     # wrapped for 40 columns (the terminal adds \r)
     assert max(len(line.rstrip("\r")) for line in out.split("\n")) <= 40, out
     assert db_rows(tmp_path, "select state from conversations") == [("territory",)]
+
+
+def test_chat_options_are_checked(tmp_path: Path) -> None:
+    bad_date = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--date", "20/11/2022"],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert bad_date.returncode == 2 and "--date" in bad_date.stderr
+    assert not (tmp_path / "cnr.db").exists()
+    odd_user = chat(tmp_path, ["1"], "--user", "\u202e🙂 <b>x</b>'; --")
+    assert odd_user.returncode == 0, odd_user.stderr
+    assert db_rows(
+        tmp_path, "select count(*) from participants where consent_version is not null"
+    ) == [(1,)]
+    assert "🙂".encode() not in (tmp_path / "cnr.db").read_bytes()
