@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from dialogs import flow
 from dialogs.messages import normalise_lang, t
@@ -179,8 +180,13 @@ def run_chat(
                     result = runner.run(
                         service.handle(CHANNEL, user, event, lang_hint=lang_hint, now=now)
                     )
-                except Exception:
+                except DBAPIError as exc:
                     # Nothing of this line was stored (one transaction): say so, go on.
+                    log.warning("database unavailable (%s): line not stored", type(exc).__name__)
+                    out.write(render([Reply(t(term.lang, "channel.error"))], width))
+                    out.flush()
+                    return
+                except Exception:
                     log.exception("terminal event failed (%s)", type(event).__name__)
                     out.write(render([Reply(t(term.lang, "channel.error"))], width))
                     out.flush()
