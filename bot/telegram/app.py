@@ -42,7 +42,7 @@ WEBHOOK_INFO = b"cnr-sante-bot/telegram-webhook/v1"
 
 
 def build_application(
-    settings: Settings, *, rate_limit: bool = True, overall_max_rate: float = 30
+    settings: Settings, *, rate_limit: bool = True, overall_max_rate: float | None = None
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """PTB's Application, used only for its Bot (HTTP client, rate limiter); no updater."""
     if settings.telegram_token is None:
@@ -57,6 +57,8 @@ def build_application(
         .pool_timeout(30)
     )
     if rate_limit:
+        if overall_max_rate is None:
+            overall_max_rate = settings.telegram_max_rate
         limiter: Any = AIORateLimiter(overall_max_rate=overall_max_rate, max_retries=3)
         builder = builder.rate_limiter(limiter)
     return builder.build()
