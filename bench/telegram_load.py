@@ -141,6 +141,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def open_log(path: Path) -> Any:
+    return path.open("w")
+
+
 @contextlib.asynccontextmanager
 async def bot_process(
     kind: str, mode: str, api: FakeBotAPI, workdir: Path, db_url: str, schema: str | None
@@ -162,11 +166,13 @@ async def bot_process(
     port = free_port()
     if kind == "ours":
         args = ["-m", "bot.cli", "run"]
+        if os.environ.get("BENCH_PROFILE"):  # cProfile of the bot process, for optimising
+            args = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"], *args]
         if mode == "webhook":
             args += ["--webhook", "--port", str(port), "--public-url", f"http://127.0.0.1:{port}"]
     else:
         args = [str(Path(__file__).resolve()), "--baseline-bot", mode, "--port", str(port)]
-    log = (workdir / f"{kind}-{mode}.log").open("w")
+    log = open_log(workdir / f"{kind}-{mode}.log")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, *args, env=env, stdout=log, stderr=log, cwd=workdir
     )
@@ -284,10 +290,8 @@ async def bench(args: argparse.Namespace) -> int:
                 floor = next(f for f in results if f.label.startswith("floor") and mode in f.label)
                 fq = statistics.quantiles(floor.latencies, n=100)[98]
                 rq = statistics.quantiles(r.latencies, n=100)[98]
-                print(
-                    f"  {r.label:<28} throughput x{(r.updates / r.seconds) / (floor.updates / floor.seconds):.2f}"
-                    f"   p99 x{rq / fq:.2f}"
-                )
+                ratio = (r.updates / r.seconds) / (floor.updates / floor.seconds)
+                print(f"  {r.label:<28} throughput x{ratio:.2f}   p99 x{rq / fq:.2f}")
     return 0
 
 
