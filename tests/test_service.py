@@ -442,3 +442,23 @@ async def test_draft_survives_its_territory_leaving_the_campaign(service: Dialog
         await campaigns_db.load_campaign(s, type(spec).model_validate(data))
         codes = set(await s.scalars(select(Territory.code)))
     assert codes == {"NORD", "SOMME"}
+
+
+async def test_many_citizens_at_once(service: DialogService) -> None:
+    """Ten citizens contribute at the same time, each pressing "send" twice: ten
+    contributions, numbers 1..10 without gap or repeat, every conversation done."""
+
+    async def contribute(n: int) -> list[str]:
+        citizen = Citizen(service, f"crowd-{n}", lang="en" if n % 2 else "fr")
+        review = await citizen.up_to_review(need=f"{NEED} ({n})", solution=f"{SOLUTION} ({n})")
+        send = ChoiceEvent("send", review.conversation.version)
+        first, second = await asyncio.gather(citizen.send(send), citizen.send(send))
+        return first.submitted + second.submitted
+
+    refs = [r for rs in await asyncio.gather(*(contribute(n) for n in range(10))) for r in rs]
+    assert sorted(refs) == [f"TST-OISE-{n:06d}" for n in range(1, 11)]
+    async with service.sessions() as s:
+        needs = sorted(await s.scalars(select(Contribution.need)))
+        states = set(await s.scalars(select(ConversationRow.state)))
+    assert needs == sorted(f"{NEED} ({n})" for n in range(10))
+    assert states == {"done"}
