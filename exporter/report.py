@@ -159,13 +159,15 @@ def theme_heading(number: int, label: str) -> str:
     return f"{number} - {label}"
 
 
-def _sections(items: Sequence[Item], threshold: float) -> Sections:
+def _sections(items: Sequence[Item], threshold: float, cache: dict[str, str] | None) -> Sections:
     return Sections(
-        constats=group_similar([(i.reference, i.need) for i in items if i.need], threshold),
+        constats=group_similar([(i.reference, i.need) for i in items if i.need], threshold, cache),
         solutions=group_similar(
-            [(i.reference, i.solution) for i in items if i.solution], threshold
+            [(i.reference, i.solution) for i in items if i.solution], threshold, cache
         ),
-        propositions=group_similar([(i.reference, i.levers) for i in items if i.levers], threshold),
+        propositions=group_similar(
+            [(i.reference, i.levers) for i in items if i.levers], threshold, cache
+        ),
     )
 
 
@@ -185,6 +187,7 @@ def build_report(
     *,
     territory_code: str | None,
     threshold: float,
+    cache: dict[str, str] | None = None,
 ) -> Report:
     """The annex of one territory (``territory_code``) or the regional roll-up (``None``)."""
     tz = ZoneInfo(campaign.timezone)
@@ -205,7 +208,7 @@ def build_report(
                     number,
                     heading,
                     len(theme_items),
-                    _sections(theme_items, threshold) if theme_items else None,
+                    _sections(theme_items, threshold, cache) if theme_items else None,
                 )
             )
             continue
@@ -215,7 +218,7 @@ def build_report(
             key = " ".join(label.casefold().split())
             labels.setdefault(key, (label, []))[1].append(item)
         subthemes = [
-            Subtheme(label, len(group), _sections(group, threshold))
+            Subtheme(label, len(group), _sections(group, threshold, cache))
             for _, (label, group) in sorted(labels.items())
         ]
         blocks.append(ThemeBlock(5, heading, len(theme_items), None, subthemes))

@@ -247,6 +247,8 @@ class _Exporter:
         threshold = self.settings.similarity_threshold
         documents = req.into is not None or any(f in DOCUMENT_FORMATS for f in req.formats)
         region_items: list[tuple[TerritoryInfo, list[Item]]] = []
+        # normalised texts, kept from the territories for the regional roll-up's grouping
+        norm_cache: dict[str, str] = {}
         for territory in selected:
             if counts[territory.code] == 0:
                 self.result.notices.append(
@@ -261,7 +263,13 @@ class _Exporter:
                     self.progress.advance(1000, territory.code)
             self.progress.advance(len(items) % 1000, territory.code)
             report = (
-                build_report(campaign, items, territory_code=territory.code, threshold=threshold)
+                build_report(
+                    campaign,
+                    items,
+                    territory_code=territory.code,
+                    threshold=threshold,
+                    cache=norm_cache if req.region else None,
+                )
                 if documents
                 else None
             )
@@ -283,8 +291,13 @@ class _Exporter:
             everything = [i for _, items in region_items for i in items]
             if documents:
                 report = build_report(
-                    campaign, everything, territory_code=None, threshold=threshold
+                    campaign,
+                    everything,
+                    territory_code=None,
+                    threshold=threshold,
+                    cache=norm_cache,
                 )
+                norm_cache.clear()
                 self._documents(campaign, report, REGION, len(everything))
             self._data_files(
                 campaign,

@@ -74,19 +74,32 @@ class Group:
     similar: tuple[str, ...] = ()
 
 
-def group_similar(entries: Sequence[tuple[str, str]], threshold: float) -> list[Group]:
+def group_similar(
+    entries: Sequence[tuple[str, str]],
+    threshold: float,
+    cache: dict[str, str] | None = None,
+) -> list[Group]:
     """Group near-duplicate ``(reference, text)`` entries.
 
     ``threshold`` is a similarity in [0, 1] (``settings.similarity_threshold``); above 1
     nothing is grouped. Groups come out largest first, then by reference; the result depends
-    only on the entries, not on their order.
+    only on the entries, not on their order. ``cache`` (text -> normalised text) saves
+    normalising the same texts again (the regional roll-up after the territories).
     """
     items = sorted(entries)
     n = len(items)
     if n == 0:
         return []
     cutoff = threshold * 100
-    norms = [normalise(text) for _, text in items]
+    if cache is None:
+        norms = [normalise(text) for _, text in items]
+    else:
+        norms = []
+        for _, text in items:
+            norm = cache.get(text)
+            if norm is None:
+                norm = cache[text] = normalise(text)
+            norms.append(norm)
     words = [norm.split() for norm in norms]
     freq: Counter[str] = Counter()
     for ws in words:
