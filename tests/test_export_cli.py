@@ -223,3 +223,19 @@ async def test_hostile_texts_are_exported_safely(
     assert any(line.startswith("- 1\\. pas une liste - ni celle-ci ====") for line in lines)
     long_line = next(line for line in lines if "Très long" in line)
     assert long_line.count("manque de médecins") == 260
+
+
+def test_progress_bar_on_a_terminal(
+    seeded: list[str],
+    cli_env: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich then treats the captured stderr as a terminal
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    code = cnrbot("--format", "csv", "--out", str(tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "━" in err  # the bar
+    assert "3/3" in err  # contributions read / total
