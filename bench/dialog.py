@@ -102,6 +102,7 @@ def bench_pure(view: CampaignView, conversations: int) -> dict[str, float]:
     ctx = Context(campaign=view, now=NOW)
     _run_pure(ctx, 20)  # warm-up (langdetect profiles, caches)
     totals: dict[str, list[float]] = {"all": [0, 0], "choice": [0, 0], "text": [0, 0]}
+    cpu_start = time.process_time()
     for i in range(conversations):
         conv = flow.new_conversation("fr")
         for step in script(i):
@@ -114,13 +115,19 @@ def bench_pure(view: CampaignView, conversations: int) -> dict[str, float]:
                 totals[key][0] += 1
                 totals[key][1] += spent
         assert conv.state == "done", conv.state
+    # CPU time of this process: the same figure whatever else the machine is doing
+    cpu = time.process_time() - cpu_start
     sample = Conversation(state="review", answers={"need": NEEDS[0], "solution": SOLUTIONS[0]})
     n = int(totals["all"][0])
     start = time.perf_counter()
     for _ in range(n):
         Conversation.from_dict(sample.to_dict())
     baseline = n / (time.perf_counter() - start)
-    return {"baseline": baseline, **{k: v[0] / v[1] for k, v in totals.items()}}
+    return {
+        "baseline": baseline,
+        "cpu": totals["all"][0] / cpu,
+        **{k: v[0] / v[1] for k, v in totals.items()},
+    }
 
 
 def _run_pure(ctx: Context, conversations: int) -> tuple[int, float]:
@@ -254,8 +261,9 @@ def main() -> int:
     pure = bench_pure(view, args.conversations)
     print("pure dialog (one core):")
     print(f"  baseline, Conversation round trip      {rate(1, 1 / pure['baseline'])}")
-    print(f"  dialog events, full conversations      {rate(1, 1 / pure['all'])}"
-          f"   (target >= 10,000/s: {'met' if pure['all'] >= 10_000 else 'NOT met'})")  # fmt: skip
+    print(f"  dialog events, full conversations      {rate(1, 1 / pure['all'])}   (wall clock)")
+    print(f"  dialog events, per CPU second          {rate(1, 1 / pure['cpu'])}"
+          f"   (target >= 10,000/s: {'met' if pure['cpu'] >= 10_000 else 'NOT met'})")  # fmt: skip
     print(f"    of which choices and commands        {rate(1, 1 / pure['choice'])}")
     print(f"    of which free text (langdetect)      {rate(1, 1 / pure['text'])}")
 
