@@ -214,10 +214,13 @@ class DialogService:
                     await repository.delete_participant(session, participant.id)
                 participant_id = None
             elif not self._keeps(participant, new, outcome):
-                # Declined (or left) before consenting: nothing remains of this person.
+                # Declined (or left) before consenting: nothing remains of this person,
+                # who therefore has no contributions to list.
                 if participant is not None:
                     await repository.delete_participant(session, participant.id)
                 participant_id = None
+                if any(isinstance(e, ListContributions) for e in outcome.effects):
+                    replies.extend(flow.render_contributions(new, [], ctx))
             else:
                 if participant is None:
                     participant = await repository.create_participant(

@@ -173,6 +173,15 @@ async def test_declining_stores_nothing(service: DialogService) -> None:
     assert await count(service, Participant) == 0
 
 
+@pytest.mark.parametrize("command", ["mine", "delete", "help", "privacy", "language", "nope"])
+async def test_every_command_before_consent_is_answered_and_stores_nothing(
+    service: DialogService, command: str
+) -> None:
+    result = await Citizen(service, "555").send(CommandEvent(command))
+    assert result.replies and all(r.text.strip() for r in result.replies)
+    assert await count(service, Participant) == 0
+
+
 async def test_duplicate_send_creates_one_contribution(service: DialogService) -> None:
     citizen = Citizen(service)
     await citizen.up_to_review()
