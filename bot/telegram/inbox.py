@@ -180,12 +180,26 @@ class Inbox:
         data: JSON = json.loads(self.cipher.decrypt(payload))
         return data
 
-    async def pending_keys(self, limit: int = 1000) -> list[str]:
-        """Ordering keys with work left (pending, or applied but not yet answered)."""
+    async def pending_keys(
+        self,
+        limit: int = 1000,
+        *,
+        received_before: datetime | None = None,
+        applied_before: datetime | None = None,
+    ) -> list[str]:
+        """Ordering keys with work left: updates pending (received before
+        ``received_before``: later ones are in the processor's hands), or applied before
+        ``applied_before`` and never answered (orphans of a crash)."""
+        pending = InboundUpdate.status == PENDING
+        if received_before is not None:
+            pending = pending & (InboundUpdate.received_at < received_before)
+        applied = InboundUpdate.status == APPLIED
+        if applied_before is not None:
+            applied = applied & (InboundUpdate.processed_at < applied_before)
         async with self.sessions() as session:
             rows = await session.execute(
                 select(InboundUpdate.participant_key)
-                .where(InboundUpdate.status.in_((PENDING, APPLIED)))
+                .where(pending | applied)
                 .group_by(InboundUpdate.participant_key)
                 .limit(limit)
             )

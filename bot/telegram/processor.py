@@ -136,6 +136,10 @@ class Processor:
         #: Slots for database work (the dialog's transaction); sending to Telegram is outside.
         #: On SQLite, the inbox's single writer slot (all the channel's writes in turn).
         self._db_slot = asyncio.Semaphore(concurrency) if pg else inbox.write_slot
+        #: On PostgreSQL a draining citizen holds a connection (its advisory lock): bound them
+        #: so that, with the dialog's slots, the pool (size + overflow) is never exhausted.
+        pool = settings.database_pool_size
+        self._drain_slots = asyncio.Semaphore(pool if pg else 1_000_000)
         #: Keys whose inbox rows must be read (sweeper, recovery), not only memory.
         self._db_check: set[str] = set()
         #: Updates handed over by the receivers, by ordering key (the fast path: no re-read).
@@ -233,7 +237,12 @@ class Processor:
     async def _sweep_loop(self) -> None:
         while not self._closing:
             try:
-                for key in await self.inbox.pending_keys():
+                now = datetime.now(UTC)
+                keys = await self.inbox.pending_keys(
+                    received_before=now - timedelta(seconds=self.sweep_interval),
+                    applied_before=max(self.started_at, now - RESUME_AFTER),
+                )
+                for key in keys:
                     self._db_check.add(key)
                     self._ensure(key)
             except DB_ERRORS as exc:
@@ -281,7 +290,7 @@ class Processor:
     async def _drain(self, key: str) -> None:
         while True:
             try:
-                async with self._claim(key) as claimed:
+                async with self._drain_slots, self._claim(key) as claimed:
                     if claimed:
                         await self._drain_claimed(key)
                     else:
