@@ -25,6 +25,7 @@ from tests.telegram_helpers import (
     Citizen,
     contribute_fr,
     running_bot,
+    settle,
 )
 
 
@@ -34,13 +35,6 @@ async def count(bot: Bot, model: type, *where: object) -> int:
         for w in where:
             stmt = stmt.where(w)  # type: ignore[arg-type]
         return int(await session.scalar(stmt) or 0)
-
-
-async def settle(bot: Bot) -> None:
-    """Until every update the fake has handed over is recorded and processed."""
-    await bot.api.wait_for(lambda: not bot.api.queue)
-    await bot.channel.processor.idle()
-    await bot.channel.processor.flush()
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
@@ -385,3 +379,29 @@ async def test_errors_are_logged_without_text_or_identity(
     assert f"update {uid}" in logged and "RuntimeError" in logged and "state consent" in logged
     assert secret_text not in logged and "55667788" not in logged
     assert "Texte" not in caplog.text and "55667788" not in caplog.text
+
+
+async def test_every_command_in_every_kind_of_state(sqlite_settings: Settings) -> None:
+    """Each menu command, typed at the start, mid-draft and after /cancel, gets an answer."""
+    async with running_bot(sqlite_settings, mode="webhook") as bot:
+        c = Citizen(bot.api, bot.api.user(1015, lang="en"))
+        for command in COMMANDS:
+            if command == "delete":
+                continue  # erases everything: checked last
+            before = len(c.messages)
+            await c.say(f"/{command}")
+            await bot.api.wait_for(lambda b=before: len(c.messages) > b)
+        await c.say("/start")
+        await c.expect(button="consent:yes")
+        await c.press("consent:yes")
+        await c.expect(button="t:OISE")
+        await c.press("t:OISE")
+        await c.expect(button="th:1")
+        for command in COMMANDS:
+            before = len(c.messages)
+            await c.say(f"/{command.upper()}")  # commands are case-insensitive
+            await bot.api.wait_for(lambda b=before: len(c.messages) > b)
+            await settle(bot)
+        await settle(bot)
+        assert bot.channel.processor.stats.failed == 0
+        assert not [e for e in bot.api.errors if e[0] == "sendMessage"]
