@@ -370,3 +370,80 @@ async def test_run_without_token_explains_and_suggests_chat(tmp_path: Path) -> N
     _out, err = await proc.communicate()
     assert proc.returncode != 0
     assert b"CNR_TELEGRAM_TOKEN" in err and b"cnrbot chat" in err
+
+
+class TcpProxy:
+    """A TCP relay to PostgreSQL that the test can cut (as a network failure or a database
+    restart would): listening socket closed, every open connection reset."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for w in list(self._writers):
+            w.transport.abort()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("mode", ["webhook", "polling"])
+async def test_postgresql_unreachable_loses_nothing_and_warns_once(
+    db_settings: Settings, backend: str, mode: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("the SQLite outage is the locked-file test above")
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_settings.database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    settings = db_settings.model_copy(update={"database_url": proxied})
+    async with running_bot(settings, mode=mode) as bot:
+        c = Citizen(bot.api, bot.api.user(2004))
+        await c.say("Bonjour")
+        await c.expect(button="consent:yes")
+        await settle(bot)
+        await proxy.cut()
+        uid = await c.press("consent:yes")
+        await c.expect(text=t("fr", "channel.temporary_problem"))
+        await bot.api.wait_for(lambda: bot.api.delivered[uid] >= 3)
+        assert any(u["update_id"] == uid for u in bot.api.queue), "acknowledged too early"
+        if mode == "webhook":
+            assert set(bot.api.webhook_answers) & {500, 502, 503}
+        await proxy.start()  # the database is back (same address)
+        await c.expect(button="t:OISE", within=30)
+        await settle(bot)
+        texts = [m.text for m in c.messages]
+        assert texts.count(t("fr", "channel.temporary_problem")) == 1
+        assert texts.count(t("fr", "territory.prompt")) == 1
+        assert await count(bot.service, InboundUpdate, InboundUpdate.status != "done") == 0
+    await proxy.cut()
