@@ -1,6 +1,6 @@
 """The annex as a Word document (python-docx), with real heading levels for the outline pane.
 
-Headings, tables and pictures go through python-docx's API. Item paragraphs and annex rows,
+Headings, tables and pictures go through python-docx's API. Item paragraphs and annex lines,
 which can number hundreds of thousands, are written as escaped markup, parsed by blocks with
 python-docx's own parser (``docx.oxml.parse_xml``) and moved before the section properties:
 the API's ``add_paragraph`` searches the body for ``w:sectPr`` on every call (quadratic: 55 s
@@ -21,7 +21,7 @@ from docx.shared import Cm
 
 from exporter.report import (
     ANNEX,
-    ANNEX_COLUMNS,
+    ANNEX_HEADER,
     COLLECTED,
     INTRO_II,
     NO_CONTRIBUTION,
@@ -163,7 +163,9 @@ def build_docx(report: Report) -> DocxDocument:
     body.text(report.perspectives)
     body.heading(ANNEX, 2)
     if report.annex:
-        body.table([list(ANNEX_COLUMNS)] + [list(r.cells()) for r in report.annex])
+        body.label(ANNEX_HEADER)
+        for row in report.annex:
+            body.text(row.line())
     else:
         body.text("Aucune contribution.")
     body.flush()

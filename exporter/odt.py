@@ -32,7 +32,7 @@ from odf.text import H, P, Span
 
 from exporter.report import (
     ANNEX,
-    ANNEX_COLUMNS,
+    ANNEX_HEADER,
     COLLECTED,
     INTRO_II,
     NO_CONTRIBUTION,
@@ -45,8 +45,6 @@ from exporter.report import (
     entry_text,
 )
 
-#: The annex rows are lines "reference · date · theme · profile · language".
-ANNEX_SEPARATOR = " · "
 ITEM_STYLE = "Contribution"
 ROW_STYLE = "AnnexRow"
 _HEADING_SIZES = {1: "20pt", 2: "16pt", 3: "13pt", 4: "12pt"}
@@ -187,11 +185,11 @@ def build_odt(report: Report) -> OpenDocumentText:
     _heading(doc, styles, 2, ANNEX)
     if report.annex:
         header = P(stylename=styles.row)
-        header.addElement(Span(stylename=styles.bold, text=ANNEX_SEPARATOR.join(ANNEX_COLUMNS)))
+        header.addElement(Span(stylename=styles.bold, text=ANNEX_HEADER))
         doc.text.addElement(header)
         block = _Paragraphs()
         for row in report.annex:
-            block.add(ANNEX_SEPARATOR.join(row.cells()), ROW_STYLE)
+            block.add(row.line(), ROW_STYLE)
         doc.text.appendChild(block)
     else:
         doc.text.addElement(P(text="Aucune contribution."))

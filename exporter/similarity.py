@@ -44,7 +44,6 @@ to too under until up very was we were what when where which while who why will 
 you your
 """
 _STOP_WORDS = frozenset(_STOP_TEXT.split())
-_NON_WORD = re.compile(r"[^0-9a-z]+")
 _NON_LETTER = re.compile(r"[\W_]+")
 
 
@@ -55,14 +54,9 @@ def normalise(text: str) -> str:
     # NFKD splits accents off; encoding to ASCII drops them (and any non-Latin letter: a text
     # with no Latin word at all then only matches its exact twin, see group_similar)
     plain = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode("ascii")
-    words = set()
-    for word in _NON_WORD.split(plain):
-        if not word or word in _STOP_WORDS:
-            continue
-        if len(word) > 3 and word[-1] in "sx":
-            word = word[:-1]
-        words.add(word)
-    return " ".join(sorted(words))
+    words = set(plain.split()) - _STOP_WORDS
+    # plurals: "médecins" and "médecin", "hôpitaux" and "hôpitau(x)" meet
+    return " ".join(sorted({w[:-1] if len(w) > 3 and w[-1] in "sx" else w for w in words}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +105,8 @@ def group_similar(
     postings: dict[str, list[int]] = defaultdict(list)
     prefixes: list[list[str]] = []
     for idx, ws in enumerate(words):
-        prefix = sorted(ws, key=lambda w: (freq[w], w))[:RARE_WORDS]
+        # ws is in alphabetical order and sorted() is stable: ties stay alphabetical
+        prefix = sorted(ws, key=freq.__getitem__)[:RARE_WORDS]
         prefixes.append(prefix)
         for w in prefix:
             postings[w].append(idx)

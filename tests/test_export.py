@@ -284,12 +284,15 @@ def test_context_counts_and_annex_list_every_exported_contribution(exported: Pat
     assert any(
         t.startswith("Profils des participants (déclaratifs) : non renseigné : 4") for t in texts
     )
-    annex = [t for s, t in paragraphs if s == "cell"]
-    assert annex[0] == "Référence | Date | Thématique | Profil | Langue"
-    assert [row.split(" | ")[0] for row in annex[1:]] == [f"HDF-OISE-00000{n}" for n in range(1, 7)]
-    assert annex[1] == "HDF-OISE-000001 | 2022-11-14 | 1 | Patient ou usager | français"
-    assert annex[4] == "HDF-OISE-000004 | 2022-11-19 | 2 | non renseigné | anglais"
-    assert annex[5] == f"HDF-OISE-000005 | 2022-11-20 | 5 - {MENTAL} | non renseigné | français"
+    texts_in_order = [t for s, t in paragraphs if s != "cell"]
+    annex = texts_in_order[texts_in_order.index("Annexe : liste des contributions") + 1 :]
+    assert annex[0] == "Référence · Date · Thématique · Profil · Langue"
+    assert [row.split(" · ")[0] for row in annex[1:]] == [f"HDF-OISE-00000{n}" for n in range(1, 7)]
+    assert annex[1] == "HDF-OISE-000001 · 2022-11-14 · 1 · Patient ou usager · français"
+    assert annex[4] == "HDF-OISE-000004 · 2022-11-19 · 2 · non renseigné · anglais"
+    assert annex[5] == f"HDF-OISE-000005 · 2022-11-20 · 5 - {MENTAL} · non renseigné · français"
+    odt = odt_text(exported / "HDF-2022_OISE.odt").splitlines()
+    assert all(line in odt for line in annex)
     assert "participant" not in "\n".join(annex).casefold()
     assert "[À compléter : la situation du territoire n'est pas renseignée.]" in texts
 
