@@ -90,6 +90,13 @@ def test_highlight_escapes_then_marks() -> None:
     assert "jean.dupont@example.org" in marks
     assert any("06 12 34 56 78" in m for m in marks)
     assert highlight("") == Markup("") and highlight(None) == Markup("")
+    # the exporter's detector: names, IBAN, postal addresses too, each labelled
+    out = highlight(
+        "Je m'appelle Jean Dupont, IBAN FR76 3000 6000 0112 3456 7890 189, "
+        "j'habite 12 rue de la Paix à Amiens"
+    )
+    titles = re.findall(r'<mark class="pii" title="Donnée personnelle probable : ([^"]+)">', out)
+    assert titles == ["nom de personne", "IBAN", "adresse postale"]
     # an address inside an attribute-looking text cannot break out
     out = highlight('"><script>x</script>a@b.fr')
     assert "<script>" not in out
@@ -263,3 +270,19 @@ async def test_staff_cli(
         assert verify_password(staff.password_hash, "un autre mot de passe")
         actions = list(await s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert actions == ["staff_add", "staff_add", "staff_disable", "staff_reset"]
+
+
+async def test_detail_page_highlights_personal_data(
+    admin: Console, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions() as s:
+        c = await s.scalar(select(Contribution).where(Contribution.reference == "HDF-OISE-000002"))
+        assert c is not None
+        c.need = "Appelez-moi au 06 12 34 56 78 <b>ou</b> marie.curie@example.fr"
+        await s.commit()
+    page = await (await admin.client.get("/contributions/HDF-OISE-000002")).text()
+    assert page.count('<mark class="pii"') == 2
+    assert "2 donnée(s) personnelle(s) probable(s)" in page
+    assert "&lt;b&gt;ou&lt;/b&gt;" in page
+    # the edit form holds the raw text, escaped, for redaction
+    assert '<textarea id="edit-need"' in page and "&lt;b&gt;ou&lt;/b&gt; marie" in page
