@@ -871,6 +871,12 @@ async def staff_change(request: web.Request) -> web.Response:
         await accounts.set_disabled(db, staff, what == "disable")
         after = {"disabled": staff.disabled}
     elif what == "reset":
+        if staff.id == scope.staff_id:
+            return await staff_view(
+                request,
+                error="Changez votre propre mot de passe avec « cnrbot staff reset-password ».",
+                status=422,
+            )
         password = generate_password()
         await accounts.reset_password(db, staff, password)
         before, after = None, {"password": "reset"}

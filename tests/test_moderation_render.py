@@ -286,3 +286,27 @@ async def test_detail_page_highlights_personal_data(
     assert "&lt;b&gt;ou&lt;/b&gt;" in page
     # the edit form holds the raw text, escaped, for redaction
     assert '<textarea id="edit-need"' in page and "&lt;b&gt;ou&lt;/b&gt; marie" in page
+
+
+async def test_audit_log_is_paginated_and_admins_cannot_reset_themselves_here(
+    db_settings: Settings,
+    engine: AsyncEngine,
+    world: World,
+    staff_ids: dict[str, int],
+) -> None:
+    con = await new_console(db_settings.model_copy(update={"console_page_size": 2}), engine)
+    try:
+        assert await con.login("admin@ars.test") == 303
+        for i in range(1, 4):
+            await con.post(f"/contributions/HDF-SOMME-00000{i}/approve", {"version": "1"})
+        first = await (await con.client.get("/audit")).text()
+        assert "4 entrée(s)" in first and "page 1 sur 2" in first
+        assert first.count("<tr><td>") == 2
+        second = await (await con.client.get("/audit", params={"page": "2"})).text()
+        assert second.count("<tr><td>") == 2 and "login" in second  # oldest last
+        resp = await con.post(f"/staff/{staff_ids['admin']}/reset")
+        assert resp.status == 422  # type: ignore[attr-defined]
+        still = await con.client.get("/audit", allow_redirects=False)
+        assert still.status == 200  # still logged in: no session was dropped
+    finally:
+        await con.client.close()
