@@ -226,6 +226,11 @@ async def test_admin_pages_with_the_hauts_de_france_campaign(
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on(
+                "console",
+                lambda msg: problems.append(msg.text) if msg.type == "error" else None,
+            )
             base = str(server.make_url("/"))
             await page.goto(base + "login")
             await page.fill("#email", "admin@ars.test")
@@ -252,5 +257,9 @@ async def test_admin_pages_with_the_hauts_de_france_campaign(
             assert await page.locator("table.audit tbody tr").count() >= 1
             await page.goto(base + "staff")
             await page.screenshot(path=str(SHOTS / "staff.png"), full_page=True)
+            for path in ("exports", "aide", "contributions/" + first_ref):
+                await page.goto(base + path)
+            # no page of the console breaks its own Content-Security-Policy
+            assert problems == [], problems
         finally:
             await browser.close()
