@@ -9,6 +9,7 @@ import io
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -453,6 +454,12 @@ async def _hostile_round(
             path, params={"action": value, "actor": value, "target": value, "since": value}
         )
         assert resp.status == (200 if len(value) < 1000 else 400)
+    # as a reference in the URL: simply not found
+    for path in (f"/contributions/{quote(value, safe='')}", f"/staff/{quote(value, safe='')}/x"):
+        resp = await admin.client.get(path)
+        assert resp.status in (404, 405), path[:40]
+        post = await admin.post(f"/contributions/{quote(value, safe='')}/approve", {"version": "1"})
+        assert post.status == 404  # type: ignore[attr-defined]
     c = await _get(sessions, ref)
     for text in (c.need, c.solution, c.levers or "", c.reject_note or ""):
         assert "\x00" not in text
