@@ -471,6 +471,12 @@ async def detail(
     if c.moderated_by is not None:
         moderator = await db.scalar(select(Staff.email).where(Staff.id == c.moderated_by))
     texts = {f: getattr(c, f) for f in service.TEXT_FIELDS}
+    campaign = await db.get_one(Campaign, c.campaign_id)
+    profiles = {
+        str(p.get("code")): str(p.get("label_fr") or p.get("code"))
+        for p in (campaign.spec or {}).get("profiles") or []
+        if isinstance(p, dict)
+    }
     return _render(
         request,
         "detail.html",
@@ -491,6 +497,7 @@ async def detail(
             "statuses": service.STATUSES,
             "reasons": service.REJECT_REASONS,
             "moderator": moderator,
+            "profile_label": profiles.get(c.profile or "", c.profile),
             "message": message,
             "form_values": form_values or {},
             "show_originals": scope.is_admin and bool(c.originals),

@@ -216,6 +216,7 @@ async def test_admin_pages_with_the_hauts_de_france_campaign(
                         participant_id=p.id,
                         draft_id=n,
                         status=statuses[n % 5],
+                        profile="proche-aidant",
                         created_at=T0 + timedelta(days=n % 6, hours=n),
                     )
                 )
@@ -245,6 +246,8 @@ async def test_admin_pages_with_the_hauts_de_france_campaign(
             await page.keyboard.press("j")
             await page.keyboard.press("k")
             assert await page.locator("tr.current").count() == 1
+            await page.keyboard.press("x")  # select the current row for a bulk action
+            assert await page.locator("tr.current input[type=checkbox]").is_checked()
             first_ref = await page.locator("tr[data-row] a.ref").first.inner_text()
             assert await page.evaluate("document.activeElement.textContent") == first_ref
             await page.goto(base + "dashboard")
@@ -259,6 +262,7 @@ async def test_admin_pages_with_the_hauts_de_france_campaign(
             await page.screenshot(path=str(SHOTS / "staff.png"), full_page=True)
             for path in ("exports", "aide", "contributions/" + first_ref):
                 await page.goto(base + path)
+            assert "Proche aidant" in await page.content()  # the profile's label
             # no page of the console breaks its own Content-Security-Policy
             assert problems == [], problems
         finally:
