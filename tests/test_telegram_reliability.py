@@ -275,6 +275,7 @@ def process_env(tmp_path: Path, api: FakeBotAPI) -> dict[str, str]:
     env.update(
         CNR_TELEGRAM_TOKEN=api.token,
         CNR_TELEGRAM_API_BASE_URL=api.base_url,
+        CNR_TELEGRAM_MAX_RATE="0",  # the fake server has no overall limit
         CNR_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
         CNR_SECRET_KEY="test-secret-not-for-production",
         CNR_SECRET_FILE=str(tmp_path / "secret.key"),
