@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,39 +112,49 @@ def group_similar(
         for w in prefix:
             postings[w].append(idx)
     twins: dict[str, list[int]] = defaultdict(list)
-    for idx, norm in enumerate(norms):
-        # texts with no significant word (emoji, stop words only) compare as they are
-        key = norm or "\x00" + " ".join(items[idx][1].casefold().split())
+    # texts with no significant word (emoji, stop words only) compare as they are
+    keys = [
+        norm or "\x00" + " ".join(items[idx][1].casefold().split())
+        for idx, norm in enumerate(norms)
+    ]
+    for idx, key in enumerate(keys):
         twins[key].append(idx)
 
     grouped = [False] * n
     groups: list[Group] = []
+    ratio = fuzz.ratio
     for i in range(n):
         if grouped[i]:
             continue
         grouped[i] = True
-        key = norms[i] or "\x00" + " ".join(items[i][1].casefold().split())
         if cutoff > 100:
             groups.append(Group(items[i][1], items[i][0]))
             continue
-        members = {j for j in twins[key] if j > i and not grouped[j]}
-        if norms[i]:
+        twin = twins[keys[i]]
+        members = {j for j in twin if j > i and not grouped[j]} if len(twin) > 1 else set()
+        norm = norms[i]
+        if norm:
             pool: set[int] = set()
             for w in prefixes[i]:
                 posting = postings[w]
-                if len(posting) <= MAX_POSTINGS:
-                    pool.update(j for j in posting if j > i and not grouped[j])
-            candidates = sorted(pool - members)
-            if candidates:
+                if 1 < len(posting) <= MAX_POSTINGS:
+                    # postings are in index order: only later texts can join this group
+                    later = posting[bisect_right(posting, i) :]
+                    pool.update(j for j in later if not grouped[j])
+            pool -= members
+            if len(pool) > 16:
+                candidates = sorted(pool)
                 matches = process.extract(
-                    norms[i],
+                    norm,
                     [norms[j] for j in candidates],
-                    scorer=fuzz.ratio,
+                    scorer=ratio,
                     processor=None,
                     score_cutoff=cutoff,
                     limit=None,
                 )
                 members.update(candidates[pos] for _, _, pos in matches)
+            else:
+                members.update(j for j in pool if ratio(norm, norms[j], score_cutoff=cutoff))
         ordered = sorted(members)
         for j in ordered:
             grouped[j] = True

@@ -453,3 +453,27 @@ def test_period_filter_and_empty_selection(
     assert empty.written == []
     assert empty.notices == ["no approved contribution matches the selection: no file written"]
     assert list((tmp_path / "e").iterdir()) == []
+
+
+def test_no_participant_data_is_ever_selected(
+    seeded: list[str], db_settings: Settings, tmp_path: Path
+) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: list[str] = []
+
+    def capture(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.casefold())
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        export(db_settings, tmp_path / "out", region=True, formats=("csv", "md"))
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    reads = [s for s in statements if "contributions" in s]
+    assert len(reads) >= 3  # the counts, then one streamed read per territory with data
+    for statement in statements:
+        for column in ("participant", "originals", "reject_", "moderated_by", "chat_", "draft_id"):
+            assert column not in statement, (column, statement)
+    assert all("status" in s for s in reads)
