@@ -2,8 +2,9 @@
 the Hauts-de-France campaign, every format, with the regional roll-up.
 
 Each measurement runs in a fresh child process pinned to one core; the child reports its wall
-time and peak resident memory (ru_maxrss). The 1,000 run is the baseline: the "per 1k" column
-shows whether cost grows linearly. Target: 100,000 contributions, all formats, < 60 s, < 1 GB.
+time and peak resident memory (ru_maxrss). "per 1k" is the time per 1,000 contributions; "x base"
+compares it with the 1,000 run (start-up costs weigh there), "x prev" with the previous size:
+about 1 when the cost grows linearly. Target: 100,000 contributions, all formats, < 60 s, < 1 GB.
 
     .venv/bin/python bench/export.py [--sizes 1000,10000,100000] [--formats all,docx,...]
 """
@@ -247,9 +248,11 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = [k.strip() for k in args.formats.split(",")]
     baseline: dict[str, float] = {}
+    previous: dict[str, float] = {}
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(
         f"{'contributions':>13} {'format':>6} {'seconds':>8} {'per 1k':>7} {'x base':>7} "
-        f"{'peak MiB':>9} {'files':>5} {'MiB out':>8}"
+        f"{'x prev':>7} {'peak MiB':>9} {'files':>5} {'MiB out':>8}"
     )
     with tempfile.TemporaryDirectory(prefix="cnr-bench-export-") as tmp:
         for n in sizes:
@@ -267,9 +270,11 @@ def main() -> None:
                 fig = measure(url, formats, Path(tmp) / f"out-{n}-{kind}")
                 per_k = fig["seconds"] / n * 1000
                 baseline.setdefault(kind, per_k)
+                growth = per_k / previous.get(kind, per_k)
+                previous[kind] = per_k
                 print(
                     f"{n:>13} {kind:>6} {fig['seconds']:>8.2f} {per_k:>7.3f} "
-                    f"{per_k / baseline[kind]:>7.2f} {fig['peak_mib']:>9.0f} "
+                    f"{per_k / baseline[kind]:>7.2f} {growth:>7.2f} {fig['peak_mib']:>9.0f} "
                     f"{int(fig['files']):>5} {fig['bytes'] / 2**20:>8.1f}",
                     flush=True,
                 )

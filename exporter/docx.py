@@ -48,6 +48,8 @@ class _Body:
         self.document = document
         self.bullet = document.styles["List Bullet"].style_id
         self.pending: list[str] = []
+        # looked up once: finding it scans every child of the body
+        self.sect_pr = document.element.body.sectPr
 
     def flush(self) -> None:
         """Append the buffered paragraphs (call before any python-docx API addition)."""
@@ -56,10 +58,9 @@ class _Body:
         wrapper = parse_xml(f"<w:body {_W}>{''.join(self.pending)}</w:body>")
         self.pending.clear()
         body = self.document.element.body
-        sect_pr = body.sectPr
         for element in list(wrapper):
-            if sect_pr is not None:
-                sect_pr.addprevious(element)
+            if self.sect_pr is not None:
+                self.sect_pr.addprevious(element)
             else:
                 body.append(element)
 
