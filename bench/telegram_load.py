@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+SELF = str(Path(__file__).resolve())
 sys.path.insert(0, str(ROOT))
 
 from dialogs.messages import t  # noqa: E402
@@ -135,6 +136,15 @@ class Citizen:
 # --- the bots under test --------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -148,7 +158,7 @@ def open_log(path: Path) -> Any:
 @contextlib.asynccontextmanager
 async def bot_process(
     kind: str, mode: str, api: FakeBotAPI, workdir: Path, db_url: str, schema: str | None
-) -> AsyncIterator[None]:
+) -> AsyncIterator[int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNR_")}
     env.update(
         PYTHONPATH=str(ROOT),
@@ -171,7 +181,7 @@ async def bot_process(
         if mode == "webhook":
             args += ["--webhook", "--port", str(port), "--public-url", f"http://127.0.0.1:{port}"]
     else:
-        args = [str(Path(__file__).resolve()), "--baseline-bot", mode, "--port", str(port)]
+        args = [SELF, "--baseline-bot", mode, "--port", str(port)]
     log = open_log(workdir / f"{kind}-{mode}.log")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, *args, env=env, stdout=log, stderr=log, cwd=workdir
@@ -181,7 +191,7 @@ async def bot_process(
             await api.wait_for(lambda: api.webhook is not None, 60)
         else:
             await api.wait_for(lambda: api.calls["getUpdates"] > 0, 60)
-        yield
+        yield proc.pid
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -203,6 +213,7 @@ class Result:
     seconds: float
     latencies: list[float]
     lone: list[float]
+    cpu: float = float("nan")
 
     def line(self) -> str:
         q = statistics.quantiles(self.latencies, n=100) if len(self.latencies) > 2 else [0] * 99
@@ -210,7 +221,8 @@ class Result:
         return (
             f"{self.label:<28} {self.updates / self.seconds:8.0f} upd/s   "
             f"p50 {q[49] * 1000:7.1f} ms  p95 {q[94] * 1000:7.1f} ms  "
-            f"p99 {q[98] * 1000:7.1f} ms   lone p50 {lone:6.1f} ms"
+            f"p99 {q[98] * 1000:7.1f} ms   lone p50 {lone:6.1f} ms   "
+            f"bot CPU {self.cpu * 1000 / max(1, self.updates):5.1f} ms/update"
         )
 
 
@@ -227,7 +239,7 @@ async def run_one(kind: str, mode: str, backend: str, citizens: int, pg_url: str
         async with FakeBotAPI(webhook_timeout=120) as api:
             meter = Meter(api)
             meter.attach()
-            async with bot_process(kind, mode, api, workdir, db_url, schema):
+            async with bot_process(kind, mode, api, workdir, db_url, schema) as pid:
                 # warm-up, then a lone citizen (3 conversations), then the crowd
                 await Citizen(api, meter, 1).contribute()
                 meter.counting = True
@@ -237,13 +249,15 @@ async def run_one(kind: str, mode: str, backend: str, citizens: int, pg_url: str
                 meter.latencies.clear()
                 meter.updates = 0
                 crowd = [Citizen(api, meter, 100_000 + i) for i in range(citizens)]
+                cpu_start = cpu_seconds(pid)
                 start = time.perf_counter()
                 await asyncio.gather(*(c.contribute() for c in crowd))
                 seconds = time.perf_counter() - start
+                cpu = cpu_seconds(pid) - cpu_start
                 meter.counting = False
             label = f"{'ours' if kind == 'ours' else 'floor (ConversationHandler)'}"
             label = f"{label} {mode}" + (f" {backend}" if kind == "ours" else " memory")
-            return Result(label, citizens, meter.updates, seconds, meter.latencies, lone)
+            return Result(label, citizens, meter.updates, seconds, meter.latencies, lone, cpu)
     finally:
         if schema and pg_url:
             await _pg(pg_url, f'DROP SCHEMA "{schema}" CASCADE')

@@ -251,13 +251,14 @@ async def test_two_webhook_workers_share_one_postgresql(
 
 @contextlib.asynccontextmanager
 async def bot_process(
-    env: dict[str, str], *, capture: bool = False, log: Any = None
+    env: dict[str, str], *args: str, capture: bool = False, log: Any = None
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot.cli",
         "run",
+        *args,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE if capture else log,
@@ -448,3 +449,33 @@ async def test_postgresql_unreachable_loses_nothing_and_warns_once(
         assert texts.count(t("fr", "territory.prompt")) == 1
         assert await count(bot.service, InboundUpdate, InboundUpdate.status != "done") == 0
     await proxy.cut()
+
+
+async def test_run_webhook_registers_and_serves(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with FakeBotAPI() as api:
+        env = process_env(tmp_path, api)
+        env["CNR_WEBHOOK_MAX_CONNECTIONS"] = "7"
+        args = ("--webhook", "--listen", "127.0.0.1", "--port", str(port))
+        public = f"http://127.0.0.1:{port}"
+        async with bot_process(env, *args, "--public-url", public, capture=True) as proc:
+            await api.wait_for(lambda: api.webhook is not None, 30)
+            hook = api.webhook
+            assert hook is not None and hook["url"].startswith(public + "/telegram/")
+            assert hook["max_connections"] == 7 and len(hook["secret_token"]) >= 32
+            assert set(hook["allowed_updates"]) >= {"message", "callback_query"}
+            c = Citizen(api, api.user(70001, lang="en"), within=30)
+            await c.say("hi")
+            await c.expect(button="consent:yes")
+            await c.press("consent:yes")
+            await c.expect(button="t:OISE")
+            assert 200 in api.webhook_answers
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+            assert proc.stderr is not None
+            err = (await proc.stderr.read()).decode()
+        assert "webhook listening" in err and hook["secret_token"] not in err

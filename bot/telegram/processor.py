@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, select, text, update
+from sqlalchemy import exists, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -434,18 +434,27 @@ class Processor:
             if getattr(result, "rowcount", 1) != 1:
                 raise AlreadyApplied()
             if participant_id:
-                ident = await session.get(ChatIdentity, participant_id)
-                if ident is None:
-                    session.add(
-                        ChatIdentity(
+                blocked = await session.scalar(
+                    select(ChatIdentity.blocked).where(
+                        ChatIdentity.participant_id == participant_id
+                    )
+                )
+                if blocked is None:
+                    await session.execute(
+                        insert(ChatIdentity).values(
                             participant_id=participant_id,
                             channel=CHANNEL,
                             secret=cipher.encrypt(str(chat_id)),
                             blocked=False,
+                            updated_at=datetime.now(UTC),
                         )
                     )
-                elif ident.blocked:
-                    ident.blocked = False  # they write to us again
+                elif blocked:  # they write to us again
+                    await session.execute(
+                        update(ChatIdentity)
+                        .where(ChatIdentity.participant_id == participant_id)
+                        .values(blocked=False, updated_at=datetime.now(UTC))
+                    )
 
         try:
             async with self._db_slot:
@@ -455,6 +464,7 @@ class Processor:
         except AlreadyApplied:
             # Done already (a re-delivery), or an older update waits: the inbox decides.
             self.stats.skipped += 1
+            self._db_check.add(key)
             return
         if remove_keyboard[1]:
             self._spawn(self._remove_keyboard(*remove_keyboard))
