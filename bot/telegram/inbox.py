@@ -167,14 +167,16 @@ class Inbox:
             for env, u in zip(envs, updates, strict=True)
         ]
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # One statement for any number of rows (SQLAlchemy's "insertmanyvalues"): compiled
+        # once, and RETURNING gives the ids actually inserted (not the re-deliveries).
         stmt = (
             insert(InboundUpdate)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=["update_id"])
             .returning(InboundUpdate.update_id)
         )
         async with self.sessions() as session, session.begin():
-            return set((await session.execute(stmt)).scalars())
+            result = await session.execute(stmt, rows)
+            return set(result.scalars())
 
     def decode(self, payload: bytes) -> JSON:
         data: JSON = json.loads(self.cipher.decrypt(payload))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, insert, select, text, update
+from sqlalchemy import bindparam, exists, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -92,6 +92,26 @@ def parse_event(text_: str) -> Event:
 #: "from an older step" (version -1). Used after a crash between commit and replies.
 RESUME_EVENT = ChoiceEvent(choice="", version=-1)
 
+
+# Statements built once (SQLAlchemy then reuses their compiled form and cache key).
+_older = aliased(InboundUpdate)
+_MARK_APPLIED = (
+    update(InboundUpdate)
+    .where(
+        InboundUpdate.update_id == bindparam("uid"),
+        InboundUpdate.status == PENDING,
+        ~exists().where(
+            _older.participant_key == bindparam("key"),
+            _older.status == PENDING,
+            _older.update_id < bindparam("uid"),
+        ),
+    )
+    .values(status=APPLIED, processed_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_IDENTITY_BLOCKED = select(ChatIdentity.blocked).where(
+    ChatIdentity.participant_id == bindparam("pid")
+)
 
 #: An update applied by another (live) worker is left to it this long before being resumed.
 RESUME_AFTER = timedelta(seconds=60)
@@ -414,31 +434,15 @@ class Processor:
         key = env.key
         cipher = self.inbox.cipher
         chat_id = env.chat_id if env.chat_id is not None else env.user_id
-        older = aliased(InboundUpdate)
 
         async def also(session: AsyncSession, participant_id: int) -> None:
             # Applied once, and only when no older update of this citizen is still waiting.
-            result = await session.execute(
-                update(InboundUpdate)
-                .where(
-                    InboundUpdate.update_id == update_id,
-                    InboundUpdate.status == PENDING,
-                    ~exists().where(
-                        older.participant_key == key,
-                        older.status == PENDING,
-                        older.update_id < update_id,
-                    ),
-                )
-                .values(status=APPLIED, processed_at=datetime.now(UTC))
-            )
+            params = {"uid": update_id, "key": key, "now": datetime.now(UTC)}
+            result = await session.execute(_MARK_APPLIED, params)
             if getattr(result, "rowcount", 1) != 1:
                 raise AlreadyApplied()
             if participant_id:
-                blocked = await session.scalar(
-                    select(ChatIdentity.blocked).where(
-                        ChatIdentity.participant_id == participant_id
-                    )
-                )
+                blocked = await session.scalar(_IDENTITY_BLOCKED, {"pid": participant_id})
                 if blocked is None:
                     await session.execute(
                         insert(ChatIdentity).values(
