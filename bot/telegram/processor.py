@@ -156,10 +156,11 @@ class Processor:
         #: Slots for database work (the dialog's transaction); sending to Telegram is outside.
         #: On SQLite, the inbox's single writer slot (all the channel's writes in turn).
         self._db_slot = asyncio.Semaphore(concurrency) if pg else inbox.write_slot
-        #: On PostgreSQL a draining citizen holds a connection (its advisory lock): bound them
-        #: so that, with the dialog's slots, the pool (size + overflow) is never exhausted.
+        #: Citizens drained at once (their updates wait for the dialog's slots anyway).
         pool = settings.database_pool_size
-        self._drain_slots = asyncio.Semaphore(pool if pg else 1_000_000)
+        self._drain_slots = asyncio.Semaphore(4 * pool if pg else 1_000_000)
+        self._lock_conn: AsyncConnection | None = None
+        self._lock_mutex = asyncio.Lock()
         #: Keys whose inbox rows must be read (sweeper, recovery), not only memory.
         self._db_check: set[str] = set()
         #: Updates handed over by the receivers, by ordering key (the fast path: no re-read).
@@ -299,6 +300,10 @@ class Processor:
             self._finisher = None
         with contextlib.suppress(*DB_ERRORS):
             await self.flush()
+        if self._lock_conn is not None:
+            with contextlib.suppress(*DB_ERRORS):
+                await self._lock_conn.close()
+            self._lock_conn = None
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -328,24 +333,34 @@ class Processor:
 
     @contextlib.asynccontextmanager
     async def _claim(self, key: str) -> Any:
+        """PostgreSQL: hold an advisory lock on the citizen's key while draining, so that two
+        workers never work for one citizen at once. All locks live on one dedicated
+        connection (no pool connection held per citizen)."""
         if not self.use_locks:
             yield True
             return
         lock_id = _advisory_id(key)
-        async with self.inbox.engine.connect() as conn:
-            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_id})
-            await conn.commit()
-            try:
-                yield bool(got)
-            finally:
-                if got:
-                    await self._unlock(conn, lock_id)
+        got = await self._lock_call("SELECT pg_try_advisory_lock(:k)", lock_id)
+        try:
+            yield got
+        finally:
+            if got:
+                with contextlib.suppress(*DB_ERRORS):
+                    await self._lock_call("SELECT pg_advisory_unlock(:k)", lock_id)
 
-    @staticmethod
-    async def _unlock(conn: AsyncConnection, lock_id: int) -> None:
-        with contextlib.suppress(*DB_ERRORS):
-            await conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
-            await conn.commit()
+    async def _lock_call(self, sql: str, lock_id: int) -> bool:
+        async with self._lock_mutex:
+            if self._lock_conn is None or self._lock_conn.closed:
+                conn = await self.inbox.engine.connect()
+                self._lock_conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                return bool(await self._lock_conn.scalar(text(sql), {"k": lock_id}))
+            except DB_ERRORS:
+                # Its locks went with it: the conditional "applied" mark still keeps order.
+                conn, self._lock_conn = self._lock_conn, None
+                with contextlib.suppress(*DB_ERRORS):
+                    await conn.invalidate()
+                raise
 
     async def _next(self, key: str) -> tuple[dict[str, Any] | None, str] | None:
         """The next update of ``key``: handed over in memory, else read from the inbox."""
