@@ -25,6 +25,9 @@ from rapidfuzz import fuzz, process
 
 #: How many of a text's rarest words index it (its "prefix").
 RARE_WORDS = 4
+#: From this many significant words, a candidate must share two of the rarest words (long
+#: texts otherwise gather hundreds of candidates through one shared word).
+LONG_TEXT_WORDS = 16
 #: A word indexing more texts than this is too common to select comparison candidates.
 MAX_POSTINGS = 128
 
@@ -134,14 +137,15 @@ def group_similar(
         members = {j for j in twin if j > i and not grouped[j]} if len(twin) > 1 else set()
         norm = norms[i]
         if norm:
-            pool: set[int] = set()
+            hits: Counter[int] = Counter()
             for w in prefixes[i]:
                 posting = postings[w]
                 if 1 < len(posting) <= MAX_POSTINGS:
                     # postings are in index order: only later texts can join this group
-                    later = posting[bisect_right(posting, i) :]
-                    pool.update(j for j in later if not grouped[j])
-            pool -= members
+                    hits.update(posting[bisect_right(posting, i) :])
+            # a long text's near-duplicate shares at least two of its rarest words
+            need = 2 if len(words[i]) >= LONG_TEXT_WORDS else 1
+            pool = {j for j, h in hits.items() if h >= need and not grouped[j]} - members
             if len(pool) > 16:
                 candidates = sorted(pool)
                 matches = process.extract(

@@ -105,3 +105,23 @@ def test_many_distinct_texts_scale_without_pairwise_comparison() -> None:
     groups = group_similar(entries, 0.82)
     assert sum(1 + len(g.similar) for g in groups) == 6000
     assert len(groups) > 5900
+
+
+def test_long_near_duplicates_still_group() -> None:
+    base = (
+        "Depuis le départ à la retraite du docteur Lemaire en mars, plus aucun médecin "
+        "généraliste ne consulte à Crèvecœur-le-Grand ; les patients âgés doivent aller jusqu'à "
+        "Beauvais ou Breteuil, sans transport en commun, et beaucoup renoncent à se soigner."
+    )
+    variant = (
+        "Depuis le depart en retraite du docteur Lemaire en mars plus aucun medecin generaliste "
+        "ne consulte a Crevecoeur-le-Grand, les patients ages doivent aller jusqu'a Beauvais ou "
+        "Breteuil sans transports en commun et beaucoup renoncent a se soigner !!"
+    )
+    other = (
+        "Le centre hospitalier de Beauvais manque de sages-femmes et la maternité de Creil a "
+        "fermé ses portes la nuit ; les futures mères doivent faire plus d'une heure de route "
+        "pour accoucher, ce qui inquiète beaucoup de familles du Clermontois."
+    )
+    groups = group_similar([("R1", base), ("R2", variant), ("R3", other)], 0.82)
+    assert groups == [Group(base, "R1", ("R2",)), Group(other, "R3")]
