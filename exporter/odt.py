@@ -11,7 +11,6 @@ serialiser), which alone would take 35 s for 100,000 contributions and their rol
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -100,7 +99,8 @@ class _Paragraphs(Text):  # type: ignore[misc]  # odfpy is untyped
         self.parts.append(f"<text:p{attr}>{escape(text)}</text:p>")
 
     def toXml(self, level: int, f: Any) -> None:
-        f.write("".join(self.parts))
+        for part in self.parts:
+            f.write(part)
 
 
 def _heading(doc: OpenDocumentText, styles: _Styles, level: int, text: str) -> None:
@@ -197,6 +197,5 @@ def build_odt(report: Report) -> OpenDocumentText:
 
 
 def write_odt(report: Report, path: Path) -> None:
-    buffer = io.BytesIO()
-    build_odt(report).write(buffer)
-    path.write_bytes(buffer.getvalue())
+    with path.open("wb") as fh:
+        build_odt(report).write(fh)
