@@ -479,3 +479,15 @@ async def test_run_webhook_registers_and_serves(tmp_path: Path) -> None:
             assert proc.stderr is not None
             err = (await proc.stderr.read()).decode()
         assert "webhook listening" in err and hook["secret_token"] not in err
+
+
+async def test_run_with_a_refused_token_says_so(tmp_path: Path) -> None:
+    async with FakeBotAPI(token="999:RIGHT-TOKEN-0123456") as api:
+        env = process_env(tmp_path, api)
+        env["CNR_TELEGRAM_TOKEN"] = "999:WRONG-TOKEN-0123456"
+        env["CNR_TELEGRAM_API_BASE_URL"] = api.base_url
+        async with bot_process(env, capture=True) as proc:
+            assert await asyncio.wait_for(proc.wait(), 30) == 1
+            assert proc.stderr is not None
+            err = (await proc.stderr.read()).decode()
+        assert "refused the token" in err and "WRONG" not in err and "Traceback" not in err

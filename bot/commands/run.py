@@ -80,10 +80,23 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
 
+    from telegram.error import InvalidToken, TelegramError
+
     service = await DialogService.open(settings)
     channel = TelegramChannel(settings, service, service.engine)
     try:
-        await channel.start()
+        try:
+            await channel.start()
+        except InvalidToken:
+            print("cnrbot run: Telegram refused the token (CNR_TELEGRAM_TOKEN).", file=sys.stderr)
+            return 1
+        except TelegramError as exc:
+            print(
+                f"cnrbot run: cannot reach the Bot API at CNR_TELEGRAM_API_BASE_URL "
+                f"({type(exc).__name__}).",
+                file=sys.stderr,
+            )
+            return 1
         if args.webhook:
             port = await channel.serve_webhook(args.listen, args.port)
             if not args.no_register:
