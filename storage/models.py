@@ -263,6 +263,8 @@ class Outbox(Base):
     status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None]
+    #: When a sender claimed the row ("sending"): rows claimed too long ago were interrupted.
+    claimed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
 
 
