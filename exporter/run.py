@@ -8,7 +8,10 @@ written to a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -97,6 +100,14 @@ class Progress:
         """``n`` more contributions were read (currently on ``label``)."""
 
 
+def release_memory() -> None:
+    """Give freed memory back to the system after a large document (glibc keeps it otherwise,
+    and the peaks of successive documents add up)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def file_name(campaign: CampaignData, scope: str, fmt: str) -> str:
     return f"{campaign.code}_{scope}.{fmt}"
 
@@ -150,11 +161,13 @@ class _Exporter:
             with atomic_path(final) as tmp:
                 write_docx(report, tmp)
             self._record(scope, "docx", final, n)
+            release_memory()
         if "odt" in formats:
             final = out / file_name(campaign, scope, "odt")
             with atomic_path(final) as tmp:
                 write_odt(report, tmp)
             self._record(scope, "odt", final, n)
+            release_memory()
         if "md" in formats:
             chart_name = None
             if report.chart_png:
@@ -206,6 +219,8 @@ class _Exporter:
             with atomic_path(final) as tmp:
                 xw.save(tmp)
             self._record(scope, "xlsx", final, n)
+            del xw
+            release_memory()
 
     async def run(self) -> ExportResult:
         req = self.request
