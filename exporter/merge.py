@@ -65,6 +65,9 @@ def _is_heading_like(paragraph: Paragraph) -> bool:
 
 
 def _matches(paragraph_text: str, label: str) -> bool:
+    """Whether a heading's wording is the annex label's, after normalisation: it starts with
+    the label (a workshop may add words: "... au choix des parties prenantes"), is a long
+    enough beginning of it (a shortened label), or is close to it (typos, OCR)."""
     para, wanted = normalise_heading(paragraph_text), normalise_heading(label)
     if not para or not wanted:
         return False
