@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     quiet_hours_end: time = time(8, 0)
     timezone: str = "Europe/Paris"
     notify_citizens: bool = True
+    #: Processed updates (done/failed) are deleted this long after being processed. At least
+    #: 24 h: Telegram re-delivers an update for up to 24 h, and a forgotten update_id would be
+    #: applied again.
+    inbound_retention: timedelta = timedelta(hours=48)
+    #: Outbox rows claimed ("sending") longer ago than this were interrupted (a crash): they
+    #: are marked failed, never sent again (notices are at most once).
+    outbox_sending_timeout: timedelta = timedelta(minutes=10)
+
+    # --- maintenance ---------------------------------------------------------------------------
+    #: How often the running bot purges expired drafts and processed updates and recovers
+    #: interrupted outbox sends (``cnrbot db maintenance`` does it once).
+    maintenance_interval: timedelta = timedelta(hours=1)
 
     # --- moderation console ------------------------------------------------------------------
     console_session_idle: timedelta = timedelta(minutes=30)
@@ -82,6 +94,22 @@ class Settings(BaseSettings):
         """An empty or whitespace secret is a mistake, not "no secret": refuse it."""
         if value is not None and len(value.get_secret_value().strip()) < 16:
             raise ValueError("must be at least 16 characters (or left unset)")
+        return value
+
+    @field_validator("inbound_retention")
+    @classmethod
+    def _retention_covers_redelivery(cls, value: timedelta) -> timedelta:
+        """Telegram re-delivers an update for 24 h: forgetting its update_id sooner would
+        apply it twice."""
+        if value < timedelta(hours=24):
+            raise ValueError("must be at least 24 hours (Telegram re-delivers for 24 hours)")
+        return value
+
+    @field_validator("outbox_sending_timeout", "maintenance_interval")
+    @classmethod
+    def _positive_duration(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
         return value
 
     def dialog_limits(self) -> Limits:
