@@ -1,22 +1,54 @@
-"""Housekeeping that protects privacy: erase the texts of abandoned drafts.
+"""Housekeeping that protects privacy and keeps the tables small.
 
-The dialog resets a draft idle longer than ``settings.draft_ttl`` on the citizen's next event
-(and says so); this erases the free texts of such drafts from the database even if that
-citizen never comes back (run ``cnrbot db purge-drafts`` daily). The codes picked (territory,
-theme, profile) stay, so the dialog still sees an expired draft and tells the citizen.
+* Expired drafts: the dialog resets a draft idle longer than ``settings.draft_ttl`` on the
+  citizen's next event (and says so); :func:`purge_expired_drafts` erases the free texts of such
+  drafts from the database even if that citizen never comes back. The codes picked (territory,
+  theme, profile) stay, so the dialog still sees an expired draft and tells the citizen.
+* Processed Telegram updates: :func:`purge_processed_updates` erases the (encrypted) payload of
+  every finished update and deletes those processed longer ago than
+  ``settings.inbound_retention`` (at least 24 h: Telegram re-delivers for 24 h, and the row is
+  what makes a re-delivered ``update_id`` a no-op). Pending and applied updates are never
+  touched.
+* Interrupted notices: :func:`recover_interrupted_sends` marks outbox rows claimed
+  (``sending``) longer ago than ``settings.outbox_sending_timeout`` as ``failed`` with
+  ``last_error = "interrupted"``; they are never sent again (notices are at most once).
+
+:func:`run_maintenance` runs the three, each in its own transaction; the running bot does it
+every ``settings.maintenance_interval`` (:class:`MaintenanceLoop`), ``cnrbot db maintenance``
+once. Every step is idempotent (conditional updates, deletes by condition), so several workers
+may run it at the same time; on PostgreSQL a transaction-level advisory lock per step lets one
+worker do a step while the others skip it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs.flow import FREE_TEXT_STATES
-from storage.models import ConversationRow, Participant
+from storage.db import session_factory
+from storage.models import ConversationRow, InboundUpdate, Outbox, Participant
 from storage.repository import delete_participant
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Statuses of inbound updates that are over (see ``bot.telegram.inbox``).
+FINISHED_UPDATES: tuple[str, ...] = ("done", "failed")
+#: Telegram re-delivers an unacknowledged update for up to 24 hours.
+REDELIVERY_WINDOW = timedelta(hours=24)
+INTERRUPTED = "interrupted"
+#: Namespace of this module's PostgreSQL advisory locks (two-key form: a key space apart from
+#: the processor's one-key locks).
+LOCK_NAMESPACE = 0x434E52
 
 #: Answers typed by the citizen (the free-text steps of the dialog).
 FREE_TEXT_KEYS: tuple[str, ...] = tuple(FREE_TEXT_STATES)
@@ -79,3 +111,228 @@ def _has_texts(data: Any) -> bool:
     if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
         return False
     return any(data["answers"].get(key) for key in FREE_TEXT_KEYS)
+
+
+# --- inbound updates --------------------------------------------------------------------------
+
+
+async def erase_finished_payloads(session: AsyncSession) -> int:
+    """Erase the encrypted payload of every finished (done or failed) update still holding
+    one; return how many were erased."""
+    result = await session.execute(
+        update(InboundUpdate)
+        .where(InboundUpdate.status.in_(FINISHED_UPDATES), InboundUpdate.payload.is_not(None))
+        .values(payload=None)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
+async def purge_processed_updates(session: AsyncSession, now: datetime, keep: timedelta) -> int:
+    """Delete finished (done or failed) updates processed before ``now - keep``; return how
+    many were deleted. Payloads of finished updates kept are erased too. Pending and applied
+    updates are never touched.
+
+    ``keep`` must be at least 24 hours: a deleted ``update_id`` re-delivered by Telegram would
+    be recorded and applied again.
+    """
+    if keep < REDELIVERY_WINDOW:
+        raise ValueError("keep must be at least 24 hours (Telegram re-delivers for 24 hours)")
+    await erase_finished_payloads(session)
+    cutoff = now - keep
+    # processed_at >= received_at: both are before the cutoff.
+    processed = func.coalesce(InboundUpdate.processed_at, InboundUpdate.received_at)
+    result = await session.execute(
+        delete(InboundUpdate)
+        .where(
+            InboundUpdate.status.in_(FINISHED_UPDATES),
+            InboundUpdate.received_at < cutoff,
+            processed < cutoff,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+
+async def recover_interrupted_sends(session: AsyncSession, now: datetime, after: timedelta) -> int:
+    """Mark outbox rows claimed (``sending``) before ``now - after`` as failed
+    ("interrupted"): the sender crashed between the claim and the end of the send. They are
+    not sent again (at most once). Returns how many rows were marked."""
+    cutoff = now - after
+    result = await session.execute(
+        update(Outbox)
+        .where(
+            Outbox.status == "sending",
+            (Outbox.claimed_at < cutoff)
+            # claimed before claimed_at existed (migration 0002): judged by their age
+            | (Outbox.claimed_at.is_(None) & (Outbox.created_at < cutoff)),
+        )
+        .values(status="failed", last_error=INTERRUPTED)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
+async def outbox_counts(session: AsyncSession) -> dict[str, int]:
+    """Outbox rows per status (every status present, zero when none)."""
+    counts = {status: 0 for status in ("pending", "sending", "sent", "failed")}
+    rows = await session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
+    for status, count in rows.all():
+        counts[str(status)] = int(count)
+    return counts
+
+
+# --- all together -----------------------------------------------------------------------------
+
+
+@dataclass
+class MaintenanceReport:
+    """Counts of one maintenance run (never identities nor texts)."""
+
+    drafts_purged: int = 0
+    payloads_erased: int = 0
+    updates_deleted: int = 0
+    sends_interrupted: int = 0
+    #: Steps skipped because another worker was doing them (PostgreSQL).
+    skipped: list[str] = field(default_factory=list)
+    #: Steps that failed (exception class names), retried on the next run.
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (
+            f"expired drafts erased: {self.drafts_purged}; "
+            f"processed updates deleted: {self.updates_deleted}; "
+            f"update payloads erased: {self.payloads_erased}; "
+            f"interrupted notices marked failed: {self.sends_interrupted}"
+        )
+        if self.skipped:
+            text += f"; skipped (another worker): {', '.join(self.skipped)}"
+        if self.errors:
+            text += f"; failed: {', '.join(self.errors)}"
+        return text
+
+
+async def run_maintenance(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime | None = None
+) -> MaintenanceReport:
+    """Run every maintenance step once, each in its own transaction. A failing step is
+    reported in ``errors`` (class name only) and does not stop the others."""
+    now = now or datetime.now(UTC)
+    report = MaintenanceReport()
+
+    async def drafts(session: AsyncSession) -> None:
+        report.drafts_purged = await purge_expired_drafts(session, now, settings.draft_ttl)
+
+    async def updates(session: AsyncSession) -> None:
+        report.payloads_erased = await erase_finished_payloads(session)
+        report.updates_deleted = await purge_processed_updates(
+            session, now, settings.inbound_retention
+        )
+
+    async def outbox(session: AsyncSession) -> None:
+        report.sends_interrupted = await recover_interrupted_sends(
+            session, now, settings.outbox_sending_timeout
+        )
+
+    steps: list[tuple[int, str, Callable[[AsyncSession], Awaitable[None]]]] = [
+        (1, "drafts", drafts),
+        (2, "updates", updates),
+        (3, "outbox", outbox),
+    ]
+    for lock, name, step in steps:
+        try:
+            async with sessions() as session, session.begin():
+                if not await _try_lock(session, lock):
+                    report.skipped.append(name)
+                    continue
+                await step(session)
+        except Exception as exc:  # reported; the next run retries
+            report.errors.append(f"{name}:{type(exc).__name__}")
+    return report
+
+
+async def _try_lock(session: AsyncSession, key: int) -> bool:
+    """PostgreSQL: a transaction-level advisory lock (released at commit) so that one worker
+    runs a step at a time; elsewhere (SQLite: one writer anyway) always True."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    got = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:ns, :key)"), {"ns": LOCK_NAMESPACE, "key": key}
+    )
+    return bool(got)
+
+
+class MaintenanceLoop:
+    """Runs :func:`run_maintenance` at start-up and then every ``interval`` seconds, in a task
+    kept referenced until :meth:`stop` cancels it. A failed run (database down...) is logged
+    (class names only) and retried on the next round; the loop never ends on its own."""
+
+    def __init__(
+        self, settings: Settings, engine: AsyncEngine, *, interval: float | None = None
+    ) -> None:
+        self.settings = settings
+        self.sessions = session_factory(engine)
+        self.interval = (
+            interval if interval is not None else settings.maintenance_interval.total_seconds()
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        #: Completed runs (successful or not), and a condition to wait for the next one.
+        self.runs = 0
+        self.last: MaintenanceReport | None = None
+        self._ran = asyncio.Condition()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="maintenance")
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def wake(self) -> None:
+        """Run now rather than at the end of the interval."""
+        self._wake.set()
+
+    async def wait_run(self, after: int) -> MaintenanceReport | None:
+        """Wait until more than ``after`` runs completed; the last report."""
+        async with self._ran:
+            await self._ran.wait_for(lambda: self.runs > after)
+        return self.last
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await self.run_once()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def run_once(self) -> MaintenanceReport:
+        try:
+            report = await run_maintenance(self.sessions, self.settings)
+        except Exception as exc:  # never end the loop; never log more than the class
+            report = MaintenanceReport(errors=[type(exc).__name__])
+        if report.errors:
+            log.warning("maintenance: %s (retried next round)", report.summary())
+        else:
+            log.info("maintenance: %s", report.summary())
+        self.last = report
+        async with self._ran:
+            self.runs += 1
+            self._ran.notify_all()
+        return report
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,4 +1,6 @@
-"""``cnrbot db purge-drafts`` on SQLite and PostgreSQL."""
+"""Maintenance on SQLite and PostgreSQL: ``cnrbot db purge-drafts``, the purge of processed
+Telegram updates, the recovery of interrupted outbox sends, ``cnrbot db maintenance`` and the
+periodic loop."""
 
 from __future__ import annotations
 
@@ -9,14 +11,22 @@ from typing import TypeVar
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.cli import main
 from dialogs.model import Conversation
 from storage import repository
 from storage.db import create_engine, session_factory, upgrade
-from storage.maintenance import purge_unconsented
-from storage.models import ConversationRow, Participant
+from storage.maintenance import (
+    INTERRUPTED,
+    MaintenanceLoop,
+    outbox_counts,
+    purge_processed_updates,
+    purge_unconsented,
+    recover_interrupted_sends,
+    run_maintenance,
+)
+from storage.models import ConversationRow, InboundUpdate, Outbox, Participant
 from storage.settings import Settings
 
 NOW = datetime.now(UTC)
@@ -90,3 +100,259 @@ async def test_purge_unconsented_keeps_consented(engine: AsyncEngine) -> None:
     async with session_factory(engine)() as s:
         people = set(await s.scalars(select(Participant.id)))
     assert ids["old_notice"] not in people and len(people) == 3
+
+
+# --- processed Telegram updates ---------------------------------------------------------------
+
+SECRET = b"gAAAA-encrypted-message-text"
+HOUR = timedelta(hours=1)
+#: name -> (status, received hours ago, processed hours ago or None, payload)
+UPDATES: dict[str, tuple[str, int, int | None, bytes | None]] = {
+    "old_done": ("done", 72, 72, None),
+    "old_failed": ("failed", 72, 71, SECRET),  # a payload left behind: erased then deleted
+    "recent_failed": ("failed", 3, 3, SECRET),  # kept, but its payload erased
+    "recent_done": ("done", 3, 3, None),
+    "received_old_processed_recently": ("done", 72, 1, None),
+    "old_pending": ("pending", 72, None, SECRET),  # never purged
+    "old_applied": ("applied", 72, 70, SECRET),  # never purged
+}
+
+
+async def _insert_updates(engine: AsyncEngine, now: datetime = NOW) -> dict[str, int]:
+    ids = {}
+    async with session_factory(engine)() as s, s.begin():
+        for n, (name, (status, received, processed, payload)) in enumerate(UPDATES.items()):
+            s.add(
+                InboundUpdate(
+                    update_id=10_000 + n,
+                    participant_key=f"k{n}".ljust(64, "0"),
+                    payload=payload,
+                    status=status,
+                    received_at=now - received * HOUR,
+                    processed_at=None if processed is None else now - processed * HOUR,
+                )
+            )
+            ids[name] = 10_000 + n
+    return ids
+
+
+async def _updates(engine: AsyncEngine) -> dict[int, tuple[str, bytes | None]]:
+    async with session_factory(engine)() as s:
+        rows = await s.execute(
+            select(InboundUpdate.update_id, InboundUpdate.status, InboundUpdate.payload)
+        )
+        return {uid: (status, payload) for uid, status, payload in rows.all()}
+
+
+async def test_purge_processed_updates_keeps_what_telegram_may_redeliver(
+    engine: AsyncEngine,
+) -> None:
+    ids = await _insert_updates(engine)
+    async with session_factory(engine)() as s, s.begin():
+        assert await purge_processed_updates(s, NOW, timedelta(hours=48)) == 2
+    left = await _updates(engine)
+    assert set(left) == {ids[n] for n in UPDATES} - {ids["old_done"], ids["old_failed"]}
+    assert left[ids["recent_failed"]] == ("failed", None)  # privacy: no text kept
+    assert left[ids["old_pending"]] == ("pending", SECRET)  # still to be applied
+    assert left[ids["old_applied"]] == ("applied", SECRET)  # its replies still to be sent
+    # idempotent: a second run (another worker, the next hour) finds nothing
+    async with session_factory(engine)() as s, s.begin():
+        assert await purge_processed_updates(s, NOW, timedelta(hours=48)) == 0
+    assert await _updates(engine) == left
+    # exactly 24 h is allowed, and then purges what was processed more than 24 h ago
+    async with session_factory(engine)() as s, s.begin():
+        assert await purge_processed_updates(s, NOW, timedelta(hours=24)) == 0
+        assert await purge_processed_updates(s, NOW + 22 * HOUR, timedelta(hours=24)) == 2
+        # processed (not received) long enough ago decides
+        assert ids["received_old_processed_recently"] in await _updates_in(s)
+        assert await purge_processed_updates(s, NOW + 24 * HOUR, timedelta(hours=24)) == 1
+        assert set(await _updates_in(s)) == {ids["old_pending"], ids["old_applied"]}
+
+
+async def _updates_in(session: AsyncSession) -> list[int]:
+    return list(await session.scalars(select(InboundUpdate.update_id)))
+
+
+def test_inbound_retention_below_redelivery_window_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    assert Settings().inbound_retention == timedelta(hours=48)
+    for bad in ("PT23H59M", "PT1H", "0", "-P2D"):
+        monkeypatch.setenv("CNR_INBOUND_RETENTION", bad)
+        with pytest.raises(ValidationError, match="inbound_retention"):
+            Settings()
+    monkeypatch.setenv("CNR_INBOUND_RETENTION", "PT24H")
+    assert Settings().inbound_retention == timedelta(hours=24)
+    for name in ("CNR_OUTBOX_SENDING_TIMEOUT", "CNR_MAINTENANCE_INTERVAL"):
+        for bad in ("0", "-PT1M", "PT0S"):
+            monkeypatch.setenv(name, bad)
+            with pytest.raises(ValidationError, match=name.removeprefix("CNR_").lower()):
+                Settings()
+        monkeypatch.delenv(name)
+
+    async def never_called() -> None:
+        with pytest.raises(ValueError, match="24 hours"):
+            await purge_processed_updates(None, NOW, timedelta(hours=23))  # type: ignore[arg-type]
+
+    asyncio.run(never_called())
+
+
+# --- interrupted outbox sends -----------------------------------------------------------------
+
+#: name -> (status, claimed minutes ago or None, created minutes ago)
+OUTBOX: dict[str, tuple[str, int | None, int]] = {
+    "crashed": ("sending", 11, 60),
+    "in_flight": ("sending", 1, 60),
+    "crashed_before_claimed_at": ("sending", None, 24 * 60),
+    "queued_long_ago": ("pending", None, 24 * 60),
+    "sent": ("sent", 30, 60),
+    "blocked": ("failed", 30, 60),
+}
+
+
+async def _insert_outbox(engine: AsyncEngine) -> dict[str, int]:
+    minute = timedelta(minutes=1)
+    ids = {}
+    async with session_factory(engine)() as s, s.begin():
+        p = await repository.create_participant(s, "o".ljust(64, "0"), "telegram", "fr", NOW)
+        rows = {}
+        for name, (status, claimed, created) in OUTBOX.items():
+            rows[name] = Outbox(
+                participant_id=p.id,
+                dedupe_key=f"approved:{name}",
+                kind="approved",
+                params={"reference": "HDF-OISE-000001"},
+                status=status,
+                attempts=1,
+                created_at=NOW - created * minute,
+                claimed_at=None if claimed is None else NOW - claimed * minute,
+                last_error="blocked" if status == "failed" else None,
+            )
+            s.add(rows[name])
+        await s.flush()
+        ids = {name: row.id for name, row in rows.items()}
+    return ids
+
+
+async def _outbox(engine: AsyncEngine) -> dict[int, tuple[str, str | None]]:
+    async with session_factory(engine)() as s:
+        rows = await s.execute(select(Outbox.id, Outbox.status, Outbox.last_error))
+        return {oid: (status, error) for oid, status, error in rows.all()}
+
+
+async def test_recover_interrupted_sends_marks_them_failed_never_pending(
+    engine: AsyncEngine,
+) -> None:
+    ids = await _insert_outbox(engine)
+    async with session_factory(engine)() as s, s.begin():
+        assert await recover_interrupted_sends(s, NOW, timedelta(minutes=10)) == 2
+    rows = await _outbox(engine)
+    assert rows[ids["crashed"]] == ("failed", INTERRUPTED)
+    assert rows[ids["crashed_before_claimed_at"]] == ("failed", INTERRUPTED)
+    assert rows[ids["in_flight"]] == ("sending", None)
+    assert rows[ids["queued_long_ago"]] == ("pending", None)
+    assert rows[ids["sent"]] == ("sent", None)
+    assert rows[ids["blocked"]] == ("failed", "blocked")
+    async with session_factory(engine)() as s, s.begin():
+        assert await recover_interrupted_sends(s, NOW, timedelta(minutes=10)) == 0
+        assert await outbox_counts(s) == {"pending": 1, "sending": 1, "sent": 1, "failed": 3}
+
+
+# --- all together: concurrent workers, the CLI, the loop -------------------------------------
+
+
+async def test_concurrent_maintenance_runs_do_each_thing_once(
+    engine: AsyncEngine, db_settings: Settings
+) -> None:
+    """Two workers at the same moment (separate engines, so separate connections)."""
+    await _setup(engine)
+    await _insert_updates(engine)
+    await _insert_outbox(engine)
+    other = create_engine(db_settings)
+    try:
+        reports = await asyncio.gather(
+            run_maintenance(session_factory(engine), db_settings, NOW),
+            run_maintenance(session_factory(other), db_settings, NOW),
+        )
+    finally:
+        await other.dispose()
+    assert [r.errors for r in reports] == [[], []]
+    assert sum(r.drafts_purged for r in reports) == 1
+    assert sum(r.updates_deleted for r in reports) == 2
+    assert sum(r.payloads_erased for r in reports) == 2  # old_failed, recent_failed
+    assert sum(r.sends_interrupted for r in reports) == 2
+    again = await run_maintenance(session_factory(engine), db_settings, NOW)
+    assert again.summary() == (
+        "expired drafts erased: 0; processed updates deleted: 0; update payloads erased: 0; "
+        "interrupted notices marked failed: 0"
+    )
+    assert len(await _updates(engine)) == len(UPDATES) - 2
+
+
+def test_cli_maintenance(
+    db_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def setup(engine: AsyncEngine) -> None:
+        await _setup(engine)
+        await _insert_updates(engine, now=datetime.now(UTC))
+        await _insert_outbox(engine)
+
+    asyncio.run(_with_engine(db_settings, setup))
+    monkeypatch.setenv("CNR_DATABASE_URL", db_settings.database_url)
+    if db_settings.database_schema:
+        monkeypatch.setenv("CNR_DATABASE_SCHEMA", db_settings.database_schema)
+    assert main(["db", "maintenance"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "expired drafts erased: 1; processed updates deleted: 2; update payloads erased: 2; "
+        "interrupted notices marked failed: 2",
+        "outbox: pending 1, sending 1, sent 1, failed 3",
+    ]
+    assert SECRET.decode() not in out
+    assert main(["db", "maintenance"]) == 0
+    assert "processed updates deleted: 0" in capsys.readouterr().out
+    # purge-drafts stays
+    assert main(["db", "purge-drafts"]) == 0
+
+
+async def _rename(engine: AsyncEngine, old: str, new: str) -> None:
+    import sqlalchemy as sa
+
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+
+async def test_loop_survives_a_database_error_and_retries(
+    engine: AsyncEngine, db_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing step is logged (class name only) and retried on the next round; the other
+    steps still run; stop() cancels the task."""
+    await _insert_updates(engine, now=datetime.now(UTC))
+    await _insert_outbox(engine)
+    await _rename(engine, "inbound_updates", "inbound_updates_away")
+    loop = MaintenanceLoop(db_settings, engine, interval=3600)
+    caplog.set_level("INFO", logger="storage.maintenance")
+    loop.start()
+    try:
+        async with asyncio.timeout(30):
+            first = await loop.wait_run(0)
+        assert first is not None and len(first.errors) == 1
+        assert first.errors[0].startswith("updates:")
+        assert first.sends_interrupted == 2  # the outbox step ran all the same
+        assert loop.running
+        await _rename(engine, "inbound_updates_away", "inbound_updates")
+        loop.wake()
+        async with asyncio.timeout(30):
+            second = await loop.wait_run(1)
+        assert second is not None and second.errors == []
+        assert second.updates_deleted == 2 and second.sends_interrupted == 0
+    finally:
+        await loop.stop()
+    assert not loop.running
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "retried next round" in logged and "processed updates deleted: 2" in logged
+    assert SECRET.decode() not in logged and "o" * 10 not in logged

@@ -1,4 +1,4 @@
-"""``cnrbot db upgrade|current|purge-drafts``."""
+"""``cnrbot db upgrade|current|purge-drafts|maintenance``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ def register(sub: Any) -> None:
         help="erase drafts and unanswered notices idle longer than CNR_DRAFT_TTL (daily)",
     )
     purge.set_defaults(func=_purge_drafts)
+    maint = dbsub.add_parser(
+        "maintenance",
+        help=(
+            "once: erase expired drafts, delete processed updates older than "
+            "CNR_INBOUND_RETENTION, mark notices interrupted by a crash as failed "
+            "(the running bot does it every CNR_MAINTENANCE_INTERVAL)"
+        ),
+    )
+    maint.set_defaults(func=_maintenance)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -72,3 +81,27 @@ def _purge_drafts(args: argparse.Namespace) -> int:
     drafts, people = asyncio.run(go())
     print(f"expired drafts erased: {drafts}; unanswered privacy notices erased: {people}")
     return 0
+
+
+def _maintenance(args: argparse.Namespace) -> int:
+    from storage.db import session_factory
+    from storage.maintenance import MaintenanceReport, outbox_counts, run_maintenance
+
+    settings = Settings()
+
+    async def go() -> tuple[MaintenanceReport, dict[str, int]]:
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine)
+            sessions = session_factory(engine)
+            report = await run_maintenance(sessions, settings)
+            async with sessions() as session:
+                counts = await outbox_counts(session)
+            return report, counts
+        finally:
+            await engine.dispose()
+
+    report, counts = asyncio.run(go())
+    print(report.summary())
+    print("outbox: " + ", ".join(f"{status} {n}" for status, n in counts.items()))
+    return 1 if report.errors else 0

@@ -31,6 +31,7 @@ from bot.telegram.notifier import Notifier
 from bot.telegram.processor import DB_ERRORS, DialogHandler, Processor
 from dialogs.messages import LANGUAGES, normalise_lang, t
 from storage.identity import derive_key
+from storage.maintenance import MaintenanceLoop
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class TelegramChannel:
         sweep_interval: float = 1.0,
         notify_interval: float = 30.0,
         poll_timeout: float = 10.0,
+        maintenance_interval: float | None = None,
     ) -> None:
         self.settings = settings
         self.application = application or build_application(settings)
@@ -131,6 +133,8 @@ class TelegramChannel:
             sweep_interval=sweep_interval,
         )
         self.notifier = Notifier(settings, engine, self.bot, interval=notify_interval)
+        #: Purges and outbox recovery, every settings.maintenance_interval (storage.maintenance).
+        self.maintenance = MaintenanceLoop(settings, engine, interval=maintenance_interval)
         self.outage = OutageNotice(self.bot)
         self.poll_timeout = poll_timeout
         self._side: set[asyncio.Task[Any]] = set()
@@ -148,6 +152,7 @@ class TelegramChannel:
         await self.set_commands()
         self.processor.start()
         self.notifier.start()
+        self.maintenance.start()
 
     async def stop(self) -> None:
         """Drain: stop receiving, finish the updates in flight, then close."""
@@ -155,6 +160,7 @@ class TelegramChannel:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.maintenance.stop()
         await self.processor.drain()
         await self.notifier.stop()
         if self._side:

@@ -10,7 +10,9 @@ Outbox: rows are claimed ``pending`` -> ``sending`` in one transaction (``FOR UP
 LOCKED`` on PostgreSQL, so several workers never take the same row), sent, then marked
 ``sent``. A crash between the claim and the send leaves the row ``sending``: it is not sent
 again (at most once; a duplicated moderation notice is worse than a missing one, and the
-citizen can always list their contributions with /mine).
+citizen can always list their contributions with /mine). The claim time is kept
+(``claimed_at``); the periodic maintenance (``storage.maintenance``) marks rows claimed longer
+ago than ``settings.outbox_sending_timeout`` as ``failed`` ("interrupted").
 """
 
 from __future__ import annotations
@@ -158,11 +160,13 @@ class Notifier:
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = list(await session.scalars(stmt))
             quiet = in_quiet_hours(self.settings, now)
+            claimed_at = datetime.now(UTC)  # the real clock: what the recovery compares
             claimed = []
             for row in rows:
                 if row.kind == "reminder" and quiet:
                     continue  # waits for the morning
                 row.status = "sending"
+                row.claimed_at = claimed_at
                 row.attempts += 1
                 claimed.append(row)
         return claimed
