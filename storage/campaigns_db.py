@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialogs.model import CampaignView
 from storage.campaign_file import CAMPAIGNS_DIR, CampaignSpec
@@ -224,7 +224,7 @@ async def list_campaigns(session: AsyncSession) -> list[CampaignSummary]:
 
 
 async def current_campaign(
-    session: AsyncSession, code: str | None = None
+    session: AsyncSession | AsyncConnection, code: str | None = None
 ) -> CurrentCampaign | None:
     """The campaign offered to citizens: the one named ``code`` (settings.campaign), else the
     latest loaded one. ``None`` when the database holds no campaign (or not that code)."""
@@ -239,7 +239,9 @@ async def current_campaign(
     return CurrentCampaign(id=row[0], code=row[1], ref_prefix=row[2], spec_hash=row[3])
 
 
-async def campaign_by_id(session: AsyncSession, campaign_id: int) -> CurrentCampaign | None:
+async def campaign_by_id(
+    session: AsyncSession | AsyncConnection, campaign_id: int
+) -> CurrentCampaign | None:
     query = select(Campaign.id, Campaign.code, Campaign.ref_prefix, Campaign.spec_hash).where(
         Campaign.id == campaign_id
     )
@@ -249,7 +251,7 @@ async def campaign_by_id(session: AsyncSession, campaign_id: int) -> CurrentCamp
     return CurrentCampaign(id=row[0], code=row[1], ref_prefix=row[2], spec_hash=row[3])
 
 
-async def campaign_view(session: AsyncSession, campaign_id: int) -> CampaignView:
+async def campaign_view(session: AsyncSession | AsyncConnection, campaign_id: int) -> CampaignView:
     """The dialog's view of a stored campaign (from its stored spec)."""
     spec_data = await session.scalar(select(Campaign.spec).where(Campaign.id == campaign_id))
     if spec_data is None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialogs.model import ContributionSummary, Conversation, SubmitContribution
 from storage.campaigns_db import CurrentCampaign
@@ -30,6 +30,20 @@ from storage.models import (
 EXCERPT_CHARS = 80
 
 
+#: Where a query runs: the caller's session, or (cheaper, no unit of work: what the service
+#: uses on every event) the connection of its transaction.
+Executor = AsyncSession | AsyncConnection
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_participants = _table(Participant)
+_conversations = _table(ConversationRow)
+_contributions = _table(Contribution)
+
+
 class StaleConversation(Exception):
     """The conversation changed since it was read (another event of the same citizen)."""
 
@@ -41,43 +55,87 @@ class StoredConversation:
     updated_at: datetime
 
 
+@dataclass
+class ParticipantRow:
+    """What an event needs of its participant (a plain row, not a session-tracked object:
+    changes are written with explicit UPDATEs)."""
+
+    id: int
+    lang: str
+    consent_version: str | None
+    consent_at: datetime | None
+
+
 @dataclass(frozen=True)
 class ParticipantState:
     """A participant with their stored conversation and its campaign, read in one query."""
 
-    participant: Participant
+    participant: ParticipantRow
     stored: StoredConversation | None
     campaign: CurrentCampaign | None
 
 
-async def load_state(session: AsyncSession, key: str) -> ParticipantState | None:
+# Built once: the statements on every event's path (no per-event construction).
+_LOAD_STATE = (
+    select(
+        _participants.c.id,
+        _participants.c.lang,
+        _participants.c.consent_version,
+        _participants.c.consent_at,
+        _conversations.c.data,
+        _conversations.c.campaign_id,
+        _conversations.c.updated_at,
+        _table(Campaign).c.id,
+        _table(Campaign).c.code,
+        _table(Campaign).c.ref_prefix,
+        _table(Campaign).c.spec_hash,
+    )
+    .select_from(_participants)
+    .outerjoin(_conversations, _conversations.c.participant_id == _participants.c.id)
+    .outerjoin(_table(Campaign), _table(Campaign).c.id == _conversations.c.campaign_id)
+    .where(_participants.c.key == bindparam("key"))
+)
+_INSERT_PARTICIPANT = insert(_participants).returning(_participants.c.id)
+_UPDATE_PARTICIPANT = update(_participants).where(_participants.c.id == bindparam("pid"))
+_INSERT_CONVERSATION = insert(_conversations)
+_UPDATE_CONVERSATION = update(_conversations).where(
+    _conversations.c.participant_id == bindparam("pid"),
+    _conversations.c.version == bindparam("expected"),
+)
+_FIND_REFERENCE = select(_contributions.c.reference).where(
+    _contributions.c.participant_id == bindparam("pid"),
+    _contributions.c.draft_id == bindparam("draft"),
+)
+_THEME_ID = select(_table(Theme).c.id).where(
+    _table(Theme).c.campaign_id == bindparam("cid"), _table(Theme).c.code == bindparam("code")
+)
+_NEXT_NUMBER = (
+    update(_table(Territory))
+    .where(
+        _table(Territory).c.campaign_id == bindparam("cid"),
+        _table(Territory).c.code == bindparam("tcode"),
+    )
+    .values(last_number=_table(Territory).c.last_number + 1)
+    .returning(_table(Territory).c.id, _table(Territory).c.last_number)
+)
+_INSERT_CONTRIBUTION = insert(_contributions)
+
+
+async def load_state(db: Executor, key: str) -> ParticipantState | None:
     """The participant of ``key`` (or None), their conversation and its campaign: one query
     per event instead of three (this is on every event's path)."""
-    row = (
-        await session.execute(
-            select(
-                Participant,
-                ConversationRow.data,
-                ConversationRow.campaign_id,
-                ConversationRow.updated_at,
-                Campaign.id,
-                Campaign.code,
-                Campaign.ref_prefix,
-                Campaign.spec_hash,
-            )
-            .outerjoin(ConversationRow, ConversationRow.participant_id == Participant.id)
-            .outerjoin(Campaign, Campaign.id == ConversationRow.campaign_id)
-            .where(Participant.key == key)
-        )
-    ).first()
+    row = (await db.execute(_LOAD_STATE, {"key": key})).first()
     if row is None:
         return None
-    participant, data, campaign_id, updated_at, cid, code, ref_prefix, digest = row
+    pid, lang, consent_version, consent_at, data, campaign_id, updated_at = row[:7]
+    cid, code, ref_prefix, digest = row[7:]
     stored = None
     if data is not None:
         stored = StoredConversation(Conversation.from_dict(data), campaign_id, updated_at)
     campaign = CurrentCampaign(cid, code, ref_prefix, digest) if cid is not None else None
-    return ParticipantState(participant, stored, campaign)
+    return ParticipantState(
+        ParticipantRow(pid, lang, consent_version, consent_at), stored, campaign
+    )
 
 
 async def get_participant(session: AsyncSession, key: str) -> Participant | None:
@@ -92,6 +150,32 @@ async def create_participant(
     session.add(participant)
     await session.flush()
     return participant
+
+
+async def insert_participant(
+    db: Executor, key: str, channel: str, lang: str, now: datetime
+) -> ParticipantRow:
+    """:func:`create_participant` as one Core statement, for the service's event path."""
+    pid = (
+        await db.execute(
+            _INSERT_PARTICIPANT,
+            {"key": key, "channel": channel, "lang": lang, "created_at": now},
+        )
+    ).scalar_one()
+    return ParticipantRow(int(pid), lang, None, None)
+
+
+async def update_participant(db: Executor, participant: ParticipantRow) -> None:
+    """Write the participant's language and consent (after the event changed them)."""
+    await db.execute(
+        _UPDATE_PARTICIPANT,
+        {
+            "pid": participant.id,
+            "lang": participant.lang,
+            "consent_version": participant.consent_version,
+            "consent_at": participant.consent_at,
+        },
+    )
 
 
 async def load_conversation(
@@ -111,27 +195,27 @@ async def load_conversation(
 
 
 async def insert_conversation(
-    session: AsyncSession,
+    db: Executor,
     participant_id: int,
     campaign_id: int | None,
     conv: Conversation,
     now: datetime,
 ) -> None:
-    session.add(
-        ConversationRow(
-            participant_id=participant_id,
-            campaign_id=campaign_id,
-            state=conv.state,
-            data=conv.to_dict(),
-            version=conv.version,
-            updated_at=now,
-        )
+    await db.execute(
+        _INSERT_CONVERSATION,
+        {
+            "participant_id": participant_id,
+            "campaign_id": campaign_id,
+            "state": conv.state,
+            "data": conv.to_dict(),
+            "version": conv.version,
+            "updated_at": now,
+        },
     )
-    await session.flush()
 
 
 async def update_conversation(
-    session: AsyncSession,
+    db: Executor,
     participant_id: int,
     campaign_id: int | None,
     conv: Conversation,
@@ -140,49 +224,34 @@ async def update_conversation(
 ) -> None:
     """Save ``conv`` if the stored version is still ``expected_version``, else raise
     :class:`StaleConversation` (optimistic concurrency)."""
-    result = await session.execute(
-        update(ConversationRow)
-        .where(
-            ConversationRow.participant_id == participant_id,
-            ConversationRow.version == expected_version,
-        )
-        .values(
-            campaign_id=campaign_id,
-            state=conv.state,
-            data=conv.to_dict(),
-            version=conv.version,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    result = await db.execute(
+        _UPDATE_CONVERSATION,
+        {
+            "pid": participant_id,
+            "expected": expected_version,
+            "campaign_id": campaign_id,
+            "state": conv.state,
+            "data": conv.to_dict(),
+            "version": conv.version,
+            "updated_at": now,
+        },
     )
     if getattr(result, "rowcount", 0) != 1:
         raise StaleConversation(f"conversation of participant {participant_id} changed")
 
 
 async def find_contribution_reference(
-    session: AsyncSession, participant_id: int, draft_id: int
+    db: Executor, participant_id: int, draft_id: int
 ) -> str | None:
-    ref: str | None = await session.scalar(
-        select(Contribution.reference).where(
-            Contribution.participant_id == participant_id, Contribution.draft_id == draft_id
-        )
-    )
+    ref: str | None = (
+        await db.execute(_FIND_REFERENCE, {"pid": participant_id, "draft": draft_id})
+    ).scalar()
     return ref
 
 
-async def next_number(
-    session: AsyncSession, campaign_id: int, territory_code: str
-) -> tuple[int, int]:
+async def next_number(db: Executor, campaign_id: int, territory_code: str) -> tuple[int, int]:
     """Atomically take the next contribution number of a territory: (territory id, number)."""
-    row = (
-        await session.execute(
-            update(Territory)
-            .where(Territory.campaign_id == campaign_id, Territory.code == territory_code)
-            .values(last_number=Territory.last_number + 1)
-            .returning(Territory.id, Territory.last_number)
-            .execution_options(synchronize_session=False)
-        )
-    ).first()
+    row = (await db.execute(_NEXT_NUMBER, {"cid": campaign_id, "tcode": territory_code})).first()
     if row is None:
         raise LookupError(f"territory {territory_code!r} is not in campaign {campaign_id}")
     return int(row[0]), int(row[1])
@@ -193,7 +262,7 @@ def make_reference(prefix: str, territory_code: str, number: int) -> str:
 
 
 async def insert_contribution(
-    session: AsyncSession,
+    db: Executor,
     *,
     participant_id: int,
     campaign_id: int,
@@ -203,43 +272,41 @@ async def insert_contribution(
     now: datetime,
 ) -> str:
     """Store a submitted contribution (status ``pending``) and return its reference."""
-    theme_id = await session.scalar(
-        select(Theme.id).where(Theme.campaign_id == campaign_id, Theme.code == effect.theme)
-    )
+    theme_id = (await db.execute(_THEME_ID, {"cid": campaign_id, "code": effect.theme})).scalar()
     if theme_id is None:
         raise LookupError(f"theme {effect.theme!r} is not in campaign {campaign_id}")
-    territory_id, number = await next_number(session, campaign_id, effect.territory)
+    territory_id, number = await next_number(db, campaign_id, effect.territory)
     reference = make_reference(ref_prefix, effect.territory, number)
-    session.add(
-        Contribution(
-            reference=reference,
-            campaign_id=campaign_id,
-            territory_id=territory_id,
-            theme_id=theme_id,
-            custom_theme=effect.custom_theme,
-            need=effect.need,
-            solution=effect.solution,
-            levers=effect.levers,
-            profile=effect.profile,
-            language=effect.language,
-            channel=channel,
-            consent_version=effect.consent_version,
-            status="pending",
-            participant_id=participant_id,
-            draft_id=effect.draft_id,
-            created_at=now,
-            updated_at=now,
-        )
+    await db.execute(
+        _INSERT_CONTRIBUTION,
+        {
+            "reference": reference,
+            "campaign_id": campaign_id,
+            "territory_id": territory_id,
+            "theme_id": theme_id,
+            "custom_theme": effect.custom_theme,
+            "need": effect.need,
+            "solution": effect.solution,
+            "levers": effect.levers,
+            "profile": effect.profile,
+            "language": effect.language,
+            "channel": channel,
+            "consent_version": effect.consent_version,
+            "status": "pending",
+            "participant_id": participant_id,
+            "draft_id": effect.draft_id,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    await session.flush()
     return reference
 
 
 async def list_contributions(
-    session: AsyncSession, participant_id: int, lang: str
+    db: Executor, participant_id: int, lang: str
 ) -> list[ContributionSummary]:
     """The participant's contributions, newest first."""
-    rows = await session.execute(
+    rows = await db.execute(
         select(
             Contribution.reference,
             Contribution.created_at,
@@ -263,17 +330,17 @@ async def list_contributions(
     return items
 
 
-async def delete_participant(session: AsyncSession, participant_id: int) -> None:
+_DELETES = (
+    *(
+        delete(_table(table)).where(_table(table).c.participant_id == bindparam("pid"))
+        for table in (Outbox, ChatIdentity, Contribution, ConversationRow)
+    ),
+    delete(_participants).where(_participants.c.id == bindparam("pid")),
+)
+
+
+async def delete_participant(db: Executor, participant_id: int) -> None:
     """Erase a participant and everything about them. Explicit deletes (not only the foreign
     key cascade) so that erasure does not depend on the backend's cascade settings."""
-    for table in (Outbox, ChatIdentity, Contribution, ConversationRow):
-        await session.execute(
-            delete(table)
-            .where(table.participant_id == participant_id)
-            .execution_options(synchronize_session=False)
-        )
-    await session.execute(
-        delete(Participant)
-        .where(Participant.id == participant_id)
-        .execution_options(synchronize_session=False)
-    )
+    for statement in _DELETES:
+        await db.execute(statement, {"pid": participant_id})

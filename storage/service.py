@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs import flow
 from dialogs.model import (
@@ -37,7 +37,6 @@ from dialogs.model import (
 from storage import campaigns_db, repository
 from storage.db import create_engine, session_factory, upgrade
 from storage.identity import Pseudonymiser
-from storage.models import Participant
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,7 +128,7 @@ class DialogService:
     # --- campaign view cache ------------------------------------------------------------------
 
     async def _campaign(
-        self, session: AsyncSession, known: campaigns_db.CurrentCampaign | None
+        self, session: AsyncSession | AsyncConnection, known: campaigns_db.CurrentCampaign | None
     ) -> tuple[campaigns_db.CurrentCampaign, CampaignView]:
         """The conversation's campaign (``known``, read with it) or the current one, and its
         view, built once per campaign version (``spec_hash``) and kept."""
@@ -190,8 +189,10 @@ class DialogService:
         now: datetime,
         also: Also | None,
     ) -> HandleResult:
-        async with self.sessions() as session, session.begin():
-            state = await repository.load_state(session, key)
+        # Core statements on the transaction's connection (no ORM unit of work on this path);
+        # ``also`` gets a session joined to that same transaction.
+        async with self.engine.connect() as db, db.begin():
+            state = await repository.load_state(db, key)
             participant = state.participant if state else None
             stored = state.stored if state else None
             if stored is not None:
@@ -202,7 +203,7 @@ class DialogService:
                 if participant is not None:
                     conv.lang = participant.lang
                 idle = None
-            campaign, view = await self._campaign(session, state.campaign if state else None)
+            campaign, view = await self._campaign(db, state.campaign if state else None)
             ctx = Context(campaign=view, now=now, limits=self.limits)
             outcome = flow.handle(conv, event, ctx, idle=idle)
             new = outcome.conversation
@@ -211,42 +212,52 @@ class DialogService:
 
             if any(isinstance(e, DeleteMyData) for e in outcome.effects):
                 if participant is not None:
-                    await repository.delete_participant(session, participant.id)
+                    await repository.delete_participant(db, participant.id)
                 participant_id = None
             elif not self._keeps(participant, new, outcome):
                 # Declined (or left) before consenting: nothing remains of this person,
                 # who therefore has no contributions to list.
                 if participant is not None:
-                    await repository.delete_participant(session, participant.id)
+                    await repository.delete_participant(db, participant.id)
                 participant_id = None
                 if any(isinstance(e, ListContributions) for e in outcome.effects):
                     replies.extend(flow.render_contributions(new, [], ctx))
             else:
                 if participant is None:
-                    participant = await repository.create_participant(
-                        session, key, channel, new.lang, now
+                    participant = await repository.insert_participant(
+                        db, key, channel, new.lang, now
                     )
                 participant_id = participant.id
+                before = (participant.lang, participant.consent_version, participant.consent_at)
                 for effect in outcome.effects:
                     await self._apply(
-                        session, effect, participant, campaign, channel, new, ctx, now,
+                        db, effect, participant, campaign, channel, new, ctx, now,
                         replies, submitted,
                     )  # fmt: skip
                 participant.lang = new.lang
+                if (participant.lang, participant.consent_version, participant.consent_at) != (
+                    before
+                ):
+                    await repository.update_participant(db, participant)
                 if stored is None:
-                    await repository.insert_conversation(
-                        session, participant.id, campaign.id, new, now
-                    )
+                    await repository.insert_conversation(db, participant.id, campaign.id, new, now)
                 elif new.version != conv.version or stored.campaign_id != campaign.id:
                     await repository.update_conversation(
-                        session, participant.id, campaign.id, new, conv.version, now
+                        db, participant.id, campaign.id, new, conv.version, now
                     )
             if also is not None:
-                await also(session, participant_id or 0)
+                session = AsyncSession(bind=db, expire_on_commit=False)
+                try:
+                    await also(session, participant_id or 0)
+                    await session.flush()
+                finally:
+                    await session.close()
         return HandleResult(replies, new, participant_id, key, submitted)
 
     @staticmethod
-    def _keeps(participant: Participant | None, new: Conversation, outcome: Outcome) -> bool:
+    def _keeps(
+        participant: repository.ParticipantRow | None, new: Conversation, outcome: Outcome
+    ) -> bool:
         """Whether this person's conversation is to be stored after the event."""
         if new.consent_version is not None:
             return True
@@ -258,9 +269,9 @@ class DialogService:
 
     async def _apply(
         self,
-        session: AsyncSession,
+        db: AsyncConnection,
         effect: object,
-        participant: Participant,
+        participant: repository.ParticipantRow,
         campaign: campaigns_db.CurrentCampaign,
         channel: str,
         conv: Conversation,
@@ -274,12 +285,12 @@ class DialogService:
             participant.consent_at = now
         elif isinstance(effect, SubmitContribution):
             existing = await repository.find_contribution_reference(
-                session, participant.id, effect.draft_id
+                db, participant.id, effect.draft_id
             )
             reference = existing
             if reference is None:
                 reference = await repository.insert_contribution(
-                    session,
+                    db,
                     participant_id=participant.id,
                     campaign_id=campaign.id,
                     ref_prefix=campaign.ref_prefix,
@@ -290,7 +301,7 @@ class DialogService:
                 submitted.append(reference)
             replies.extend(flow.render_submitted(conv, [reference], ctx))
         elif isinstance(effect, ListContributions):
-            items = await repository.list_contributions(session, participant.id, conv.lang)
+            items = await repository.list_contributions(db, participant.id, conv.lang)
             replies.extend(flow.render_contributions(conv, items, ctx))
         elif isinstance(effect, SetLanguage):
             participant.lang = effect.lang
