@@ -7,6 +7,7 @@ compares it with the 1,000 run (start-up costs weigh there), "x prev" with the p
 about 1 when the cost grows linearly. Target: 100,000 contributions, all formats, < 60 s, < 1 GB.
 
     .venv/bin/python bench/export.py [--sizes 1000,10000,100000] [--formats all,docx,...]
+        [--extra-words 40]   # ~500-character texts instead of ~100
 """
 
 from __future__ import annotations
@@ -121,14 +122,20 @@ def _vocab(rng: random.Random, n: int) -> list[str]:
     ]
 
 
-def _text(rng: random.Random, places: list[str], parts: list[str], tail: str) -> str:
+def _text(
+    rng: random.Random, places: list[str], parts: list[str], tail: str, extra_words: int = 0
+) -> str:
     place = places[min(int(rng.paretovariate(1.2)) - 1, len(places) - 1)]
     extra = " ".join(rng.sample(places, 2))
-    return f"{rng.choice(parts)} {tail} à {place}, notamment vers {extra}."
+    text = f"{rng.choice(parts)} {tail} à {place}, notamment vers {extra}."
+    if extra_words:
+        text += " Précisions : " + " ".join(rng.choice(places).lower() for _ in range(extra_words))
+    return text
 
 
-async def generate(url: str, n: int, seed: int = 42) -> None:
-    """A database with ``n`` approved contributions (and 10 % pending/rejected ones)."""
+async def generate(url: str, n: int, seed: int = 42, extra_words: int = 0) -> None:
+    """A database with ``n`` approved contributions (and 10 % pending/rejected ones); texts
+    are ~100 characters, plus ``extra_words`` words (40: ~500 characters)."""
     rng = random.Random(seed)
     settings = Settings(database_url=url, secret_key="bench-secret-not-for-production")
     engine = create_engine(settings)
@@ -169,12 +176,13 @@ async def generate(url: str, n: int, seed: int = 42) -> None:
                     "custom_theme": rng.choice(["Transports", "Logement", "Numérique"])
                     if th.code == "5"
                     else None,
-                    "need": _text(rng, places, SUBJECTS, rng.choice(PROBLEMS)),
+                    "need": _text(rng, places, SUBJECTS, rng.choice(PROBLEMS), extra_words),
                     "solution": _text(
                         rng,
                         places,
                         ["Il faudrait", "Nous proposons de", "Pourquoi ne pas"],
                         rng.choice(SOLUTIONS),
+                        extra_words,
                     ),
                     "levers": rng.choice(LEVERS) or None,
                     "profile": rng.choice(profiles),
@@ -239,6 +247,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--formats", default="all," + ",".join(FORMATS))
     parser.add_argument(
+        "--extra-words", type=int, default=0, help="longer texts: add N words (40: ~500 chars)"
+    )
+    parser.add_argument(
         "--child", nargs=3, metavar=("URL", "FORMATS", "OUT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -259,7 +270,7 @@ def main() -> None:
             db = Path(tmp) / f"bench-{n}.db"
             url = f"sqlite+aiosqlite:///{db}"
             t0 = time.perf_counter()
-            asyncio.run(generate(url, n))
+            asyncio.run(generate(url, n, extra_words=args.extra_words))
             print(
                 f"# {n} approved contributions (+10 % pending/rejected) generated in "
                 f"{time.perf_counter() - t0:.1f} s",
