@@ -3,15 +3,25 @@ reminder per idle draft (never at night), through the fake Bot API."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select, update
 
 from bot.telegram.notifier import in_quiet_hours
 from dialogs.messages import t
-from storage.models import ChatIdentity, ConversationRow, Outbox, Participant
+from storage.maintenance import INTERRUPTED, run_maintenance
+from storage.models import ChatIdentity, ConversationRow, InboundUpdate, Outbox, Participant
 from storage.settings import Settings
-from tests.telegram_helpers import Bot, Citizen, contribute_fr, running_bot, settle
+from tests.telegram_helpers import (
+    NEED_FR,
+    Bot,
+    Citizen,
+    contribute_fr,
+    running_bot,
+    settle,
+)
 
 
 def noon_utc(days: int) -> datetime:
@@ -133,3 +143,88 @@ def test_quiet_hours_over_midnight_and_within_a_day(sqlite_settings: Settings) -
     day = s.model_copy(update={"quiet_hours_start": time(12), "quiet_hours_end": time(14)})
     assert in_quiet_hours(day, paris_noon)
     assert not in_quiet_hours(day, datetime(2026, 1, 15, 14, 0, tzinfo=UTC))
+
+
+# --- crash recovery and periodic maintenance ------------------------------------------------
+
+
+async def test_notice_interrupted_after_its_claim_is_never_sent(db_settings: Settings) -> None:
+    """A crash between the claim and the send: the row stays "sending"; once older than
+    CNR_OUTBOX_SENDING_TIMEOUT the maintenance marks it failed ("interrupted"), and nothing
+    ever sends it (at most once)."""
+    async with running_bot(db_settings, notify_interval=3600, maintenance_interval=3600) as bot:
+        c = Citizen(bot.api, bot.api.user(7010))
+        await contribute_fr(c)
+        (pid,) = await participant_ids(bot)
+        await queue(bot, pid, "approved", "approved:crash", reference="HDF-OISE-000001")
+        notifier = bot.channel.notifier
+        before = datetime.now(UTC)
+        (claimed,) = await notifier._claim(before)  # ... and the process dies here
+        async with bot.service.sessions() as session:
+            row = await session.get(Outbox, claimed.id)
+        assert row is not None and row.status == "sending"
+        assert row.claimed_at is not None and row.claimed_at >= before
+        seen = len(c.messages)
+        sessions, settings = bot.service.sessions, bot.settings
+        # still within the timeout: maybe in flight elsewhere, left alone
+        assert (await run_maintenance(sessions, settings)).sends_interrupted == 0
+        later = datetime.now(UTC) + settings.outbox_sending_timeout + timedelta(seconds=1)
+        assert (await run_maintenance(sessions, settings, later)).sends_interrupted == 1
+        assert await notifier.run_once() == 0
+        async with bot.service.sessions() as session:
+            row = await session.get(Outbox, claimed.id)
+        assert row is not None and (row.status, row.last_error) == ("failed", INTERRUPTED)
+        assert len(c.messages) == seen
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_running_bot_runs_maintenance_and_cancels_it_on_stop(
+    db_settings: Settings, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="storage.maintenance")
+    async with running_bot(
+        db_settings, mode=mode, notify_interval=3600, maintenance_interval=3600
+    ) as bot:
+        maintenance = bot.channel.maintenance
+        assert maintenance.running
+        async with asyncio.timeout(30):
+            await maintenance.wait_run(0)  # the run at start-up
+        c = Citizen(bot.api, bot.api.user(7011))
+        await contribute_fr(c)
+        await settle(bot)
+        (pid,) = await participant_ids(bot)
+        long_ago = datetime.now(UTC) - timedelta(days=3)
+        async with bot.service.sessions() as session, session.begin():
+            done = await session.scalar(select(func.count()).where(InboundUpdate.status == "done"))
+            await session.execute(
+                update(InboundUpdate)
+                .where(InboundUpdate.status == "done")
+                .values(received_at=long_ago, processed_at=long_ago)
+            )
+            session.add(
+                Outbox(
+                    participant_id=pid,
+                    dedupe_key="approved:stuck",
+                    kind="approved",
+                    params={"reference": "HDF-OISE-000001"},
+                    status="sending",
+                    claimed_at=datetime.now(UTC) - timedelta(hours=1),
+                )
+            )
+        assert done and done >= 8  # the whole contribution went through the inbox
+        runs = maintenance.runs
+        maintenance.wake()
+        async with asyncio.timeout(30):
+            report = await maintenance.wait_run(runs)
+        assert report is not None and report.errors == []
+        assert (report.updates_deleted, report.sends_interrupted) == (done, 1)
+        async with bot.service.sessions() as session:
+            left = await session.scalar(select(func.count()).select_from(InboundUpdate))
+        assert left == 0
+        # the citizen goes on as before
+        await c.say("/mine")
+        await c.expect(text="HDF-OISE-")
+    assert not maintenance.running and maintenance._task is None
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"processed updates deleted: {done}" in logged
+    assert NEED_FR[:20] not in logged and str(c.chat_id) not in logged
