@@ -77,6 +77,16 @@ def db_settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
             **_base_settings(tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/cnr.db")
         )
         return
+    yield from _postgres_settings(tmp_path)
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings on a fresh PostgreSQL schema only (for what only PostgreSQL does)."""
+    yield from _postgres_settings(tmp_path)
+
+
+def _postgres_settings(tmp_path: Path) -> Iterator[Settings]:
     url = postgres_url()
     schema = f"t_{uuid.uuid4().hex[:16]}"
     asyncio.run(_pg_schema(url, f'CREATE SCHEMA "{schema}"'))

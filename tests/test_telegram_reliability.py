@@ -211,11 +211,9 @@ async def test_fifty_citizens_at_once(sqlite_settings: Settings, mode: str) -> N
 
 
 @pytest.mark.postgres
-async def test_two_webhook_workers_share_one_postgresql(
-    db_settings: Settings, backend: str
-) -> None:
-    if backend != "postgres":
-        pytest.skip("scale-out is for PostgreSQL (SQLite runs a single worker)")
+async def test_two_webhook_workers_share_one_postgresql(pg_settings: Settings) -> None:
+    """Scale-out is for PostgreSQL (on SQLite, one worker)."""
+    db_settings = pg_settings
     async with FakeBotAPI() as api:
         settings = bot_settings(db_settings, api)
         first = await DialogService.open(settings)
@@ -418,10 +416,10 @@ class TcpProxy:
 @pytest.mark.postgres
 @pytest.mark.parametrize("mode", ["webhook", "polling"])
 async def test_postgresql_unreachable_loses_nothing_and_warns_once(
-    db_settings: Settings, backend: str, mode: str
+    pg_settings: Settings, mode: str
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("the SQLite outage is the locked-file test above")
+    """The SQLite outage is the locked-file test above."""
+    db_settings = pg_settings
     from sqlalchemy.engine import make_url
 
     url = make_url(db_settings.database_url)
