@@ -19,9 +19,8 @@ from exporter.source import ExportError
 from storage.settings import Settings
 from tests.export_helpers import CAMPAIGN, C, seed
 
-SAMPLE = (
-    Path(__file__).resolve().parents[2] / "shared" / "samples" / "atelier-metropole-flandres.docx"
-)
+#: A copy of ../shared/samples/atelier-metropole-flandres.docx, a real workshop restitution.
+SAMPLE = Path(__file__).resolve().parent / "data" / "atelier-metropole-flandres.docx"
 MF = "METROPOLE-FLANDRES"
 
 LABELS = {
@@ -36,8 +35,6 @@ LABELS = {
 
 
 def sample_path() -> Path:
-    if not SAMPLE.exists():
-        pytest.skip(f"shared sample not found: {SAMPLE}")
     return SAMPLE
 
 
