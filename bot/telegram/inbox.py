@@ -174,8 +174,9 @@ class Inbox:
             .on_conflict_do_nothing(index_elements=["update_id"])
             .returning(InboundUpdate.update_id)
         )
-        async with self.sessions() as session, session.begin():
-            result = await session.execute(stmt, rows)
+        # On a connection (Core), not a session: no ORM bulk-insert machinery per batch.
+        async with self.engine.begin() as conn:
+            result = await conn.execute(stmt, rows)
             return set(result.scalars())
 
     def decode(self, payload: bytes) -> JSON:
@@ -239,8 +240,8 @@ class Inbox:
         """Mark updates finished and erase their payload."""
         if not update_ids:
             return
-        async with self.sessions() as session, session.begin():
-            await session.execute(
+        async with self.engine.begin() as conn:  # Core: no ORM session synchronisation
+            await conn.execute(
                 update(InboundUpdate)
                 .where(InboundUpdate.update_id.in_(list(update_ids)))
                 .values(status=status, payload=None, processed_at=datetime.now(UTC))
