@@ -193,6 +193,8 @@ class MaintenanceReport:
     """Counts of one maintenance run (never identities nor texts)."""
 
     drafts_purged: int = 0
+    #: People who saw the privacy notice but never answered it, erased after the draft TTL.
+    unanswered_erased: int = 0
     payloads_erased: int = 0
     updates_deleted: int = 0
     sends_interrupted: int = 0
@@ -204,6 +206,7 @@ class MaintenanceReport:
     def summary(self) -> str:
         text = (
             f"expired drafts erased: {self.drafts_purged}; "
+            f"unanswered privacy notices erased: {self.unanswered_erased}; "
             f"processed updates deleted: {self.updates_deleted}; "
             f"update payloads erased: {self.payloads_erased}; "
             f"interrupted notices marked failed: {self.sends_interrupted}"
@@ -225,6 +228,7 @@ async def run_maintenance(
 
     async def drafts(session: AsyncSession) -> None:
         report.drafts_purged = await purge_expired_drafts(session, now, settings.draft_ttl)
+        report.unanswered_erased = await purge_unconsented(session, now, settings.draft_ttl)
 
     async def updates(session: AsyncSession) -> None:
         report.payloads_erased = await erase_finished_payloads(session)

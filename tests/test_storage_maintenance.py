@@ -280,12 +280,14 @@ async def test_concurrent_maintenance_runs_do_each_thing_once(
         await other.dispose()
     assert [r.errors for r in reports] == [[], []]
     assert sum(r.drafts_purged for r in reports) == 1
+    assert sum(r.unanswered_erased for r in reports) == 1  # old_notice
     assert sum(r.updates_deleted for r in reports) == 2
     assert sum(r.payloads_erased for r in reports) == 2  # old_failed, recent_failed
     assert sum(r.sends_interrupted for r in reports) == 2
     again = await run_maintenance(session_factory(engine), db_settings, NOW)
     assert again.summary() == (
-        "expired drafts erased: 0; processed updates deleted: 0; update payloads erased: 0; "
+        "expired drafts erased: 0; unanswered privacy notices erased: 0; "
+        "processed updates deleted: 0; update payloads erased: 0; "
         "interrupted notices marked failed: 0"
     )
     assert len(await _updates(engine)) == len(UPDATES) - 2
@@ -308,7 +310,8 @@ def test_cli_maintenance(
     assert main(["db", "maintenance"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines() == [
-        "expired drafts erased: 1; processed updates deleted: 2; update payloads erased: 2; "
+        "expired drafts erased: 1; unanswered privacy notices erased: 1; "
+        "processed updates deleted: 2; update payloads erased: 2; "
         "interrupted notices marked failed: 2",
         "outbox: pending 1, sending 1, sent 1, failed 3",
     ]
