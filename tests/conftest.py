@@ -124,3 +124,14 @@ async def engine(db_settings: Settings) -> AsyncIterator[AsyncEngine]:
         yield eng
     finally:
         await eng.dispose()
+
+
+@pytest.fixture
+async def pg_engine(pg_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A migrated PostgreSQL database (for what only PostgreSQL does)."""
+    eng = create_engine(pg_settings)
+    await upgrade(eng)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()

@@ -27,10 +27,9 @@ async def _kill(settings: Settings, pid: int) -> None:
 
 
 async def test_connection_killed_while_idle_is_replaced(
-    engine: AsyncEngine, db_settings: Settings, backend: str, monkeypatch: pytest.MonkeyPatch
+    pg_engine: AsyncEngine, pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("SQLite has no server to lose")
+    engine, db_settings = pg_engine, pg_settings  # SQLite has no server to lose
     first = await _backend_pid(engine)
     assert await _backend_pid(engine) == first  # the pool hands the same connection back
     await _kill(db_settings, first)
@@ -41,10 +40,9 @@ async def test_connection_killed_while_idle_is_replaced(
 
 
 async def test_connection_in_steady_use_is_not_pinged(
-    engine: AsyncEngine, db_settings: Settings, backend: str, monkeypatch: pytest.MonkeyPatch
+    pg_engine: AsyncEngine, pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("SQLite has no server to lose")
+    engine, db_settings = pg_engine, pg_settings  # SQLite has no server to lose
     first = await _backend_pid(engine)
     await _kill(db_settings, first)
     monkeypatch.setattr(db, "PING_AFTER_IDLE", 3600.0)
