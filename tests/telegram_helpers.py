@@ -182,22 +182,38 @@ class Citizen:
         raise AssertionError("unreachable")
 
 
-async def contribute_fr(c: Citizen, *, start: str = "Bonjour") -> SentMessage:
-    """A whole French contribution; returns the bot's thank-you message."""
+async def up_to_profile(
+    c: Citizen,
+    *,
+    start: str = "Bonjour",
+    theme: str = "2",
+    need: str = NEED_FR,
+    solution: str = SOLUTION_FR,
+    levers: str | None = LEVERS_FR,
+) -> None:
+    """Consent, Oise, ``theme`` and the texts (``levers=None``: skipped), up to the profile."""
     await c.say(start)
     await c.expect(button="consent:yes")
     await c.press("consent:yes")
     await c.expect(button="t:OISE")
     await c.press("t:OISE")
-    await c.expect(button="th:2")
-    await c.press("th:2")
-    await c.expect(text=t("fr", "need.prompt")[:40])
-    await c.say(NEED_FR)
-    await c.expect(text=t("fr", "solution.prompt")[:40])
-    await c.say(SOLUTION_FR)
+    await c.expect(button=f"th:{theme}")
+    await c.press(f"th:{theme}")
+    await c.expect(text=t("fr", "need.prompt")[:30])
+    await c.say(need)
+    await c.expect(text=t("fr", "solution.prompt")[:30])
+    await c.say(solution)
     await c.expect(button="skip")
-    await c.say(LEVERS_FR)
+    if levers is None:
+        await c.press("skip")
+    else:
+        await c.say(levers)
     await c.expect(button="p:usager")
+
+
+async def contribute_fr(c: Citizen, *, start: str = "Bonjour") -> SentMessage:
+    """A whole French contribution; returns the bot's thank-you message."""
+    await up_to_profile(c, start=start)
     await c.press("p:usager")
     await c.expect(button="send")
     await c.press("send")

@@ -16,16 +16,15 @@ from storage.identity import ChatCipher
 from storage.models import ChatIdentity, Contribution, InboundUpdate
 from storage.settings import Settings
 from tests.telegram_helpers import (
-    LEVERS_FR,
     NEED_EN,
     NEED_FR,
     SOLUTION_EN,
-    SOLUTION_FR,
     Bot,
     Citizen,
     contribute_fr,
     running_bot,
     settle,
+    up_to_profile,
 )
 
 
@@ -143,20 +142,7 @@ async def test_long_review_is_split_cleanly(sqlite_settings: Settings) -> None:
     levers = ("Des financements pérennes et une coordination locale. " * 60)[:2990]
     async with running_bot(sqlite_settings) as bot:
         c = Citizen(bot.api, bot.api.user(1005))
-        await c.say("Bonjour")
-        await c.expect(button="consent:yes")
-        await c.press("consent:yes")
-        await c.expect(button="t:OISE")
-        await c.press("t:OISE")
-        await c.expect(button="th:1")
-        await c.press("th:1")
-        await c.expect(text=t("fr", "need.prompt")[:30])
-        await c.say(need)
-        await c.expect(text=t("fr", "solution.prompt")[:30])
-        await c.say(solution)
-        await c.expect(button="skip")
-        await c.say(levers)
-        await c.expect(button="p:usager")
+        await up_to_profile(c, theme="1", need=need, solution=solution, levers=levers)
         before = len(c.messages)
         await c.press("p:usager")
         review = await c.expect(button="send")
@@ -277,20 +263,7 @@ async def test_hostile_text_at_every_step_never_breaks(sqlite_settings: Settings
 async def test_blocked_bot_keeps_the_contribution(sqlite_settings: Settings) -> None:
     async with running_bot(sqlite_settings) as bot:
         c = Citizen(bot.api, bot.api.user(1011))
-        await c.say("Bonjour")
-        await c.expect(button="consent:yes")
-        await c.press("consent:yes")
-        await c.expect(button="t:OISE")
-        await c.press("t:OISE")
-        await c.expect(button="th:2")
-        await c.press("th:2")
-        await c.expect(text=t("fr", "need.prompt")[:30])
-        await c.say(NEED_FR)
-        await c.expect(text=t("fr", "solution.prompt")[:30])
-        await c.say(SOLUTION_FR)
-        await c.expect(button="skip")
-        await c.say(LEVERS_FR)
-        await c.expect(button="p:usager")
+        await up_to_profile(c)
         await c.press("p:usager")
         review = await c.expect(button="send")
         bot.api.block(c.chat_id)  # the citizen blocks the bot, then presses "send"

@@ -30,6 +30,7 @@ from tests.telegram_helpers import (
     contribute_fr,
     open_campaign_file,
     running_bot,
+    up_to_profile,
 )
 
 
@@ -79,20 +80,13 @@ async def test_redelivered_updates_change_nothing_and_send_nothing(
 async def test_a_button_pressed_twice_quickly_submits_once(sqlite_settings: Settings) -> None:
     async with running_bot(sqlite_settings, mode="webhook") as bot:
         c = Citizen(bot.api, bot.api.user(2002))
-        await c.say("Bonjour")
-        await c.expect(button="consent:yes")
-        await c.press("consent:yes")
-        await c.expect(button="t:OISE")
-        await c.press("t:OISE")
-        await c.expect(button="th:1")
-        await c.press("th:1")
-        await c.expect(text=t("fr", "need.prompt")[:30])
-        await c.say("Il manque des médecins traitants dans tout le canton depuis des années.")
-        await c.expect(text=t("fr", "solution.prompt")[:30])
-        await c.say("Des maisons de santé pluriprofessionnelles dans chaque canton rural.")
-        await c.expect(button="skip")
-        await c.press("skip")
-        await c.expect(button="p:-")
+        await up_to_profile(
+            c,
+            theme="1",
+            need="Il manque des médecins traitants dans tout le canton depuis des années.",
+            solution="Des maisons de santé pluriprofessionnelles dans chaque canton rural.",
+            levers=None,
+        )
         await c.press("p:-")
         review = await c.expect(button="send")
         # double tap: two distinct updates carrying the same button
