@@ -79,11 +79,19 @@ class Driver:
         return [c.id for r in self.replies for c in r.choices]
 
 
-def to_review(d: Driver, *, need: str = NEED_FR, solution: str = SOLUTION_FR) -> Driver:
+def consented(d: Driver, territory: str | None = None, theme: str | None = None) -> Driver:
+    """Greet and accept the notice; then pick ``territory`` and ``theme`` when given."""
     d.send("bonjour")
     d.press("consent:yes")
-    d.press("t:OISE")
-    d.press("th:1")
+    if territory:
+        d.press(f"t:{territory}")
+    if theme:
+        d.press(f"th:{theme}")
+    return d
+
+
+def to_review(d: Driver, *, need: str = NEED_FR, solution: str = SOLUTION_FR) -> Driver:
+    consented(d, "OISE", "1")
     d.send(need)
     d.send(solution)
     d.press("skip")

@@ -27,6 +27,7 @@ from tests.dialog_helpers import (
     SOLUTION_EN,
     SOLUTION_FR,
     Driver,
+    consented,
     context,
     to_review,
 )
@@ -112,10 +113,7 @@ def test_a_second_contribution_keeps_the_territory() -> None:
 
 def test_theme_of_ones_own_goes_through_custom_theme() -> None:
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
-    d.press("t:HAINAUT")
-    d.press("th:5")
+    consented(d, "HAINAUT", "5")
     assert d.conv.state == "custom_theme"
     d.send("ab")
     assert "trop court" in d.text and d.conv.state == "custom_theme"
@@ -132,10 +130,7 @@ def test_predefined_extra_theme_is_under_theme_five() -> None:
     extra = c.extra_themes[0]
     assert extra.number == 5 and len(c.extra_themes) == 8
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
-    d.press("t:OISE")
-    d.press(f"th:{extra.code}")
+    consented(d, "OISE", extra.code)
     assert d.conv.state == "need" and d.conv.answers["theme"] == extra.code
 
 
@@ -242,10 +237,7 @@ def test_table_covers_every_transition() -> None:
 
 def test_detours_come_back_where_they_left() -> None:
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
-    d.press("t:OISE")
-    d.press("th:1")
+    consented(d, "OISE", "1")
     d.send(NEED_FR)
     d.send("/cancel")
     assert d.conv.state == "confirm_cancel"
@@ -296,8 +288,7 @@ def test_edit_from_review_returns_to_review() -> None:
 
 def test_stale_button_shows_the_current_step() -> None:
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
+    consented(d)
     old_version = d.conv.version
     d.press("t:OISE")
     d.send(ChoiceEvent("t:HAINAUT", old_version))
@@ -307,8 +298,7 @@ def test_stale_button_shows_the_current_step() -> None:
 
 def test_choice_from_another_step_is_refused() -> None:
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
+    consented(d)
     d.send(ChoiceEvent("th:1"))  # a theme while the territory is asked
     assert d.conv.state == "territory" and "territory" not in d.conv.answers
 
@@ -324,10 +314,7 @@ def test_language_command_and_switch() -> None:
 
 def test_langdetect_offers_to_switch_once_when_confident() -> None:
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
-    d.press("t:OISE")
-    d.press("th:1")
+    consented(d, "OISE", "1")
     d.send(NEED_EN)
     assert d.conv.answers["need_lang"] == "en"
     assert "lang:en" in d.choices and "Vous semblez écrire en anglais" in d.text
@@ -337,10 +324,7 @@ def test_langdetect_offers_to_switch_once_when_confident() -> None:
 
 def test_short_text_keeps_the_interface_language() -> None:
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
-    d.press("t:OISE")
-    d.press("th:1")
+    consented(d, "OISE", "1")
     d.send("non merci, pas de médecin")  # langdetect alone may say Italian
     assert d.conv.answers["need_lang"] == "fr"
     assert "lang:" not in " ".join(d.choices)
@@ -417,8 +401,7 @@ def test_my_contributions_are_rendered() -> None:
 
 def test_territory_by_department_narrows_choices() -> None:
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
+    consented(d)
     d.send("Nord")
     assert d.conv.state == "territory"
     assert set(d.choices) < {f"t:{tr.code}" for tr in d.ctx.campaign.territories}
@@ -433,16 +416,14 @@ def test_territory_by_department_narrows_choices() -> None:
 )
 def test_territory_unknown_or_outside(typed: str, message: str) -> None:
     d = Driver()
-    d.send("x")
-    d.press("consent:yes")
+    consented(d)
     d.send(typed)
     assert d.conv.state == "territory" and message in d.text
 
 
 def test_many_territories_are_typed_not_buttons() -> None:
     d = Driver(ctx=context(name="france-departements.toml"))
-    d.send("x")
-    d.press("consent:yes")
+    consented(d)
     assert d.choices == [] and "code postal" in d.text
     d.send("2A004")
     assert d.conv.state == "theme"
