@@ -528,9 +528,7 @@ def _on_consent(turn: _Turn, choice: str) -> bool:
         conv.consent_version = version
         turn.effects.append(RecordConsent(version))
         if _fire(conv, "accept"):
-            if conv.state == "theme":
-                territory = turn.ctx.campaign.territory(str(conv.answers["territory"]))
-                turn.say("territory.preselected", territory=territory.name if territory else "")
+            _say_kept_territory(turn)
             turn.prompt()
         return True
     if choice == "consent:no":
@@ -545,6 +543,13 @@ def _on_consent(turn: _Turn, choice: str) -> bool:
         turn.prompt()
         return True
     return False
+
+
+def _say_kept_territory(turn: _Turn) -> None:
+    """When the territory step was skipped (deep link, next contribution), say which one holds."""
+    if turn.conv.state == "theme":
+        territory = turn.ctx.campaign.territory(str(turn.conv.answers["territory"]))
+        turn.say("territory.preselected", territory=territory.name if territory else "")
 
 
 def _on_territory(turn: _Turn, choice: str) -> bool:
@@ -623,9 +628,7 @@ def _on_done(turn: _Turn, choice: str) -> bool:
         return False
     conv = turn.conv
     _fire(conv, "again")
-    if conv.state == "theme":
-        territory = turn.ctx.campaign.territory(str(conv.answers["territory"]))
-        turn.say("territory.preselected", territory=territory.name if territory else "")
+    _say_kept_territory(turn)
     turn.prompt()
     return True
 
