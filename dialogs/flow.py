@@ -806,13 +806,13 @@ def _looks_like_a_choice(text: str, turn: _Turn) -> bool:
     if len(text) > 60:
         return False
     key = fold(text)
-    return key in _choice_labels(turn.ctx.campaign, turn.conv.lang)
+    return key in _choice_labels(turn.ctx.campaign)
 
 
 _LABELS: dict[int, tuple[CampaignView, frozenset[str]]] = {}
 
 
-def _choice_labels(c: CampaignView, interface_lang: str) -> frozenset[str]:
+def _choice_labels(c: CampaignView) -> frozenset[str]:
     """Every button label, in every language (a citizen may copy either); cached per campaign."""
     cached = _LABELS.get(id(c))
     if cached is not None and cached[0] is c:
