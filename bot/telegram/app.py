@@ -26,6 +26,7 @@ from telegram.error import Conflict, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
+from bot.telegram.http import AiohttpRequest
 from bot.telegram.inbox import Envelope, Inbox
 from bot.telegram.notifier import Notifier
 from bot.telegram.processor import DB_ERRORS, DialogHandler, Processor
@@ -54,11 +55,11 @@ def build_application(
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_file_url)
         .updater(None)
-        # Few connections: httpcore scans its whole pool on every request (measured: 64
-        # connections cost ~3 ms of CPU per request under load; 8 are plenty for Telegram's
-        # ~30 messages/s).
-        .connection_pool_size(8)
-        .pool_timeout(30)
+        # aiohttp instead of httpx (bot/telegram/http.py: httpx's pool bookkeeping was the
+        # largest cost of an update under load). 8 connections are plenty for Telegram's
+        # ~30 messages/s; the long poll has its own.
+        .request(AiohttpRequest(8))
+        .get_updates_request(AiohttpRequest(1))
     )
     if rate_limit:
         if overall_max_rate is None:
