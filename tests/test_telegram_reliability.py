@@ -98,6 +98,58 @@ async def test_a_button_pressed_twice_quickly_submits_once(sqlite_settings: Sett
         assert await count(bot.service, Contribution) == 1
 
 
+async def test_updates_held_in_memory_are_not_read_back_by_the_sweeper(
+    sqlite_settings: Settings,
+) -> None:
+    api = await FakeBotAPI().start()
+    settings = bot_settings(sqlite_settings, api)
+    service = await DialogService.open(settings)
+    # The first event waits until the inbox was swept a few times: an update held in memory
+    # longer than the sweep interval, as under load.
+    gate, handle = asyncio.Event(), service.handle
+
+    async def slow_handle(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.wait_for(gate.wait(), 20)
+        return await handle(*args, **kwargs)
+
+    service.handle = slow_handle  # type: ignore[method-assign]
+    try:
+        async with running_bot(
+            settings, mode="webhook", api=api, service=service, sweep_interval=0.05
+        ) as bot:
+            inbox = bot.channel.inbox
+            sweeps, reads = 0, 0
+            swept = asyncio.Event()
+            sweep, read = inbox.pending_keys, inbox.next_for
+
+            async def counting_sweep(*args: Any, **kwargs: Any) -> list[str]:
+                nonlocal sweeps
+                sweeps += 1
+                if sweeps >= 5:
+                    swept.set()
+                return await sweep(*args, **kwargs)
+
+            async def counting_read(*args: Any, **kwargs: Any) -> Any:
+                nonlocal reads
+                reads += 1
+                return await read(*args, **kwargs)
+
+            inbox.pending_keys = counting_sweep  # type: ignore[method-assign]
+            inbox.next_for = counting_read  # type: ignore[method-assign]
+            c = Citizen(bot.api, bot.api.user(2003))
+            await c.say("/start")
+            await asyncio.wait_for(swept.wait(), 20)  # it waited through several sweeps
+            gate.set()
+            await c.expect(button="consent:yes")
+            await settle(bot)
+            assert reads == 0  # nothing read back: the update was in the processor's hands
+            assert len(c.messages) == 1  # answered once
+            assert await count(service, InboundUpdate, InboundUpdate.status == "done") == 1
+    finally:
+        await service.close()
+        await api.stop()
+
+
 # --- the webhook's door -------------------------------------------------------------------------
 
 

@@ -189,24 +189,31 @@ class Inbox:
         *,
         received_before: datetime | None = None,
         applied_before: datetime | None = None,
+        known: Container[int] = (),
     ) -> list[str]:
         """Ordering keys with work left: updates pending (received before
-        ``received_before``: later ones are in the processor's hands), or applied before
-        ``applied_before`` and never answered (orphans of a crash)."""
+        ``received_before``) that are not ``known`` (already in the processor's hands), or
+        applied before ``applied_before`` and never answered (orphans of a crash)."""
         pending = InboundUpdate.status == PENDING
         if received_before is not None:
             pending = pending & (InboundUpdate.received_at < received_before)
         applied = InboundUpdate.status == APPLIED
         if applied_before is not None:
             applied = applied & (InboundUpdate.processed_at < applied_before)
-        async with self.sessions() as session:
-            rows = await session.execute(
-                select(InboundUpdate.participant_key)
+        keys: dict[str, None] = {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(InboundUpdate.participant_key, InboundUpdate.update_id)
                 .where(pending | applied)
-                .group_by(InboundUpdate.participant_key)
-                .limit(limit)
+                .order_by(InboundUpdate.update_id)
+                .limit(limit * 10)
             )
-            return [r[0] for r in rows]
+            for key, update_id in rows:
+                if update_id not in known:
+                    keys[key] = None
+                    if len(keys) >= limit:
+                        break
+        return list(keys)
 
     async def next_for(
         self, key: str, skip: Container[int] = (), applied_before: datetime | None = None

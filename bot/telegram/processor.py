@@ -165,6 +165,9 @@ class Processor:
         self._db_check: set[str] = set()
         #: Updates handed over by the receivers, by ordering key (the fast path: no re-read).
         self._queued: dict[str, dict[int, dict[str, Any]]] = {}
+        #: Update ids in memory: queued, or taken and being applied (the sweeper leaves them
+        #: alone; under load they wait longer than its interval).
+        self._held: set[int] = set()
         #: Updates answered, to be marked done (batched: one commit for many).
         self._to_finish: dict[int, str] = {}
         self._finish_wakeup = asyncio.Event()
@@ -196,6 +199,7 @@ class Processor:
         for i, env in enumerate(envelopes):
             if updates is not None:
                 self._queued.setdefault(env.key, {})[env.update_id] = updates[i]
+                self._held.add(env.update_id)
             self._ensure(env.key)
 
     # --- marking done, in batches -----------------------------------------------------------
@@ -259,9 +263,13 @@ class Processor:
         while not self._closing:
             try:
                 now = datetime.now(UTC)
+                # Updates in memory (queued or being applied) are not the sweeper's business:
+                # under load they wait longer than the sweep interval, and re-reading them
+                # from the inbox would only add work.
                 keys = await self.inbox.pending_keys(
                     received_before=now - timedelta(seconds=self.sweep_interval),
                     applied_before=max(self.started_at, now - RESUME_AFTER),
+                    known=self._held,
                 )
                 for key in keys:
                     self._db_check.add(key)
@@ -319,12 +327,12 @@ class Processor:
                     if claimed:
                         await self._drain_claimed(key)
                     else:
-                        self._queued.pop(key, None)  # another worker has this citizen
+                        self._drop_queued(key)  # another worker has this citizen
             except DB_ERRORS as exc:
                 # The database went away: the rows stay; the sweeper comes back for them.
                 log.warning("processing paused, database unavailable (%s)", type(exc).__name__)
                 self._again.discard(key)
-                self._queued.pop(key, None)
+                self._drop_queued(key)
                 return
             if key in self._again and not self._closing:
                 self._again.discard(key)
@@ -361,6 +369,11 @@ class Processor:
                 with contextlib.suppress(*DB_ERRORS):
                     await conn.invalidate()
                 raise
+
+    def _drop_queued(self, key: str) -> None:
+        """Forget the updates of ``key`` held in memory: the inbox has them (the sweeper)."""
+        for uid in self._queued.pop(key, {}):
+            self._held.discard(uid)
 
     async def _next(self, key: str) -> tuple[dict[str, Any] | None, str] | None:
         """The next update of ``key``: handed over in memory, else read from the inbox."""
@@ -407,6 +420,9 @@ class Processor:
                 raise
             except Exception as exc:
                 await self._failed(env, update_, exc)
+            finally:
+                # applied, finished, or left pending in the inbox for the sweeper
+                self._held.discard(env.update_id)
 
     # --- routing ---------------------------------------------------------------------------------
 
