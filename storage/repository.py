@@ -73,6 +73,9 @@ class ParticipantState:
     participant: ParticipantRow
     stored: StoredConversation | None
     campaign: CurrentCampaign | None
+    #: Whether the channel marked their chat unreachable (None: no chat identity stored).
+    #: Only this flag is read here: the chat id itself stays in its own table.
+    chat_blocked: bool | None = None
 
 
 # Built once: the statements on every event's path (no per-event construction).
@@ -89,10 +92,12 @@ _LOAD_STATE = (
         _table(Campaign).c.code,
         _table(Campaign).c.ref_prefix,
         _table(Campaign).c.spec_hash,
+        _table(ChatIdentity).c.blocked,
     )
     .select_from(_participants)
     .outerjoin(_conversations, _conversations.c.participant_id == _participants.c.id)
     .outerjoin(_table(Campaign), _table(Campaign).c.id == _conversations.c.campaign_id)
+    .outerjoin(_table(ChatIdentity), _table(ChatIdentity).c.participant_id == _participants.c.id)
     .where(_participants.c.key == bindparam("key"))
 )
 _INSERT_PARTICIPANT = insert(_participants).returning(_participants.c.id)
@@ -128,13 +133,16 @@ async def load_state(db: Executor, key: str) -> ParticipantState | None:
     if row is None:
         return None
     pid, lang, consent_version, consent_at, data, campaign_id, updated_at = row[:7]
-    cid, code, ref_prefix, digest = row[7:]
+    cid, code, ref_prefix, digest, blocked = row[7:]
     stored = None
     if data is not None:
         stored = StoredConversation(Conversation.from_dict(data), campaign_id, updated_at)
     campaign = CurrentCampaign(cid, code, ref_prefix, digest) if cid is not None else None
     return ParticipantState(
-        ParticipantRow(pid, lang, consent_version, consent_at), stored, campaign
+        ParticipantRow(pid, lang, consent_version, consent_at),
+        stored,
+        campaign,
+        None if blocked is None else bool(blocked),
     )
 
 

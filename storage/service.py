@@ -41,7 +41,19 @@ from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Also = Callable[[AsyncSession, int], Awaitable[None]]
+
+@dataclass(frozen=True)
+class Participation:
+    """What the channel's ``also`` hook learns of the event's participant."""
+
+    #: 0 when no participant remains (declined, erased).
+    participant_id: int
+    #: The participant's chat identity: None when none is stored, else whether the channel
+    #: marked it unreachable (read with the conversation: no query of its own).
+    chat_blocked: bool | None
+
+
+Also = Callable[[AsyncConnection, Participation], Awaitable[None]]
 
 #: Attempts at one event when its conversation keeps changing under it.
 MAX_ATTEMPTS = 5
@@ -160,9 +172,9 @@ class DialogService:
     ) -> HandleResult:
         """Handle one event of ``user_id`` on ``channel`` in one transaction.
 
-        ``also(session, participant_id)`` runs inside that transaction, after the dialog's
-        changes (``participant_id`` is 0 when no participant remains: declined or erased);
-        if it raises, nothing of the event is stored. The event may run more than once when
+        ``also(connection, participation)`` runs inside that transaction (on its
+        connection), after the dialog's changes; if it raises, nothing of the event is
+        stored. The event may run more than once when
         the conversation changes concurrently, so ``also`` must be repeatable.
         """
         key = self.pseudonymiser.key(channel, user_id)
@@ -246,12 +258,8 @@ class DialogService:
                         db, participant.id, campaign.id, new, conv.version, now
                     )
             if also is not None:
-                session = AsyncSession(bind=db, expire_on_commit=False)
-                try:
-                    await also(session, participant_id or 0)
-                    await session.flush()
-                finally:
-                    await session.close()
+                blocked = state.chat_blocked if state is not None and participant_id else None
+                await also(db, Participation(participant_id or 0, blocked))
         return HandleResult(replies, new, participant_id, key, submitted)
 
     @staticmethod

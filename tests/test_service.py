@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialogs import flow
 from dialogs.messages import t
@@ -29,7 +29,7 @@ from storage.models import (
     Participant,
     Territory,
 )
-from storage.service import DialogService, HandleResult
+from storage.service import DialogService, HandleResult, Participation
 from storage.settings import Settings
 
 TEST_TOML = Path(__file__).parent / "data" / "test-campaign.toml"
@@ -207,8 +207,8 @@ async def test_failing_also_leaves_nothing(service: DialogService) -> None:
     citizen = Citizen(service)
     review = await citizen.up_to_review()
 
-    async def boom(session: AsyncSession, participant_id: int) -> None:
-        assert participant_id == review.participant_id
+    async def boom(db: AsyncConnection, who: Participation) -> None:
+        assert who.participant_id == review.participant_id
         raise RuntimeError("the channel failed")
 
     with pytest.raises(RuntimeError):
@@ -222,8 +222,8 @@ async def test_failing_also_leaves_nothing(service: DialogService) -> None:
     # and the same press, retried, goes through once
     calls: list[int] = []
 
-    async def ok(session: AsyncSession, participant_id: int) -> None:
-        calls.append(participant_id)
+    async def ok(db: AsyncConnection, who: Participation) -> None:
+        calls.append(who.participant_id)
 
     done = await citizen.send(ChoiceEvent("send", review.conversation.version), also=ok)
     assert done.submitted == ["TST-OISE-000001"] and calls == [review.participant_id]
@@ -252,10 +252,27 @@ async def test_also_runs_in_the_same_transaction(service: DialogService) -> None
     citizen = Citizen(service)
     await citizen.send(CommandEvent("start"))
 
-    async def add_identity(session: AsyncSession, participant_id: int) -> None:
-        session.add(ChatIdentity(participant_id=participant_id, channel="terminal", secret=b"s"))
+    seen: list[Participation] = []
+
+    async def add_identity(db: AsyncConnection, who: Participation) -> None:
+        seen.append(who)
+        if who.chat_blocked is None:
+            await db.execute(
+                insert(ChatIdentity).values(
+                    participant_id=who.participant_id, channel="terminal", secret=b"s"
+                )
+            )
 
     await citizen.pick("consent:yes", also=add_identity)
+    assert await count(service, ChatIdentity) == 1
+    # the next event learns, with the conversation, that the identity is there
+    await citizen.pick("t:OISE", also=add_identity)
+    assert [w.chat_blocked for w in seen] == [None, False]
+    assert seen[0].participant_id == seen[1].participant_id != 0
+    async with service.sessions() as s, s.begin():
+        await s.execute(update(ChatIdentity).values(blocked=True))
+    await citizen.pick("th:2", also=add_identity)
+    assert seen[-1].chat_blocked is True
     assert await count(service, ChatIdentity) == 1
 
 

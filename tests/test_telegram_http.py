@@ -231,3 +231,13 @@ async def test_lifecycle() -> None:
             await request.shutdown()
     assert status == 200
     assert json.loads(payload)["result"]["is_bot"] is True
+
+
+def test_cnrbot_run_uses_uvloop_where_installed() -> None:
+    from bot.commands.run import run_loop
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        return 7 if type(loop).__module__.startswith("uvloop") else 1
+
+    assert run_loop(main()) == 7

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import bindparam, exists, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -49,6 +49,7 @@ from bot.telegram.inbox import (
 from dialogs.messages import normalise_lang, t
 from dialogs.model import ChoiceEvent, Conversation, Event, Reply
 from storage.models import ChatIdentity, ConversationRow, InboundUpdate, Participant
+from storage.service import Participation
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 #: Errors meaning "the database is not reachable right now": retry later, never give up.
 DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutError)
 
-Also = Callable[[AsyncSession, int], Awaitable[None]]
+Also = Callable[[AsyncConnection, Participation], Awaitable[None]]
 
 
 class HandleResultLike(Protocol):
@@ -109,8 +110,11 @@ _MARK_APPLIED = (
     .values(status=APPLIED, processed_at=bindparam("now"))
     .execution_options(synchronize_session=False)
 )
-_IDENTITY_BLOCKED = select(ChatIdentity.blocked).where(
-    ChatIdentity.participant_id == bindparam("pid")
+_INSERT_IDENTITY = insert(ChatIdentity)
+_UNBLOCK_IDENTITY = (
+    update(ChatIdentity)
+    .where(ChatIdentity.participant_id == bindparam("pid"))
+    .values(blocked=False, updated_at=bindparam("now"))
 )
 
 #: An update applied by another (live) worker is left to it this long before being resumed.
@@ -466,33 +470,29 @@ class Processor:
         cipher = self.inbox.cipher
         chat_id = env.chat_id if env.chat_id is not None else env.user_id
 
-        async def also(session: AsyncSession, participant_id: int) -> None:
+        async def also(db: AsyncConnection, who: Participation) -> None:
             # Applied once, and only when no older update of this citizen is still waiting.
-            # Core execution on the transaction's connection: the ORM's bulk UPDATE machinery
-            # (session.execute of an ORM-enabled statement) costs more than the statement.
-            db = await session.connection()
             params = {"uid": update_id, "key": key, "now": datetime.now(UTC)}
             result = await db.execute(_MARK_APPLIED, params)
             if getattr(result, "rowcount", 1) != 1:
                 raise AlreadyApplied()
-            if participant_id:
-                blocked = await db.scalar(_IDENTITY_BLOCKED, {"pid": participant_id})
-                if blocked is None:
-                    await db.execute(
-                        insert(ChatIdentity).values(
-                            participant_id=participant_id,
-                            channel=CHANNEL,
-                            secret=cipher.encrypt(str(chat_id)),
-                            blocked=False,
-                            updated_at=datetime.now(UTC),
-                        )
-                    )
-                elif blocked:  # they write to us again
-                    await db.execute(
-                        update(ChatIdentity)
-                        .where(ChatIdentity.participant_id == participant_id)
-                        .values(blocked=False, updated_at=datetime.now(UTC))
-                    )
+            if not who.participant_id:
+                return
+            if who.chat_blocked is None:  # keep how to reach them (encrypted, apart)
+                await db.execute(
+                    _INSERT_IDENTITY,
+                    {
+                        "participant_id": who.participant_id,
+                        "channel": CHANNEL,
+                        "secret": cipher.encrypt(str(chat_id)),
+                        "blocked": False,
+                        "updated_at": datetime.now(UTC),
+                    },
+                )
+            elif who.chat_blocked:  # they write to us again
+                await db.execute(
+                    _UNBLOCK_IDENTITY, {"pid": who.participant_id, "now": datetime.now(UTC)}
+                )
 
         try:
             async with self._db_slot:
