@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -92,6 +92,13 @@ def envelope(update: JSON, pseudonymiser: Pseudonymiser) -> Envelope:
     )
 
 
+_FINISH = (
+    update(InboundUpdate)
+    .where(InboundUpdate.update_id.in_(bindparam("ids", expanding=True)))
+    .values(status=bindparam("status"), payload=None, processed_at=bindparam("now"))
+)
+
+
 class Inbox:
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -99,6 +106,14 @@ class Inbox:
         self.cipher = ChatCipher(settings)
         self.pseudonymiser = Pseudonymiser(settings)
         self.dialect = engine.dialect.name
+        #: Where one statement is the whole transaction (recording a batch, marking done):
+        #: on PostgreSQL, autocommit spares the BEGIN and COMMIT round trips (the statement is
+        #: atomic by itself); SQLite's own begin and commit cost no round trip.
+        self.single: AsyncEngine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else engine
+        )
         #: SQLite has one writer at a time: every write of the channel takes this slot (no
         #: "database is locked" retries); PostgreSQL needs none.
         self.write_slot = asyncio.Semaphore(1 if self.dialect == "sqlite" else 1_000_000)
@@ -175,7 +190,7 @@ class Inbox:
             .returning(InboundUpdate.update_id)
         )
         # On a connection (Core), not a session: no ORM bulk-insert machinery per batch.
-        async with self.engine.begin() as conn:
+        async with self.single.begin() as conn:
             result = await conn.execute(stmt, rows)
             return set(result.scalars())
 
@@ -247,11 +262,9 @@ class Inbox:
         """Mark updates finished and erase their payload."""
         if not update_ids:
             return
-        async with self.engine.begin() as conn:  # Core: no ORM session synchronisation
+        async with self.single.begin() as conn:  # Core: no ORM session synchronisation
             await conn.execute(
-                update(InboundUpdate)
-                .where(InboundUpdate.update_id.in_(list(update_ids)))
-                .values(status=status, payload=None, processed_at=datetime.now(UTC))
+                _FINISH, {"ids": list(update_ids), "status": status, "now": datetime.now(UTC)}
             )
 
     async def count(self, *statuses: str) -> int:

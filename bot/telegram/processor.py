@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, exists, insert, select, text, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
@@ -46,6 +46,7 @@ from bot.telegram.inbox import (
     Inbox,
     envelope,
 )
+from bot.telegram.locks import CitizenLocks
 from dialogs.messages import normalise_lang, t
 from dialogs.model import ChoiceEvent, Conversation, Event, Reply
 from storage.models import ChatIdentity, ConversationRow, InboundUpdate, Participant
@@ -153,7 +154,6 @@ class Processor:
         self.bot = bot
         self.sweep_interval = sweep_interval
         pg = inbox.dialect == "postgresql"
-        self.use_locks = pg
         if concurrency is None:
             # SQLite has one writer at a time: queueing here beats "database is locked" retries.
             concurrency = max(2, settings.database_pool_size // 2) if pg else 1
@@ -163,8 +163,7 @@ class Processor:
         #: Citizens drained at once (their updates wait for the dialog's slots anyway).
         pool = settings.database_pool_size
         self._drain_slots = asyncio.Semaphore(4 * pool if pg else 1_000_000)
-        self._lock_conn: AsyncConnection | None = None
-        self._lock_mutex = asyncio.Lock()
+        self._locks = CitizenLocks(inbox.engine) if pg else None
         #: Keys whose inbox rows must be read (sweeper, recovery), not only memory.
         self._db_check: set[str] = set()
         #: Updates handed over by the receivers, by ordering key (the fast path: no re-read).
@@ -312,10 +311,8 @@ class Processor:
             self._finisher = None
         with contextlib.suppress(*DB_ERRORS):
             await self.flush()
-        if self._lock_conn is not None:
-            with contextlib.suppress(*DB_ERRORS):
-                await self._lock_conn.close()
-            self._lock_conn = None
+        if self._locks is not None:
+            await self._locks.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -348,31 +345,17 @@ class Processor:
         """PostgreSQL: hold an advisory lock on the citizen's key while draining, so that two
         workers never work for one citizen at once. All locks live on one dedicated
         connection (no pool connection held per citizen)."""
-        if not self.use_locks:
+        if self._locks is None:
             yield True
             return
         lock_id = _advisory_id(key)
-        got = await self._lock_call("SELECT pg_try_advisory_lock(:k)", lock_id)
+        got = await self._locks.try_lock(lock_id)
         try:
             yield got
         finally:
             if got:
                 with contextlib.suppress(*DB_ERRORS):
-                    await self._lock_call("SELECT pg_advisory_unlock(:k)", lock_id)
-
-    async def _lock_call(self, sql: str, lock_id: int) -> bool:
-        async with self._lock_mutex:
-            if self._lock_conn is None or self._lock_conn.closed:
-                conn = await self.inbox.engine.connect()
-                self._lock_conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            try:
-                return bool(await self._lock_conn.scalar(text(sql), {"k": lock_id}))
-            except DB_ERRORS:
-                # Its locks went with it: the conditional "applied" mark still keeps order.
-                conn, self._lock_conn = self._lock_conn, None
-                with contextlib.suppress(*DB_ERRORS):
-                    await conn.invalidate()
-                raise
+                    await self._locks.unlock(lock_id)
 
     def _drop_queued(self, key: str) -> None:
         """Forget the updates of ``key`` held in memory: the inbox has them (the sweeper)."""

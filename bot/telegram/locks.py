@@ -1,0 +1,124 @@
+"""Citizen locks for several workers on one PostgreSQL database.
+
+A worker drains a citizen's updates only while it holds a PostgreSQL advisory lock on the
+citizen's key, so that two workers never answer one citizen at once (and replies keep their
+order). All the locks of a worker live on one dedicated connection, not one pool connection
+per citizen.
+
+Taking and releasing a lock is one tiny statement, but under load a worker does it twice per
+update: requests made while a round trip is in flight go together in the next one (a single
+statement over arrays), and they run on the driver's own connection (asyncpg) rather than
+through SQLAlchemy's execution machinery, which costs more than the statement here. The
+connection is still checked out of the engine's pool (same settings, same accounting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+#: One statement for a whole batch: each row takes (true) or releases (false) one lock.
+_BATCH = (
+    "SELECT t.n, CASE WHEN t.take THEN pg_try_advisory_lock(t.k) "
+    "ELSE pg_advisory_unlock(t.k) END "
+    "FROM unnest($1::bigint[], $2::boolean[]) WITH ORDINALITY AS t(k, take, n)"
+)
+
+
+class CitizenLocks:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._pending: list[tuple[int, bool, asyncio.Future[bool]]] = []
+        self._runner: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
+        self._raw: Any = None
+        #: Statements sent (for tests and benchmarks: batches, not requests).
+        self.round_trips = 0
+
+    async def try_lock(self, lock_id: int) -> bool:
+        """Take the lock if nobody holds it; False when another worker does."""
+        return await self._request(lock_id, True)
+
+    async def unlock(self, lock_id: int) -> None:
+        await self._request(lock_id, False)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await self._runner
+        # Invalidated, not returned: a pooled connection must not carry locks to its next user.
+        await self._discard()
+
+    # --- batching --------------------------------------------------------------------------------
+
+    def _request(self, lock_id: int, take: bool) -> asyncio.Future[bool]:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((lock_id, take, future))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="citizen-locks")
+        return future
+
+    async def _run(self) -> None:
+        while self._pending:
+            # A key appears once per batch (its requests then run in the order they came).
+            batch: list[tuple[int, bool, asyncio.Future[bool]]] = []
+            later: list[tuple[int, bool, asyncio.Future[bool]]] = []
+            keys: set[int] = set()
+            for item in self._pending:
+                (later if item[0] in keys else batch).append(item)
+                keys.add(item[0])
+            self._pending = later
+            try:
+                results = await self._execute(batch)
+            except Exception as exc:
+                # The connection's locks went with it; the "applied" guard of the inbox
+                # still keeps order. Every waiter of the batch learns it (a database error).
+                await self._discard()
+                error = OperationalError("advisory locks", None, exc)
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (lock_id, take, future), got in zip(batch, results, strict=True):
+                if future.done():  # its waiter gave up (cancelled): never leak a lock
+                    if take and got:
+                        loop = asyncio.get_running_loop()
+                        self._pending.append((lock_id, False, loop.create_future()))
+                    continue
+                future.set_result(got)
+
+    async def _execute(self, batch: list[tuple[int, bool, asyncio.Future[bool]]]) -> list[bool]:
+        raw = await self._connection()
+        self.round_trips += 1
+        rows = await raw.fetch(_BATCH, [k for k, _, _ in batch], [t for _, t, _ in batch])
+        by_n = {int(n): bool(v) for n, v in rows}
+        return [by_n[i + 1] for i in range(len(batch))]
+
+    async def _connection(self) -> Any:
+        if self._raw is None or self._raw.is_closed():
+            await self._discard()
+            conn = await self.engine.connect()
+            try:
+                fairy = await conn.get_raw_connection()
+                self._raw = fairy.driver_connection
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+        return self._raw
+
+    async def _discard(self) -> None:
+        conn, self._conn, self._raw = self._conn, None, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
+        with contextlib.suppress(Exception):
+            await conn.close()
