@@ -24,6 +24,8 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
 
 def _given(value: ODVInput[float], default: float | None) -> float | None:
     return default if isinstance(value, DefaultValue) else value
@@ -74,6 +76,7 @@ class AiohttpRequest(BaseRequest):
                 headers={"User-Agent": self.USER_AGENT},
                 # PTB reads every answer itself (errors included): never raise on a status
                 raise_for_status=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none
             )
 
     async def shutdown(self) -> None:
@@ -113,10 +116,16 @@ class AiohttpRequest(BaseRequest):
                 filename, content, mime = _file_part(part)
                 form.add_field(name, content, filename=filename, content_type=mime)
             body = form
-        elif request_data is not None:
-            body = request_data.json_parameters or None
+        headers = None
+        if not files and request_data is not None and request_data.parameters:
+            # A form, as PTB's own HTTPXRequest sends it, encoded once here (cheaper than
+            # aiohttp's form machinery for every message).
+            body = request_data.url_encoded_parameters().encode()
+            headers = _FORM
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as response:
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=timeout
+            ) as response:
                 payload = await response.read()
                 return response.status, payload
         except TimeoutError as err:
