@@ -71,6 +71,19 @@ async def test_a_key_asked_twice_at_once_keeps_its_order(
     assert await second.try_lock(key) is True  # held once, released once
 
 
+async def test_a_release_needs_no_waiting_and_keeps_its_place(
+    workers: tuple[CitizenLocks, CitizenLocks],
+) -> None:
+    first, second = workers
+    key, other = some_keys(2)
+    assert await first.try_lock(key)
+    first.release(key)  # (a drain that ends does not wait for its unlock)
+    assert await first.try_lock(key) is True  # after the release, not before it
+    first.release(key)
+    assert await first.try_lock(other)  # its round trip comes after the release's
+    assert await second.try_lock(key) is True
+
+
 async def test_a_waiter_that_gives_up_leaks_no_lock(
     workers: tuple[CitizenLocks, CitizenLocks],
 ) -> None:
@@ -109,6 +122,7 @@ async def test_an_unreachable_database_is_a_database_error() -> None:
     engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/none")
     locks = CitizenLocks(engine)
     try:
+        locks.release(2)  # fails with nobody waiting: nothing raised anywhere
         for _ in range(2):  # and again: nothing left half-open
             with pytest.raises(SQLAlchemyError):
                 await locks.try_lock(1)

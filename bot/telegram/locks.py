@@ -35,7 +35,8 @@ _BATCH = (
 class CitizenLocks:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._pending: list[tuple[int, bool, asyncio.Future[bool]]] = []
+        #: (lock id, take or release, its waiter: None when nobody waits)
+        self._pending: list[tuple[int, bool, asyncio.Future[bool] | None]] = []
         self._runner: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
         self._raw: Any = None
@@ -49,6 +50,11 @@ class CitizenLocks:
     async def unlock(self, lock_id: int) -> None:
         await self._request(lock_id, False)
 
+    def release(self, lock_id: int) -> None:
+        """Unlock without waiting: it goes with the next round trip, before any later request
+        for the same key (a drain that ends need not wait for its unlock)."""
+        self._enqueue(lock_id, False, None)
+
     async def close(self) -> None:
         if self._runner is not None:
             with contextlib.suppress(Exception):
@@ -60,16 +66,19 @@ class CitizenLocks:
 
     def _request(self, lock_id: int, take: bool) -> asyncio.Future[bool]:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._enqueue(lock_id, take, future)
+        return future
+
+    def _enqueue(self, lock_id: int, take: bool, future: asyncio.Future[bool] | None) -> None:
         self._pending.append((lock_id, take, future))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="citizen-locks")
-        return future
 
     async def _run(self) -> None:
         while self._pending:
             # A key appears once per batch (its requests then run in the order they came).
-            batch: list[tuple[int, bool, asyncio.Future[bool]]] = []
-            later: list[tuple[int, bool, asyncio.Future[bool]]] = []
+            batch: list[tuple[int, bool, asyncio.Future[bool] | None]] = []
+            later: list[tuple[int, bool, asyncio.Future[bool] | None]] = []
             keys: set[int] = set()
             for item in self._pending:
                 (later if item[0] in keys else batch).append(item)
@@ -83,18 +92,21 @@ class CitizenLocks:
                 await self._discard()
                 error = OperationalError("advisory locks", None, exc)
                 for _, _, future in batch:
-                    if not future.done():
+                    if future is not None and not future.done():
                         future.set_exception(error)
                 continue
             for (lock_id, take, future), got in zip(batch, results, strict=True):
+                if future is None:
+                    continue
                 if future.done():  # its waiter gave up (cancelled): never leak a lock
                     if take and got:
-                        loop = asyncio.get_running_loop()
-                        self._pending.append((lock_id, False, loop.create_future()))
+                        self._pending.append((lock_id, False, None))
                     continue
                 future.set_result(got)
 
-    async def _execute(self, batch: list[tuple[int, bool, asyncio.Future[bool]]]) -> list[bool]:
+    async def _execute(
+        self, batch: list[tuple[int, bool, asyncio.Future[bool] | None]]
+    ) -> list[bool]:
         raw = await self._connection()
         self.round_trips += 1
         rows = await raw.fetch(_BATCH, [k for k, _, _ in batch], [t for _, t, _ in batch])

@@ -354,8 +354,7 @@ class Processor:
             yield got
         finally:
             if got:
-                with contextlib.suppress(*DB_ERRORS):
-                    await self._locks.unlock(lock_id)
+                self._locks.release(lock_id)
 
     def _drop_queued(self, key: str) -> None:
         """Forget the updates of ``key`` held in memory: the inbox has them (the sweeper)."""
