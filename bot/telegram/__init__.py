@@ -1,7 +1,8 @@
 """The Telegram channel.
 
-python-telegram-bot (PTB) is used for what it does well: the ``Bot`` (HTTP client, typed
-methods, ``AIORateLimiter`` honouring ``429 retry_after``). Receiving and the dialogue are ours,
+python-telegram-bot (PTB) is used for what it does well: the ``Bot`` (typed methods,
+``AIORateLimiter`` honouring ``429 retry_after``), its HTTP requests made with aiohttp through
+PTB's ``BaseRequest`` extension point (``http``). Receiving and the dialogue are ours,
 because PTB's ``Updater``/webhook server acknowledge an update before it is handled (a crash
 loses it) and its ``ConversationHandler`` keeps state in memory; here the database is the single
 source of truth.
@@ -33,6 +34,7 @@ Guarantees and the choices behind them:
 * Blocked bot / deleted chat: logged without identity, ``ChatIdentity.blocked`` set, nothing of
   the citizen's contribution undone.
 * Scale-out: several webhook workers may share one PostgreSQL database (advisory lock per
-  citizen while draining; the conditional "applied" mark keeps it correct even without it).
+  citizen while draining, batched on one connection: ``locks``; the conditional "applied" mark
+  keeps it correct even without it).
   On SQLite run a single worker.
 """
