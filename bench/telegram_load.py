@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -478,6 +479,18 @@ def main() -> int:
     if args.baseline_bot:
         baseline_bot(args.baseline_bot, args.port)
         return 0
+    if (
+        "webhook" in args.modes
+        and not args.no_baseline
+        and importlib.util.find_spec("tornado") is None
+    ):
+        print(
+            "The floor bot's webhook mode needs python-telegram-bot's webhook server:\n"
+            "    .venv/bin/pip install -e '.[bench]'\n"
+            "(or run with --modes polling, or --no-baseline)",
+            file=sys.stderr,
+        )
+        return 2
     return asyncio.run(bench(args))
 
 
