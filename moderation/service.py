@@ -8,7 +8,6 @@ exactly as absent as an unknown one).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -30,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
+from dialogs.validation import clean_text  # the same cleaning as the citizens' texts
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -65,12 +65,6 @@ NOTE_MAX_CHARS = 2000
 SEARCH_MAX_CHARS = 200
 _CASEFOLD_FN = "cnr_casefold"
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
-
-
-def clean_text(value: str) -> str:
-    """Text typed by staff: NUL and other C0 controls removed (tab/newline kept), trimmed."""
-    value = value.replace("\r\n", "\n")
-    return "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc").strip()
 
 
 # --- scope ----------------------------------------------------------------------------------------

@@ -468,6 +468,28 @@ async def _hostile_round(
     assert "<script>window.__pwned" not in page
 
 
+async def test_staff_edits_are_cleaned_as_citizens_texts_are(
+    oise: Console, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """No control or invisible formatting character (bidi override, zero-width) survives an
+    edit: what the synthesis team reads is what the page showed."""
+    ref = "HDF-OISE-000001"
+    resp = await oise.post(
+        f"/contributions/{ref}/edit",
+        {
+            "version": "1",
+            "need": "\u202eCaviar\u200bdage   du\x00 constat\ufeff\r\n\r\n\r\n\r\nsuite",
+            "solution": "Solution\u200d proposée\u2060 1",
+            "levers": "\u00a0 Levier e\u0301lu \t",
+        },
+    )
+    assert resp.status == 303  # type: ignore[attr-defined]
+    c = await _get(sessions, ref)
+    assert c.need == "Caviardage du constat\n\nsuite"
+    assert c.solution == "Solution proposée 1"
+    assert c.levers == "Levier élu"  # NFC, like the citizens' texts
+
+
 async def test_audit_log_view_filters_and_csv_is_formula_safe(
     admin: Console, world: World, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
