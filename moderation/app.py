@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
@@ -72,6 +73,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Stored instants are UTC (SQLite gives them back naive)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _settings(request: web.Request) -> Settings:
@@ -417,7 +423,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 async def queue(request: web.Request) -> web.Response:
     db = _db(request)
     scope = _scope(request)
-    filters = service.QueueFilters.parse(request.query)
+    filters = service.QueueFilters.parse(request.query, zone=_settings(request).timezone)
     page = await service.queue_page(db, scope, filters, _settings(request).console_page_size)
     territories, themes, languages = await service.campaign_choices(db, scope)
     return _render(
@@ -449,7 +455,8 @@ async def detail(
     scope = _scope(request)
     ref = request.match_info["ref"]
     filters = service.QueueFilters.parse(
-        request.query if request.method == "GET" else _filter_params(await request.post())
+        request.query if request.method == "GET" else _filter_params(await request.post()),
+        zone=_settings(request).timezone,
     )
     c = await service.get_contribution(db, scope, ref)
     if c is None:
@@ -524,7 +531,7 @@ async def _after_action(
     db = _db(request)
     if res.status == "ok":
         await db.commit()
-        filters = service.QueueFilters.parse(_filter_params(form))
+        filters = service.QueueFilters.parse(_filter_params(form), zone=_settings(request).timezone)
         c = res.contribution
         next_ref = None
         if c is not None:
@@ -575,7 +582,7 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     action = _form_str(form, "bulk_action")
     selected = [v for v in form.getall("sel", []) if isinstance(v, str)][:500]
-    qs = urlencode(service.QueueFilters.parse(_filter_params(form)).query())
+    qs = urlencode(service.QueueFilters.parse(_filter_params(form)).query())  # (days as typed)
     if action not in ("approve", "reject"):
         raise _redirect(request, f"/contributions?{qs}", "Choisissez une action groupée.")
     if not selected:
@@ -617,7 +624,9 @@ async def dashboard_view(request: web.Request) -> web.Response:
     db = _db(request)
     raw = request.query.get("campaign", "")
     campaign_id = int(raw) if raw.isdigit() and len(raw) < 12 else None
-    data = await service.dashboard(db, _scope(request), campaign_id)
+    data = await service.dashboard(
+        db, _scope(request), campaign_id, zone=_settings(request).timezone
+    )
     charts = {}
     if data is not None:
         charts["per_day"] = column_chart(
@@ -715,7 +724,7 @@ async def exports_submit(request: web.Request) -> web.StreamResponse:
 
 async def audit_view(request: web.Request) -> web.Response:
     _require_admin(request)
-    filters = service.AuditFilters.parse(request.query)
+    filters = service.AuditFilters.parse(request.query, zone=_settings(request).timezone)
     rows, total, page, pages = await service.audit_page(
         _db(request), filters, _settings(request).console_page_size
     )
@@ -752,7 +761,7 @@ async def audit_csv(request: web.Request) -> web.Response:
     import json
 
     db = _db(request)
-    filters = service.AuditFilters.parse(request.query)
+    filters = service.AuditFilters.parse(request.query, zone=_settings(request).timezone)
     rows = await service.audit_rows(db, filters)
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -934,7 +943,10 @@ def create_app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -
         context_processors=[_context],
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["dt"] = lambda v: v.strftime("%d/%m/%Y %H:%M") if v else ""
+    zone = ZoneInfo(settings.timezone)  # times shown as staff live them (CNR_TIMEZONE)
+    env.filters["dt"] = lambda v: (
+        _as_utc(v).astimezone(zone).strftime("%d/%m/%Y %H:%M") if v else ""
+    )
     env.filters["d"] = lambda v: v.strftime("%d/%m/%Y") if v else ""
     env.globals["urlencode"] = urlencode
     app.on_response_prepare.append(_security_headers)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -210,6 +211,22 @@ def _parse_date(raw: str | None) -> date | None:
         return None
 
 
+#: Days typed by staff and days of the dashboard are local days of this zone (settings'
+#: CNR_TIMEZONE, the zone of the quiet hours too): the exporter reads the campaign's days the
+#: same way, so a console filter and an export of the same dates select the same texts.
+DEFAULT_ZONE = "Europe/Paris"
+
+
+def day_bounds(
+    since: date | None, until: date | None, zone: str
+) -> tuple[datetime | None, datetime | None]:
+    """``[since 00:00, until+1 00:00)`` local time of ``zone``, as instants."""
+    tz = ZoneInfo(zone)
+    start = datetime.combine(since, time(0), tz) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(0), tz) if until else None
+    return start, end
+
+
 @dataclass(frozen=True)
 class QueueFilters:
     territory: int | None = None
@@ -221,9 +238,11 @@ class QueueFilters:
     until: date | None = None
     q: str = ""
     page: int = 1
+    #: The zone of the days (not a parameter of the page: the console's setting).
+    zone: str = DEFAULT_ZONE
 
     @classmethod
-    def parse(cls, params: Mapping[str, str]) -> QueueFilters:
+    def parse(cls, params: Mapping[str, str], *, zone: str = DEFAULT_ZONE) -> QueueFilters:
         status = params.get("status", "pending")
         if status not in STATUSES and status != "":
             status = "pending"
@@ -239,6 +258,7 @@ class QueueFilters:
             until=_parse_date(params.get("until")),
             q=q,
             page=max(1, min(page, 1_000_000)),
+            zone=zone,
         )
 
     def query(self, *, page: int | None = None) -> dict[str, str]:
@@ -271,10 +291,10 @@ class QueueFilters:
             conds.append(Contribution.status == self.status)
         if self.language:
             conds.append(Contribution.language == self.language)
-        if self.since:
-            conds.append(Contribution.created_at >= datetime.combine(self.since, time(), UTC))
-        if self.until:
-            end = datetime.combine(self.until + timedelta(days=1), time(), UTC)
+        start, end = day_bounds(self.since, self.until, self.zone)
+        if start is not None:
+            conds.append(Contribution.created_at >= start)
+        if end is not None:
             conds.append(Contribution.created_at < end)
         if self.q:
             fold = getattr(func, _CASEFOLD_FN) if dialect == "sqlite" else func.lower
@@ -702,13 +722,18 @@ async def scoped_campaigns(session: AsyncSession, scope: Scope) -> list[Campaign
 
 
 async def dashboard(
-    session: AsyncSession, scope: Scope, campaign_id: int | None, today: date | None = None
+    session: AsyncSession,
+    scope: Scope,
+    campaign_id: int | None,
+    today: date | None = None,
+    zone: str = DEFAULT_ZONE,
 ) -> Dashboard | None:
     campaigns = await scoped_campaigns(session, scope)
     if not campaigns:
         return None
     campaign = next((c for c in campaigns if c.id == campaign_id), campaigns[0])
-    today = today or datetime.now(UTC).date()
+    tz = ZoneInfo(zone)
+    today = today or datetime.now(tz).date()
     base = [scope.clause(), Contribution.campaign_id == campaign.id]
     territories = list(
         await session.scalars(
@@ -739,13 +764,22 @@ async def dashboard(
         cells.setdefault((terr_id, theme_id), {})[status] = n
         by_status[status] = by_status.get(status, 0) + n
         theme_totals[theme_id] = theme_totals.get(theme_id, 0) + n
-    day = func.date(Contribution.created_at)
-    per_day_rows = await session.execute(
-        select(day, func.count(Contribution.id)).where(*base).group_by(day).order_by(day)
+    # Counted per hour (UTC) in SQL, then per local day here: SQLite knows no time zones,
+    # and every zone of the French health regions is a whole number of hours from UTC.
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    hour = (
+        func.strftime("%Y-%m-%d %H:00:00", Contribution.created_at)
+        if dialect == "sqlite"
+        else func.date_trunc("hour", Contribution.created_at)
     )
-    counted = {
-        (d if isinstance(d, date) else date.fromisoformat(str(d))): n for d, n in per_day_rows
-    }
+    counted: dict[date, int] = {}
+    for at, n in await session.execute(
+        select(hour, func.count(Contribution.id)).where(*base).group_by(hour)
+    ):
+        instant = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+        instant = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
+        local_day = instant.astimezone(tz).date()
+        counted[local_day] = counted.get(local_day, 0) + n
     per_day: list[tuple[date, int]] = []
     if counted:  # every day from the first to the last (at most the last 120), gaps as zero
         first, last = min(counted), max(counted)
@@ -802,10 +836,12 @@ class AuditFilters:
     since: date | None = None
     until: date | None = None
     page: int = 1
+    zone: str = DEFAULT_ZONE
 
     @classmethod
-    def parse(cls, params: Mapping[str, str]) -> AuditFilters:
+    def parse(cls, params: Mapping[str, str], *, zone: str = DEFAULT_ZONE) -> AuditFilters:
         return cls(
+            zone=zone,
             action=clean_text(params.get("action", ""))[:40],
             actor=clean_text(params.get("actor", ""))[:254],
             target=clean_text(params.get("target", ""))[:120],
@@ -837,12 +873,11 @@ class AuditFilters:
             conds.append(func.lower(AuditEntry.actor).like(_like_pattern(self.actor.lower()), "\\"))
         if self.target:
             conds.append(AuditEntry.target.like(_like_pattern(self.target), escape="\\"))
-        if self.since:
-            conds.append(AuditEntry.at >= datetime.combine(self.since, time(), UTC))
-        if self.until:
-            conds.append(
-                AuditEntry.at < datetime.combine(self.until + timedelta(days=1), time(), UTC)
-            )
+        start, end = day_bounds(self.since, self.until, self.zone)
+        if start is not None:
+            conds.append(AuditEntry.at >= start)
+        if end is not None:
+            conds.append(AuditEntry.at < end)
         return conds
 
 

@@ -8,7 +8,7 @@ import io
 import re
 import sys
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from markupsafe import Markup
@@ -132,6 +132,41 @@ async def test_dashboard_counts_and_flags_empty_themes(
     day_chart = page.split("Contributions reçues par jour</title>")[1].split("</svg>")[0]
     assert day_chart.count("<rect") == 4
     assert "03/11/2022 : 0" in day_chart
+
+
+async def test_days_and_times_are_those_of_the_staff(
+    admin: Console, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Sent at 23:30 UTC on 20 November = 00:30 on 21 November in Paris (CNR_TIMEZONE): the
+    console shows, filters and counts it on the 21st, as the exporter's dates do."""
+    late = datetime(2022, 11, 20, 23, 30, tzinfo=UTC)
+    async with sessions() as s:
+        c = await s.scalar(select(Contribution).where(Contribution.reference == "HDF-OISE-000001"))
+        assert c is not None
+        c.created_at = late
+        s.add(AuditEntry(at=late, actor="admin@ars.test", action="test", target="HDF-OISE-000001"))
+        await s.commit()
+    detail = await (await admin.client.get("/contributions/HDF-OISE-000001")).text()
+    assert "21/11/2022 00:30" in detail and "20/11/2022" not in detail
+
+    async def listed(day: str) -> list[str]:
+        params = {"since": day, "until": day, "status": ""}
+        page = await (await admin.client.get("/contributions", params=params)).text()
+        return re.findall(r'data-rowlink href="/contributions/(HDF-[A-Z]+-\d{6})', page)
+
+    assert await listed("2022-11-21") == ["HDF-OISE-000001"]
+    assert await listed("2022-11-20") == []
+    audit = await (
+        await admin.client.get("/audit", params={"since": "2022-11-21", "until": "2022-11-21"})
+    ).text()
+    assert "21/11/2022 00:30" in audit and audit.count("<bdi>HDF-OISE-000001</bdi>") == 1
+    audit = await (
+        await admin.client.get("/audit", params={"since": "2022-11-20", "until": "2022-11-20"})
+    ).text()
+    assert "<bdi>HDF-OISE-000001</bdi>" not in audit
+    page = await (await admin.client.get("/dashboard")).text()
+    day_chart = page.split("Contributions reçues par jour</title>")[1].split("</svg>")[0]
+    assert "21/11/2022 : 1" in day_chart and "20/11/2022 : 0" in day_chart
 
 
 async def test_staff_pages_create_reset_disable(
