@@ -52,7 +52,10 @@ def detect_language(
     text: str, interface_lang: str, *, min_letters: int, min_confidence: float
 ) -> Detected:
     """The language of ``text`` (ISO 639-1), or ``interface_lang`` when it cannot be told."""
-    sample = text[:_SAMPLE]
+    # In lower case: langdetect skips words written in capitals, so a text typed in caps lock
+    # was detected from its few other n-grams (French in capitals came out as German or
+    # English, confidently). The profiles are overwhelmingly lower-case n-grams.
+    sample = text[:_SAMPLE].lower()
     if count_letters(sample) < min_letters:
         return Detected(interface_lang, False)
     detector = _factory().create()

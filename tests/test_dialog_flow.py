@@ -322,6 +322,14 @@ def test_langdetect_offers_to_switch_once_when_confident() -> None:
     assert "lang:en" not in d.choices, "offered once only"
 
 
+def test_a_need_typed_in_capitals_is_french_and_offers_no_switch() -> None:
+    d = Driver()
+    consented(d, "OISE", "1")
+    d.send("IL N'Y A PLUS DE MEDECIN TRAITANT DANS NOTRE VILLAGE DEPUIS DEUX ANS, C'EST GRAVE.")
+    assert d.conv.answers["need_lang"] == "fr"
+    assert d.conv.state == "solution" and "lang:" not in " ".join(d.choices)
+
+
 def test_short_text_keeps_the_interface_language() -> None:
     d = Driver()
     consented(d, "OISE", "1")

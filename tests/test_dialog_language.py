@@ -58,6 +58,22 @@ def test_other_languages_are_recorded(lang: str, text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("lang", "text"),
+    [("fr", t.upper()) for t in FRENCH]
+    + [("en", t.upper()) for t in ENGLISH]
+    + [(lang, t.upper()) for lang, t in OTHERS]
+    + [
+        ("fr", "AMÉLIORER LA PRÉVENTION, LE REPÉRAGE ET LA PRISE EN CHARGE DE LA SANTÉ MENTALE"),
+        ("fr", "Il faut plus de médecins à l'HÔPITAL de SAINT-QUENTIN, les URGENCES débordent."),
+    ],
+)
+def test_text_typed_in_capitals_keeps_its_language(lang: str, text: str) -> None:
+    """Caps lock on a phone: langdetect skips words in capitals, so without care French
+    in capitals came out as German or English (and a language switch was offered)."""
+    assert _detect(text, "en" if lang == "fr" else "fr") == (lang, True)
+
+
+@pytest.mark.parametrize(
     "text", ["non merci", "ok", "merci beaucoup docteur", "12345 67890 !!!", ""]
 )
 def test_short_or_letterless_text_keeps_the_interface_language(text: str) -> None:
