@@ -17,9 +17,20 @@ _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
 
 def clean_text(text: str) -> str:
     """Normalise (NFC), drop control and zero-width characters, fold spaces, trim."""
-    text = text.replace("\r\n", "\n")
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
+    # Fast path (nearly every answer): ``str.isprintable`` is false for exactly the
+    # characters the loop below would change (categories C* and Z* but the plain space).
+    if not text.replace("\n", "").isprintable():
+        text = _drop_controls(text)
+    cleaned = _SPACES.sub(" ", text)
+    cleaned = _SPACE_AROUND_NEWLINE.sub("\n", cleaned)
+    cleaned = _BLANK_LINES.sub("\n\n", cleaned)
+    return cleaned.strip()
+
+
+def _drop_controls(text: str) -> str:
     out: list[str] = []
-    for ch in unicodedata.normalize("NFC", text):
+    for ch in text:
         if ch in _WHITESPACE_CONTROLS:
             out.append(_WHITESPACE_CONTROLS[ch])
         elif ch == "\n":
@@ -28,10 +39,7 @@ def clean_text(text: str) -> str:
             continue
         else:
             out.append(ch)
-    cleaned = _SPACES.sub(" ", "".join(out))
-    cleaned = _SPACE_AROUND_NEWLINE.sub("\n", cleaned)
-    cleaned = _BLANK_LINES.sub("\n\n", cleaned)
-    return cleaned.strip()
+    return "".join(out)
 
 
 def count_letters(text: str) -> int:

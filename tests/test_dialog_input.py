@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from dialogs import flow
@@ -181,3 +183,18 @@ def test_start_payload_is_bounded() -> None:
 def test_fold() -> None:
     assert fold("  Béthune ") == fold("bethune") == "bethune"
     assert fold("Pas-de-Calais") == "pas de calais"
+
+
+def test_no_control_or_invisible_character_survives_cleaning() -> None:
+    """Every code point of the first planes, the private use area and beyond, alone between
+    letters: what remains has no control, format, surrogate, private or unassigned character,
+    and no whitespace but the space and the newline."""
+    points = [*range(0x0, 0x3400), *range(0xD800, 0xD810), *range(0xE000, 0xE010)]
+    points += [*range(0xFE00, 0x10000), *range(0x1F000, 0x1F100), 0xE0001, 0x10FFFF]
+    for cp in points:
+        cleaned = clean_text(f"a{chr(cp)}b")
+        for ch in cleaned.replace("\n", ""):
+            category = unicodedata.category(ch)
+            assert category[0] != "C", (hex(cp), category)
+            assert category[0] != "Z" or ch == " ", (hex(cp), category)
+            assert not ch.isspace() or ch in " \n", hex(cp)
