@@ -147,6 +147,20 @@ async def test_files_are_sent_as_multipart(recorder: Recorder) -> None:
     assert files[0]["content_type"] == "application/pdf"
 
 
+async def test_the_proxy_of_the_environment_is_used(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agency's network reaches Telegram through its proxy (HTTP(S)_PROXY, as httpx)."""
+    proxy = recorder.base_url.removesuffix("/bot")
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    # a host that does not resolve: only the proxy can answer
+    async with bot_on("http://api.telegram.invalid/bot", AiohttpRequest(1)) as bot:
+        await bot.send_message(5, "par le proxy")
+    assert [c["method"] for c in recorder.seen] == ["getMe", "sendMessage"]
+    assert recorder.seen[-1]["fields"]["text"] == "par le proxy"
+
+
 async def test_telegram_errors_keep_their_meaning(recorder: Recorder) -> None:
     async with bot_on(recorder.base_url, AiohttpRequest(2)) as bot:
         recorder.fail(403, "Forbidden: bot was blocked by the user")

@@ -77,6 +77,9 @@ class AiohttpRequest(BaseRequest):
                 # PTB reads every answer itself (errors included): never raise on a status
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none
+                # HTTPS_PROXY / NO_PROXY as httpx (PTB's default) honours them: an agency's
+                # network often reaches the Internet through a proxy
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:
