@@ -131,6 +131,34 @@ async def test_an_unreachable_database_is_a_database_error() -> None:
         await engine.dispose()
 
 
+async def test_closing_does_not_wait_for_a_database_that_never_answers() -> None:
+    """A server that accepts connections and says nothing (a hung database): closing gives up
+    after its grace, and the waiters get a database error instead of waiting for ever."""
+    accepted: list[asyncio.StreamWriter] = []
+    connected = asyncio.Event()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        connected.set()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/none")
+    locks = CitizenLocks(engine)
+    try:
+        waiter = asyncio.ensure_future(locks.try_lock(1))
+        async with asyncio.timeout(10):
+            await connected.wait()  # the connection attempt is under way
+            await locks.close(grace=0.1)
+            with pytest.raises(SQLAlchemyError):
+                await waiter
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await engine.dispose()
+
+
 async def test_closing_releases_every_lock(workers: tuple[CitizenLocks, CitizenLocks]) -> None:
     first, second = workers
     keys = some_keys(3)

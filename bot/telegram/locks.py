@@ -55,10 +55,15 @@ class CitizenLocks:
         for the same key (a drain that ends need not wait for its unlock)."""
         self._enqueue(lock_id, False, None)
 
-    async def close(self) -> None:
-        if self._runner is not None:
-            with contextlib.suppress(Exception):
-                await self._runner
+    async def close(self, grace: float = 5.0) -> None:
+        """Let the requests under way finish (a few seconds at most: the database may be
+        gone), then drop the connection and every lock on it."""
+        if self._runner is not None and not self._runner.done():
+            _done, pending = await asyncio.wait({self._runner}, timeout=grace)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
         # Invalidated, not returned: a pooled connection must not carry locks to its next user.
         await self._discard()
 
@@ -86,6 +91,13 @@ class CitizenLocks:
             self._pending = later
             try:
                 results = await self._execute(batch)
+            except asyncio.CancelledError:  # closing: nobody is left waiting for ever
+                stopped = OperationalError("advisory locks", None, ConnectionError("closed"))
+                for _, _, future in batch + self._pending:
+                    if future is not None and not future.done():
+                        future.set_exception(stopped)
+                self._pending = []
+                raise
             except Exception as exc:
                 # The connection's locks went with it; the "applied" guard of the inbox
                 # still keeps order. Every waiter of the batch learns it (a database error).
