@@ -161,6 +161,14 @@ async def test_the_proxy_of_the_environment_is_used(
     assert recorder.seen[-1]["fields"]["text"] == "par le proxy"
 
 
+async def test_no_proxy_is_honoured(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")  # would fail
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    async with bot_on(recorder.base_url, AiohttpRequest(1)) as bot:
+        await bot.send_message(5, "en direct")
+    assert recorder.seen[-1]["fields"]["text"] == "en direct"
+
+
 async def test_telegram_errors_keep_their_meaning(recorder: Recorder) -> None:
     async with bot_on(recorder.base_url, AiohttpRequest(2)) as bot:
         recorder.fail(403, "Forbidden: bot was blocked by the user")
