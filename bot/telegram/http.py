@@ -119,7 +119,11 @@ class AiohttpRequest(BaseRequest):
         write = _given(write_timeout, self._media_write_timeout if files else self._write_timeout)
         # aiohttp's "connect" includes the wait for a free connection of the pool.
         acquire = None if pool is None or connect is None else pool + connect
-        total = None if None in (acquire, write, read) else acquire + write + read  # type: ignore[operator]
+        total = (
+            acquire + write + read
+            if acquire is not None and write is not None and read is not None
+            else None
+        )
         timeout = aiohttp.ClientTimeout(
             total=total, connect=acquire, sock_connect=connect, sock_read=read
         )
