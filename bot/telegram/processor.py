@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -50,21 +50,13 @@ from bot.telegram.locks import CitizenLocks
 from dialogs.messages import normalise_lang, t
 from dialogs.model import ChoiceEvent, Conversation, Event, Reply
 from storage.models import ChatIdentity, ConversationRow, InboundUpdate, Participant
-from storage.service import Participation
+from storage.service import Also, Participation
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: Errors meaning "the database is not reachable right now": retry later, never give up.
 DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutError)
-
-Also = Callable[[AsyncConnection, Participation], Awaitable[None]]
-
-
-class HandleResultLike(Protocol):
-    replies: list[Reply]
-    conversation: Conversation
-    participant_id: int | None
 
 
 class DialogHandler(Protocol):
