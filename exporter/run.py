@@ -35,8 +35,8 @@ from exporter.source import (
     ExportError,
     Item,
     TerritoryInfo,
+    exported,
     load_campaign,
-    period_bounds,
     stream_items,
 )
 from exporter.xlsx import XlsxWriter
@@ -119,21 +119,12 @@ async def _counts(
     since: date | None,
     until: date | None,
 ) -> dict[str, int]:
-    start, end = period_bounds(campaign, since, until)
     codes = {t.id: t.code for t in territories}
     stmt = (
         select(Contribution.territory_id, func.count())
-        .where(
-            Contribution.campaign_id == campaign.id,
-            Contribution.status == "approved",
-            Contribution.territory_id.in_(list(codes)),
-        )
+        .where(*exported(campaign, list(codes), since, until))
         .group_by(Contribution.territory_id)
     )
-    if start is not None:
-        stmt = stmt.where(Contribution.created_at >= start)
-    if end is not None:
-        stmt = stmt.where(Contribution.created_at < end)
     rows = (await session.execute(stmt)).all()
     counts = dict.fromkeys(codes.values(), 0)
     for territory_id, n in rows:

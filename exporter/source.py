@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exporter.pii import mask
@@ -155,14 +155,43 @@ async def load_campaign(session: AsyncSession, code: str) -> CampaignData:
     )
 
 
-def period_bounds(
-    campaign: CampaignData, since: date | None, until: date | None
+def day_bounds(
+    since: date | None, until: date | None, zone: str
 ) -> tuple[datetime | None, datetime | None]:
-    """``[since 00:00, until+1 00:00)`` in the campaign's time zone (``until`` included)."""
-    tz = ZoneInfo(campaign.timezone)
+    """``[since 00:00, until+1 00:00)`` local time of ``zone`` (``until`` included), as
+    instants. The console's day filters use it too: the same dates select the same texts."""
+    tz = ZoneInfo(zone)
     start = datetime.combine(since, time(0), tz) if since else None
     end = datetime.combine(until + timedelta(days=1), time(0), tz) if until else None
     return start, end
+
+
+def period_bounds(
+    campaign: CampaignData, since: date | None, until: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """The period in the campaign's time zone."""
+    return day_bounds(since, until, campaign.timezone)
+
+
+def exported(
+    campaign: CampaignData,
+    territory_ids: Sequence[int],
+    since: date | None,
+    until: date | None,
+) -> list[ColumnElement[bool]]:
+    """What an export selects: approved contributions of the campaign and territories,
+    created within the period (campaign time zone)."""
+    start, end = period_bounds(campaign, since, until)
+    conds: list[ColumnElement[bool]] = [
+        Contribution.campaign_id == campaign.id,
+        Contribution.status == "approved",
+        Contribution.territory_id.in_(list(territory_ids)),
+    ]
+    if start is not None:
+        conds.append(Contribution.created_at >= start)
+    if end is not None:
+        conds.append(Contribution.created_at < end)
+    return conds
 
 
 async def stream_items(
@@ -177,7 +206,6 @@ async def stream_items(
     """Approved contributions of ``territories``, ordered by reference, read in batches."""
     if not territories:
         return
-    start, end = period_bounds(campaign, since, until)
     codes = {t.id: t.code for t in territories}
     supplementary = {th.id: th.label for th in campaign.themes if th.number == 5}
     stmt = (
@@ -197,17 +225,9 @@ async def stream_items(
             Contribution.channel,
         )
         .join(Theme, Theme.id == Contribution.theme_id)
-        .where(
-            Contribution.campaign_id == campaign.id,
-            Contribution.status == "approved",
-            Contribution.territory_id.in_(list(codes)),
-        )
+        .where(*exported(campaign, list(codes), since, until))
         .order_by(Contribution.reference)
     )
-    if start is not None:
-        stmt = stmt.where(Contribution.created_at >= start)
-    if end is not None:
-        stmt = stmt.where(Contribution.created_at < end)
     result = await session.stream(stmt.execution_options(yield_per=batch_size))
     async for rows in result.partitions():
         for row in rows:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from dialogs.validation import clean_text  # the same cleaning as the citizens' texts
+from exporter.source import day_bounds
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -213,18 +214,9 @@ def _parse_date(raw: str | None) -> date | None:
 
 #: Days typed by staff and days of the dashboard are local days of this zone (settings'
 #: CNR_TIMEZONE, the zone of the quiet hours too): the exporter reads the campaign's days the
-#: same way, so a console filter and an export of the same dates select the same texts.
+#: same way (exporter.source.day_bounds), so a console filter and an export of the same dates
+#: select the same texts.
 DEFAULT_ZONE = "Europe/Paris"
-
-
-def day_bounds(
-    since: date | None, until: date | None, zone: str
-) -> tuple[datetime | None, datetime | None]:
-    """``[since 00:00, until+1 00:00)`` local time of ``zone``, as instants."""
-    tz = ZoneInfo(zone)
-    start = datetime.combine(since, time(0), tz) if since else None
-    end = datetime.combine(until + timedelta(days=1), time(0), tz) if until else None
-    return start, end
 
 
 @dataclass(frozen=True)
