@@ -37,7 +37,7 @@ from moderation.security import (
     token_hash,
     verify_password,
 )
-from storage.models import AuditEntry, Campaign, Staff, StaffSession, Territory, Theme
+from storage.models import AuditEntry, Campaign, Staff, StaffSession, Territory
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -462,18 +462,7 @@ async def detail(
     if c is None:
         raise _not_found()
     prev_ref, next_ref = await service.neighbours(db, scope, filters, c)
-    all_territories = list(
-        await db.scalars(
-            select(Territory)
-            .where(Territory.campaign_id == c.campaign_id, scope.territory_clause())
-            .order_by(Territory.position, Territory.id)
-        )
-    )
-    themes = list(
-        await db.scalars(
-            select(Theme).where(Theme.campaign_id == c.campaign_id).order_by(Theme.position)
-        )
-    )
+    all_territories, themes = await service.territories_and_themes(db, scope, c.campaign_id)
     moderator = None
     if c.moderated_by is not None:
         moderator = await db.scalar(select(Staff.email).where(Staff.id == c.moderated_by))

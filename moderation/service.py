@@ -713,6 +713,21 @@ async def scoped_campaigns(session: AsyncSession, scope: Scope) -> list[Campaign
     )
 
 
+async def territories_and_themes(
+    session: AsyncSession, scope: Scope, campaign_id: int
+) -> tuple[list[Territory], list[Theme]]:
+    """A campaign's territories within the staff member's scope, and its themes, in order."""
+    territories = await session.scalars(
+        select(Territory)
+        .where(Territory.campaign_id == campaign_id, scope.territory_clause())
+        .order_by(Territory.position, Territory.id)
+    )
+    themes = await session.scalars(
+        select(Theme).where(Theme.campaign_id == campaign_id).order_by(Theme.position, Theme.id)
+    )
+    return list(territories), list(themes)
+
+
 async def dashboard(
     session: AsyncSession,
     scope: Scope,
@@ -727,18 +742,7 @@ async def dashboard(
     tz = ZoneInfo(zone)
     today = today or datetime.now(tz).date()
     base = [scope.clause(), Contribution.campaign_id == campaign.id]
-    territories = list(
-        await session.scalars(
-            select(Territory)
-            .where(Territory.campaign_id == campaign.id, scope.territory_clause())
-            .order_by(Territory.position, Territory.id)
-        )
-    )
-    themes = list(
-        await session.scalars(
-            select(Theme).where(Theme.campaign_id == campaign.id).order_by(Theme.position, Theme.id)
-        )
-    )
+    territories, themes = await territories_and_themes(session, scope, campaign.id)
     cells: dict[tuple[int, int], dict[str, int]] = {}
     by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
     theme_totals: dict[int, int] = {}
