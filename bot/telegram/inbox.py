@@ -117,7 +117,7 @@ class Inbox:
         #: SQLite has one writer at a time: every write of the channel takes this slot (no
         #: "database is locked" retries); PostgreSQL needs none.
         self.write_slot = asyncio.Semaphore(1 if self.dialect == "sqlite" else 1_000_000)
-        self._waiting: list[tuple[list[JSON], asyncio.Future[set[int]]]] = []
+        self._waiting: list[tuple[list[tuple[Envelope, JSON]], asyncio.Future[set[int]]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     def envelopes(self, updates: Sequence[JSON]) -> list[Envelope]:
@@ -133,23 +133,20 @@ class Inbox:
         if not updates:
             return []
         future: asyncio.Future[set[int]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((list(updates), future))
+        pairs = list(zip(self.envelopes(updates), updates, strict=True))  # (keyed once)
+        self._waiting.append((pairs, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_waiting())
         new = await future
-        return [
-            (env, u)
-            for env, u in zip(self.envelopes(updates), updates, strict=True)
-            if env.update_id in new
-        ]
+        return [(env, u) for env, u in pairs if env.update_id in new]
 
     async def _write_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            unique: dict[int, JSON] = {}
-            for updates, _ in batch:
-                for u in updates:
-                    unique.setdefault(int(u["update_id"]), u)
+            unique: dict[int, tuple[Envelope, JSON]] = {}
+            for pairs, _ in batch:
+                for env, u in pairs:
+                    unique.setdefault(env.update_id, (env, u))
             try:
                 async with self.write_slot:
                     new = await self._insert(list(unique.values()))
@@ -160,15 +157,14 @@ class Inbox:
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for updates, future in batch:
+            for pairs, future in batch:
                 if not future.done():
                     # an update given twice in one batch is "new" for its first giver only
-                    mine = {int(u["update_id"]) for u in updates} & new
+                    mine = {env.update_id for env, _ in pairs} & new
                     new -= mine
                     future.set_result(mine)
 
-    async def _insert(self, updates: Sequence[JSON]) -> set[int]:
-        envs = self.envelopes(updates)
+    async def _insert(self, pairs: Sequence[tuple[Envelope, JSON]]) -> set[int]:
         now = datetime.now(UTC)
         rows = [
             {
@@ -179,7 +175,7 @@ class Inbox:
                 "attempts": 0,
                 "received_at": now,
             }
-            for env, u in zip(envs, updates, strict=True)
+            for env, u in pairs
         ]
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         # One statement for any number of rows (SQLAlchemy's "insertmanyvalues"): compiled

@@ -159,7 +159,7 @@ class Processor:
         #: Keys whose inbox rows must be read (sweeper, recovery), not only memory.
         self._db_check: set[str] = set()
         #: Updates handed over by the receivers, by ordering key (the fast path: no re-read).
-        self._queued: dict[str, dict[int, dict[str, Any]]] = {}
+        self._queued: dict[str, dict[int, tuple[Envelope, dict[str, Any]]]] = {}
         #: Update ids in memory: queued, or taken and being applied (the sweeper leaves them
         #: alone; under load they wait longer than its interval).
         self._held: set[int] = set()
@@ -193,7 +193,7 @@ class Processor:
         processor need not read them back)."""
         for i, env in enumerate(envelopes):
             if updates is not None:
-                self._queued.setdefault(env.key, {})[env.update_id] = updates[i]
+                self._queued.setdefault(env.key, {})[env.update_id] = (env, updates[i])
                 self._held.add(env.update_id)
             self._ensure(env.key)
 
@@ -353,11 +353,13 @@ class Processor:
         for uid in self._queued.pop(key, {}):
             self._held.discard(uid)
 
-    async def _next(self, key: str) -> tuple[dict[str, Any] | None, str] | None:
-        """The next update of ``key``: handed over in memory, else read from the inbox."""
+    async def _next(self, key: str) -> tuple[Envelope | None, dict[str, Any] | None, str] | None:
+        """The next update of ``key`` (with its envelope when already known): handed over in
+        memory, else read from the inbox."""
         queued = self._queued.get(key)
         if queued:
-            return queued.pop(min(queued)), PENDING
+            env, update_ = queued.pop(min(queued))
+            return env, update_, PENDING
         self._queued.pop(key, None)
         if key not in self._db_check:
             return None
@@ -370,8 +372,8 @@ class Processor:
             return None
         if row.payload is None:  # cannot happen for unfinished rows; never loop on it
             self._finish(row.update_id, FAILED)
-            return None, FAILED
-        return self.inbox.decode(row.payload), row.status
+            return None, None, FAILED
+        return None, self.inbox.decode(row.payload), row.status
 
     async def _drain_claimed(self, key: str) -> None:
         while True:
@@ -379,10 +381,10 @@ class Processor:
             item = await self._next(key)
             if item is None:
                 return
-            update_, status = item
+            env, update_, status = item
             if update_ is None:
                 continue
-            env = envelope(update_, self.inbox.pseudonymiser)
+            env = env or envelope(update_, self.inbox.pseudonymiser)
             try:
                 if status == APPLIED:
                     await self._resume(env, update_)
