@@ -18,6 +18,7 @@ from tests.test_moderation_fixtures import (
     PASSWORD,
     Console,
     World,
+    admin,
     fast_hashing,
     new_console,
     sessions,
@@ -46,16 +47,6 @@ class _Fields(HTMLParser):
             self.labels.add(str(a["for"]))
         if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
             self.fields.append(a)
-
-
-@pytest.fixture
-async def admin(
-    db_settings: Settings, engine: AsyncEngine, staff_ids: dict[str, int]
-) -> AsyncIterator[Console]:
-    con = await new_console(db_settings, engine)
-    assert await con.login("admin@ars.test") == 303
-    yield con
-    await con.client.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

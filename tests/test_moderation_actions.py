@@ -22,9 +22,11 @@ from tests.test_moderation_fixtures import (
     T0,
     Console,
     World,
+    admin,
     client,
     fast_hashing,
     new_console,
+    oise,
     sessions,
     staff_ids,
     world,
@@ -32,26 +34,6 @@ from tests.test_moderation_fixtures import (
 
 _ = (fast_hashing, client)
 ROW = re.compile(r'data-rowlink href="/contributions/(HDF-[A-Z]+-\d{6})')
-
-
-@pytest.fixture
-async def admin(
-    db_settings: Settings, engine: AsyncEngine, staff_ids: dict[str, int]
-) -> AsyncIterator[Console]:
-    con = await new_console(db_settings, engine)
-    assert await con.login("admin@ars.test") == 303
-    yield con
-    await con.client.close()
-
-
-@pytest.fixture
-async def oise(
-    db_settings: Settings, engine: AsyncEngine, staff_ids: dict[str, int]
-) -> AsyncIterator[Console]:
-    con = await new_console(db_settings, engine)
-    assert await con.login("oise@ars.test") == 303
-    yield con
-    await con.client.close()
 
 
 async def _get(sessions: async_sessionmaker[AsyncSession], ref: str) -> Contribution:

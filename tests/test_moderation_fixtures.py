@@ -201,6 +201,31 @@ async def new_console(settings: Settings, engine: AsyncEngine) -> Console:
     return Console(await start_console(settings, engine))
 
 
+async def _logged_in(settings: Settings, engine: AsyncEngine, email: str) -> AsyncIterator[Console]:
+    con = await new_console(settings, engine)
+    assert await con.login(email) == 303
+    yield con
+    await con.client.close()
+
+
+@pytest.fixture
+async def admin(
+    db_settings: Settings, engine: AsyncEngine, staff_ids: dict[str, int]
+) -> AsyncIterator[Console]:
+    """A console signed in as the regional administrator."""
+    async for con in _logged_in(db_settings, engine, "admin@ars.test"):
+        yield con
+
+
+@pytest.fixture
+async def oise(
+    db_settings: Settings, engine: AsyncEngine, staff_ids: dict[str, int]
+) -> AsyncIterator[Console]:
+    """A console signed in as the Oise moderator."""
+    async for con in _logged_in(db_settings, engine, "oise@ars.test"):
+        yield con
+
+
 @pytest.fixture(autouse=True)
 def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cheap argon2 parameters in tests (the hash records them, so verify stays cheap too)."""

@@ -24,6 +24,7 @@ from tests.test_moderation_fixtures import (
     PASSWORD,
     Console,
     World,
+    admin,
     fast_hashing,
     new_console,
     sessions,
@@ -40,16 +41,6 @@ HOSTILE_TEXTS = {
     "zero_width": "mot\u200bcaché\u200d\ufeff",
     "attr": '" onmouseover="alert(1)',
 }
-
-
-@pytest.fixture
-async def admin(
-    db_settings: Settings, engine: AsyncEngine, staff_ids: dict[str, int]
-) -> AsyncIterator[Console]:
-    con = await new_console(db_settings, engine)
-    assert await con.login("admin@ars.test") == 303
-    yield con
-    await con.client.close()
 
 
 async def test_hostile_contribution_texts_are_shown_as_inert_text(
