@@ -325,3 +325,20 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- abuse protection (web chat) ----------------------------------------------------------
+
+
+class RateCounter(Base):
+    """A fixed-window counter of a rate limit shared by every worker (see ``storage.ratelimit``).
+
+    ``bucket`` names the limit, a keyed hash of who is counted (never an address in clear) and
+    the window; rows are deleted once expired.
+    """
+
+    __tablename__ = "rate_counters"
+
+    bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

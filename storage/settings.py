@@ -73,6 +73,38 @@ class Settings(BaseSettings):
     #: are marked failed, never sent again (notices are at most once).
     outbox_sending_timeout: timedelta = timedelta(minutes=10)
 
+    # --- web chat ----------------------------------------------------------------------------
+    #: Public address of the web chat (links, posters' QR codes), e.g.
+    #: https://contribuer.ars.example.fr/ ; unset: the address the request came to.
+    web_public_url: str | None = None
+    #: The Telegram bot's username (without "@"), for the deep links printed on posters.
+    telegram_bot_username: str | None = None
+    #: Sites allowed to show the web chat in a frame (CSP ``frame-ancestors``), separated by
+    #: spaces, e.g. "https://www.hauts-de-france.ars.sante.fr"; empty: no site may frame it.
+    web_frame_ancestors: str = ""
+    #: Secure cookies: true whenever the web chat is served over HTTPS.
+    web_secure_cookies: bool = False
+    #: Largest request body accepted, in bytes (a 3,000-character text is well below).
+    web_max_body_bytes: int = Field(default=65_536, ge=4_096)
+    #: Requests per minute from one client address (shared Wi-Fi and mobile carriers put many
+    #: citizens behind one address: keep it generous).
+    web_rate_per_address: int = Field(default=300, ge=1)
+    #: Messages per minute of one citizen.
+    web_rate_per_participant: int = Field(default=30, ge=1)
+    #: First contributions sent without a solved proof-of-work (browsers without JavaScript),
+    #: per client address and per hour.
+    web_rate_unverified_per_address: int = Field(default=6, ge=1)
+    #: ... and for the whole site per hour (a script spread over many addresses).
+    web_rate_unverified_total: int = Field(default=200, ge=1)
+    #: Difficulty of the proof-of-work (ALTCHA's largest number: ~0.1-0.5 s in a phone's
+    #: browser at 100,000).
+    altcha_max_number: int = Field(default=100_000, ge=1_000)
+    #: A challenge must be solved and used within this time.
+    altcha_expires: timedelta = timedelta(minutes=20)
+    #: The replies of a web chat message are kept (encrypted) this long, for a reloaded page or
+    #: a retried request; then erased.
+    web_reply_retention: timedelta = timedelta(hours=1)
+
     # --- maintenance ---------------------------------------------------------------------------
     #: How often the running bot purges expired drafts and processed updates and recovers
     #: interrupted outbox sends (``cnrbot db maintenance`` does it once).
@@ -105,7 +137,9 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 24 hours (Telegram re-delivers for 24 hours)")
         return value
 
-    @field_validator("outbox_sending_timeout", "maintenance_interval")
+    @field_validator(
+        "outbox_sending_timeout", "maintenance_interval", "altcha_expires", "web_reply_retention"
+    )
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
