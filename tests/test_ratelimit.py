@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811  (pytest fixtures imported from tests.ratelimit_fixtures)
 """Rate limits (storage.ratelimit): the memory counter and the database counter on a real SQLite
 file and a real PostgreSQL, with explicit clocks (no sleeping)."""
 
@@ -25,8 +26,8 @@ from storage.ratelimit import (
     purge_expired,
 )
 from storage.settings import Settings
+from tests.ratelimit_fixtures import KEY, backend, kind, limiter
 
-KEY = b"k" * 32
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 #: 15 s into a minute, 15 s into an hour
@@ -43,24 +44,6 @@ HOSTILE = [
     "%s %(x)s :x ? $1",
     "é\u202e\u200b",
 ]
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def backend(kind: str) -> str:
-    """The database under the counter (conftest's ``engine`` follows it)."""
-    return "postgres" if kind == "postgres" else "sqlite"
-
-
-@pytest.fixture
-def limiter(kind: str, engine: AsyncEngine) -> RateLimiter:
-    if kind == "memory":
-        return MemoryRateLimiter(KEY)
-    return DatabaseRateLimiter(KEY, engine)
 
 
 async def stored_buckets(engine: AsyncEngine) -> list[str]:

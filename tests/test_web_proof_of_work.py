@@ -1,0 +1,246 @@
+# ruff: noqa: F401, F811  (pytest fixtures imported from tests.ratelimit_fixtures)
+"""The web chat's proof-of-work (bot.web.proof_of_work): challenges solved with the altcha
+library's own solver, checked once, on every kind of counter."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import altcha
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.web.proof_of_work import MAX_PAYLOAD_CHARS, ProofOfWork
+from storage.db import create_engine
+from storage.ratelimit import DatabaseRateLimiter, MemoryRateLimiter, RateLimiter
+from storage.settings import Settings
+from tests.ratelimit_fixtures import KEY, backend, kind, limiter
+
+FAST = 1_000  # the smallest difficulty the settings allow: solved in a few milliseconds
+
+
+def fast(settings: Settings, **overrides: Any) -> Settings:
+    return settings.model_copy(update={"altcha_max_number": FAST, **overrides})
+
+
+@pytest.fixture
+def settings(tmp_path: Any) -> Settings:
+    return Settings(
+        secret_key="test-secret-not-for-production",
+        secret_file=tmp_path / "secret.key",
+        altcha_max_number=FAST,
+    )
+
+
+@pytest.fixture
+def pow(settings: Settings, limiter: RateLimiter) -> ProofOfWork:
+    return ProofOfWork(settings, limiter)
+
+
+def solve(challenge: dict[str, Any]) -> dict[str, Any]:
+    """What the widget puts in the form, as a dict (see :func:`encode`)."""
+    parsed = altcha.Challenge.from_dict(challenge)
+    solution = altcha.solve_challenge(parsed)
+    assert solution is not None
+    return altcha.Payload(parsed, solution).to_dict()
+
+
+def encode(payload: object) -> str:
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+def solved(pow: ProofOfWork, now: datetime | None = None) -> str:
+    return encode(solve(pow.challenge(now)))
+
+
+def test_a_challenge_is_what_the_widget_expects(settings: Settings) -> None:
+    pow = ProofOfWork(settings, MemoryRateLimiter(KEY))
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    challenge = pow.challenge(now)
+    assert set(challenge) == {"parameters", "signature"}
+    parameters = challenge["parameters"]
+    assert parameters["algorithm"] == "SHA-256"
+    assert parameters["cost"] == 1
+    assert parameters["expiresAt"] == int((now + timedelta(minutes=20)).timestamp())
+    assert len(parameters["keyPrefix"]) == 32  # half of the key: only the secret counter fits
+    assert json.loads(json.dumps(challenge)) == challenge
+    assert pow.challenge(now) != challenge
+    # the secret counter is within the configured difficulty
+    counters = [solve(pow.challenge())["solution"]["counter"] for _ in range(20)]
+    assert all(0 <= c <= FAST for c in counters)
+    assert len(set(counters)) > 1
+
+
+def test_the_difficulty_and_expiry_come_from_the_settings(settings: Settings) -> None:
+    tuned = settings.model_copy(
+        update={"altcha_max_number": 5_000, "altcha_expires": timedelta(minutes=3)}
+    )
+    pow = ProofOfWork(tuned, MemoryRateLimiter(KEY))
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    assert pow.challenge(now)["parameters"]["expiresAt"] == int(now.timestamp()) + 180
+    counters = [solve(pow.challenge())["solution"]["counter"] for _ in range(30)]
+    assert max(counters) > FAST  # spread over 0..5000
+    assert max(counters) <= 5_000
+
+
+async def test_a_solution_is_accepted_once(pow: ProofOfWork) -> None:
+    proof = solved(pow)
+    assert await pow.verify(proof)
+    assert not await pow.verify(proof)
+    assert not await pow.verify(proof)
+    assert await pow.verify(solved(pow))  # another challenge: fine
+
+
+async def test_a_solution_is_accepted_once_across_workers(
+    pg_settings: Settings, pg_engine: AsyncEngine
+) -> None:
+    settings = fast(pg_settings)
+    other = create_engine(settings)
+    try:
+        workers = [
+            ProofOfWork(settings, DatabaseRateLimiter(KEY, engine))
+            for engine in (pg_engine, other, other)
+        ]
+        proof = solved(workers[0])
+        results = await asyncio.gather(*(w.verify(proof) for w in workers for _ in range(5)))
+        assert sum(results) == 1
+    finally:
+        await other.dispose()
+
+
+async def test_an_expired_challenge_is_refused(pow: ProofOfWork, settings: Settings) -> None:
+    issued = datetime.now(UTC) - settings.altcha_expires - timedelta(seconds=2)
+    assert not await pow.verify(solved(pow, issued))
+    # and a valid one presented after its expiry
+    proof = solved(pow)
+    assert not await pow.verify(proof, datetime.now(UTC) + settings.altcha_expires)
+    assert await pow.verify(proof)
+
+
+def tampered(pow: ProofOfWork) -> tuple[str, dict[str, str]]:
+    """A valid proof and variants of it, each changed in one way."""
+    good = solve(pow.challenge())
+    cases: dict[str, Any] = {}
+
+    def variant(name: str, change: Any) -> None:
+        payload = json.loads(json.dumps(good))
+        change(payload)
+        cases[name] = encode(payload)
+
+    parameters = "challenge", "parameters"
+
+    def set_in(path: tuple[str, ...], key: str, value: Any) -> Any:
+        def change(payload: dict[str, Any]) -> None:
+            target = payload
+            for step in path:
+                target = target[step]
+            target[key] = value
+
+        return change
+
+    counter = good["solution"]["counter"]
+    derived = good["solution"]["derivedKey"]
+    p = good["challenge"]["parameters"]
+    variant("counter+1", set_in(("solution",), "counter", counter + 1))
+    variant("counter as text", set_in(("solution",), "counter", str(counter)))
+    variant("counter as float", set_in(("solution",), "counter", counter + 0.0))
+    variant("counter beyond", set_in(("solution",), "counter", 2**40))
+    variant("negative counter", set_in(("solution",), "counter", -1))
+    variant("derived key", set_in(("solution",), "derivedKey", "0" * 64))
+    variant("derived key upper", set_in(("solution",), "derivedKey", derived.upper()))
+    variant("derived key short", set_in(("solution",), "derivedKey", derived[:32]))
+    variant("no solution", lambda d: d.pop("solution"))
+    variant("later expiry", set_in(parameters, "expiresAt", p["expiresAt"] + 3600))
+    variant("expiry as text", set_in(parameters, "expiresAt", str(p["expiresAt"])))
+    variant("no expiry", lambda d: d["challenge"]["parameters"].pop("expiresAt"))
+    variant("easier prefix", set_in(parameters, "keyPrefix", p["keyPrefix"][:2]))
+    variant("cost", set_in(parameters, "cost", 2))
+    variant("algorithm", set_in(parameters, "algorithm", "PBKDF2/SHA-256"))
+    variant("nonce", set_in(parameters, "nonce", "00" * 16))
+    variant("extra data", set_in(parameters, "data", {"x": 1}))
+    variant("signature", set_in(("challenge",), "signature", "0" * 64))
+    variant("no signature", lambda d: d["challenge"].pop("signature"))
+    variant("signature as list", set_in(("challenge",), "signature", [1]))
+    variant("parameters as list", set_in(("challenge",), "parameters", []))
+    return encode(good), cases
+
+
+async def test_a_tampered_solution_is_refused(pow: ProofOfWork) -> None:
+    good, variants = tampered(pow)
+    for name, proof in variants.items():
+        assert not await pow.verify(proof), name
+    assert await pow.verify(good)  # the untouched proof was valid (and still unused)
+
+
+async def test_a_solution_of_another_deployment_is_refused(
+    pow: ProofOfWork, settings: Settings
+) -> None:
+    other = ProofOfWork(
+        settings.model_copy(update={"secret_key": None, "secret_file": settings.secret_file}),
+        MemoryRateLimiter(KEY),
+    )
+    assert not await pow.verify(solved(other))
+    # the library's own challenges, signed with some other key, as well
+    foreign = altcha.create_challenge("SHA-256", 1, counter=5, hmac_secret="other secret")
+    assert not await pow.verify(encode(solve(foreign.to_dict())))
+    # ALTCHA v1 payloads (the legacy protocol) are not accepted
+    v1 = altcha.create_challenge_v1(max_number=FAST, hmac_key="k")
+    v1_solution = altcha.solve_challenge_v1(v1)
+    assert v1_solution is not None
+    v1_payload = altcha.PayloadV1(
+        v1.algorithm, v1.challenge, v1_solution.number, v1.salt, v1.signature
+    )
+    assert not await pow.verify(v1_payload.to_base64())
+
+
+GARBAGE: list[Any] = [
+    None,
+    "",
+    " ",
+    "altcha",
+    "!!!!",
+    "====",
+    "e30",  # "{}" without padding
+    "\x00",
+    "\ud800",
+    "é" * 100,
+    "A" * (MAX_PAYLOAD_CHARS + 4),
+    "A" * 1_000_000,
+    encode(None),
+    encode([]),
+    encode("text"),
+    encode(12),
+    encode({}),
+    encode({"challenge": 1, "solution": 2}),
+    encode({"challenge": {}, "solution": {}}),
+    encode({"challenge": {"parameters": {}, "signature": "ab" * 32}, "solution": {}}),
+    base64.b64encode(b"\xff\xfe\xfd").decode(),  # not UTF-8
+    base64.b64encode(b"[" * 3000).decode(),  # deeply nested
+    base64.b64encode(b'{"a": NaN}').decode(),
+    base64.b64encode(b'{"challenge": {"parameters": {"expiresAt": 1e999}}}').decode(),
+    12,
+    b"bytes",
+    ["list"],
+]
+
+
+async def test_garbage_is_false_and_never_raises(pow: ProofOfWork, limiter: RateLimiter) -> None:
+    for payload in GARBAGE:
+        assert await pow.verify(payload) is False, repr(payload)[:60]
+    if isinstance(limiter, MemoryRateLimiter):
+        assert len(limiter) == 0  # nothing remembered for garbage
+
+
+async def test_a_bug_in_the_check_is_false_and_logged(
+    pow: ProofOfWork, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("library surprise")
+
+    monkeypatch.setattr(altcha, "verify_solution", broken)
+    assert not await pow.verify(solved(pow))
+    assert "proof-of-work check failed unexpectedly" in caplog.text
