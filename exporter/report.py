@@ -47,7 +47,8 @@ ANNEX_COLUMNS = ("Référence", "Date", "Thématique", "Profil", "Langue")
 ANNEX_SEPARATOR = " · "
 ANNEX_HEADER = ANNEX_SEPARATOR.join(ANNEX_COLUMNS)
 NO_PROFILE = "non renseigné"
-CHANNELS = {"telegram": "Telegram", "terminal": "Terminal (essai)"}
+#: The channels a contribution comes from, as the annex (and the console) name them.
+CHANNELS = {"telegram": "Telegram", "web": "Site web", "terminal": "Terminal (essai)"}
 LANGUAGES = {"fr": "français", "en": "anglais"}
 #: Metadata date of documents with no contribution (documents must not carry "now").
 EPOCH = datetime(2022, 1, 1, tzinfo=UTC)
