@@ -267,6 +267,16 @@ def handle(
     return Outcome(turn.conv, turn.replies, turn.effects)
 
 
+def current(conv: Conversation, ctx: Context) -> list[Reply]:
+    """What the conversation shows now, changing nothing (a page displayed again): the
+    closed-consultation notice outside the campaign's dates, else the current step."""
+    turn = _Turn(Conversation.from_dict(conv.to_dict()), ctx)
+    if _campaign_closed(turn) and conv.state != "confirm_delete":
+        _say_closed(turn)
+        return turn.replies
+    return prompt_for(conv, ctx)
+
+
 def prompt_for(conv: Conversation, ctx: Context) -> list[Reply]:
     """What the conversation asks at its current state (text and choices)."""
     lang = conv.lang

@@ -4,11 +4,12 @@
   citizen's next event (and says so); :func:`purge_expired_drafts` erases the free texts of such
   drafts from the database even if that citizen never comes back. The codes picked (territory,
   theme, profile) stay, so the dialog still sees an expired draft and tells the citizen.
-* Processed Telegram updates: :func:`purge_processed_updates` erases the (encrypted) payload of
-  every finished update and deletes those processed longer ago than
+* Processed messages (every channel's inbox): :func:`purge_processed_updates` erases the
+  (encrypted) payload of every finished message and deletes those processed longer ago than
   ``settings.inbound_retention`` (at least 24 h: Telegram re-delivers for 24 h, and the row is
-  what makes a re-delivered ``update_id`` a no-op). Pending and applied updates are never
-  touched.
+  what makes a re-delivered message a no-op). Pending and applied messages are never touched.
+  :func:`erase_old_replies` erases the web chat's stored replies after
+  ``settings.web_reply_retention``.
 * Interrupted notices: :func:`recover_interrupted_sends` marks outbox rows claimed
   (``sending``) longer ago than ``settings.outbox_sending_timeout`` as ``failed`` with
   ``last_error = "interrupted"``; they are never sent again (notices are at most once).
@@ -35,13 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs.flow import FREE_TEXT_STATES
 from storage.db import session_factory
-from storage.models import ConversationRow, InboundUpdate, Outbox, Participant
+from storage.models import ConversationRow, InboundMessage, Outbox, Participant
 from storage.repository import delete_participant
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Statuses of inbound updates that are over (see ``bot.telegram.inbox``).
+#: Statuses of inbound messages that are over (see ``storage.inbox``).
 FINISHED_UPDATES: tuple[str, ...] = ("done", "failed")
 #: Telegram re-delivers an unacknowledged update for up to 24 hours.
 REDELIVERY_WINDOW = timedelta(hours=24)
@@ -120,8 +121,8 @@ async def erase_finished_payloads(session: AsyncSession) -> int:
     """Erase the encrypted payload of every finished (done or failed) update still holding
     one; return how many were erased."""
     result = await session.execute(
-        update(InboundUpdate)
-        .where(InboundUpdate.status.in_(FINISHED_UPDATES), InboundUpdate.payload.is_not(None))
+        update(InboundMessage)
+        .where(InboundMessage.status.in_(FINISHED_UPDATES), InboundMessage.payload.is_not(None))
         .values(payload=None)
         .execution_options(synchronize_session=False)
     )
@@ -141,14 +142,26 @@ async def purge_processed_updates(session: AsyncSession, now: datetime, keep: ti
     await erase_finished_payloads(session)
     cutoff = now - keep
     # processed_at >= received_at: both are before the cutoff.
-    processed = func.coalesce(InboundUpdate.processed_at, InboundUpdate.received_at)
+    processed = func.coalesce(InboundMessage.processed_at, InboundMessage.received_at)
     result = await session.execute(
-        delete(InboundUpdate)
+        delete(InboundMessage)
         .where(
-            InboundUpdate.status.in_(FINISHED_UPDATES),
-            InboundUpdate.received_at < cutoff,
+            InboundMessage.status.in_(FINISHED_UPDATES),
+            InboundMessage.received_at < cutoff,
             processed < cutoff,
         )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
+async def erase_old_replies(session: AsyncSession, now: datetime, keep: timedelta) -> int:
+    """Erase the stored replies (web chat) of messages processed before ``now - keep``: they
+    serve a reloaded page or a retried request, not more. Returns how many were erased."""
+    result = await session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.replies.is_not(None), InboundMessage.processed_at < now - keep)
+        .values(replies=None)
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result)
@@ -196,6 +209,8 @@ class MaintenanceReport:
     #: People who saw the privacy notice but never answered it, erased after the draft TTL.
     unanswered_erased: int = 0
     payloads_erased: int = 0
+    #: Replies kept for the web chat, erased after settings.web_reply_retention.
+    replies_erased: int = 0
     updates_deleted: int = 0
     sends_interrupted: int = 0
     #: Steps skipped because another worker was doing them (PostgreSQL).
@@ -209,6 +224,7 @@ class MaintenanceReport:
             f"unanswered privacy notices erased: {self.unanswered_erased}; "
             f"processed updates deleted: {self.updates_deleted}; "
             f"update payloads erased: {self.payloads_erased}; "
+            f"web replies erased: {self.replies_erased}; "
             f"interrupted notices marked failed: {self.sends_interrupted}"
         )
         if self.skipped:
@@ -232,6 +248,7 @@ async def run_maintenance(
 
     async def updates(session: AsyncSession) -> None:
         report.payloads_erased = await erase_finished_payloads(session)
+        report.replies_erased = await erase_old_replies(session, now, settings.web_reply_retention)
         report.updates_deleted = await purge_processed_updates(
             session, now, settings.inbound_retention
         )

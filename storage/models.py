@@ -210,7 +210,7 @@ class Contribution(Base):
     theme: Mapped[Theme] = relationship()
 
 
-# --- telegram channel ---------------------------------------------------------------------
+# --- channels -------------------------------------------------------------------------------
 
 
 class ChatIdentity(Base):
@@ -227,26 +227,44 @@ class ChatIdentity(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class InboundUpdate(Base):
-    """A raw Telegram update, recorded before it is acknowledged; applied once, in order."""
+class InboundMessage(Base):
+    """A citizen's message on any channel (a raw Telegram update, a web chat form), recorded
+    before the channel is acknowledged; applied once, in order (see ``storage.inbox``)."""
 
-    __tablename__ = "inbound_updates"
-    __table_args__ = (Index("ix_inbound_pending", "status", "participant_key", "update_id"),)
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "message_id"),
+        Index("ix_inbound_pending", "status", "participant_key", "seq"),
+    )
 
-    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    #: Ordering key: updates with the same key are applied strictly in update_id order.
+    #: The inbox's own number (rows are finished and marked by it).
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    #: "telegram", "web"...
+    channel: Mapped[str] = mapped_column(String(16))
+    #: The channel's id of the message: Telegram's update_id, the web form's client id. A
+    #: re-delivery (same channel and id) inserts nothing.
+    message_id: Mapped[str] = mapped_column(String(64))
+    #: Order of the messages of one participant key: Telegram's update_id; for the web, the
+    #: time of arrival in microseconds (ties broken by ``id``).
+    seq: Mapped[int] = mapped_column(BigInteger)
+    #: Ordering key: messages with the same key are applied strictly in ``seq`` order.
     participant_key: Mapped[str] = mapped_column(String(64))
-    #: Encrypted JSON of the update; erased (NULL) once processed.
+    #: Encrypted JSON of the message; erased (NULL) once processed.
     payload: Mapped[bytes | None] = mapped_column(LargeBinary)
-    #: pending | done | failed
+    #: Encrypted replies, for channels that fetch them (the web chat): written in the same
+    #: transaction as the message's effects; erased after ``settings.web_reply_retention``.
+    replies: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: pending | applied | done | failed
     status: Mapped[str] = mapped_column(String(12), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
 
 
 class Outbox(Base):
-    """Messages to send to a participant (moderation news, reminders): sent exactly once."""
+    """Notices for a participant (moderation news, reminders): sent at most once (pushed by
+    channels that can, shown at the next visit on the web chat)."""
 
     __tablename__ = "outbox"
 

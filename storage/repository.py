@@ -20,6 +20,7 @@ from storage.models import (
     ChatIdentity,
     Contribution,
     ConversationRow,
+    InboundMessage,
     Outbox,
     Participant,
     Territory,
@@ -338,7 +339,20 @@ async def list_contributions(
     return items
 
 
+_inbound = _table(InboundMessage)
 _DELETES = (
+    # What the inbox still holds of them (the web chat's stored replies): erased. The rows stay
+    # (a re-delivered message must remain a no-op), and an unfinished one is the very event
+    # being applied.
+    update(_inbound)
+    .where(
+        _inbound.c.participant_key
+        == select(_participants.c.key)
+        .where(_participants.c.id == bindparam("pid"))
+        .scalar_subquery(),
+        _inbound.c.status.in_(("done", "failed")),
+    )
+    .values(payload=None, replies=None),
     *(
         delete(_table(table)).where(_table(table).c.participant_id == bindparam("pid"))
         for table in (Outbox, ChatIdentity, Contribution, ConversationRow)

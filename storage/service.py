@@ -13,7 +13,7 @@ notice is waiting for their answer; declining erases that.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -44,13 +44,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Participation:
-    """What the channel's ``also`` hook learns of the event's participant."""
+    """What the channel's ``also`` hook learns of the event: its participant, the new
+    conversation and the replies (a channel that stores them does so in the same
+    transaction)."""
 
     #: 0 when no participant remains (declined, erased).
     participant_id: int
     #: The participant's chat identity: None when none is stored, else whether the channel
     #: marked it unreachable (read with the conversation: no query of its own).
     chat_blocked: bool | None
+    conversation: Conversation
+    replies: Sequence[Reply] = ()
 
 
 Also = Callable[[AsyncConnection, Participation], Awaitable[None]]
@@ -169,15 +173,17 @@ class DialogService:
         lang_hint: str | None = None,
         now: datetime | None = None,
         also: Also | None = None,
+        key: str | None = None,
     ) -> HandleResult:
         """Handle one event of ``user_id`` on ``channel`` in one transaction.
 
         ``also(connection, participation)`` runs inside that transaction (on its
         connection), after the dialog's changes; if it raises, nothing of the event is
         stored. The event may run more than once when
-        the conversation changes concurrently, so ``also`` must be repeatable.
+        the conversation changes concurrently, so ``also`` must be repeatable. ``key``: the
+        participant's pseudonymous key when the channel computed it already.
         """
-        key = self.pseudonymiser.key(channel, user_id)
+        key = key or self.pseudonymiser.key(channel, user_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return await self._handle_once(
@@ -259,8 +265,35 @@ class DialogService:
                     )
             if also is not None:
                 blocked = state.chat_blocked if state is not None and participant_id else None
-                await also(db, Participation(participant_id or 0, blocked))
+                await also(db, Participation(participant_id or 0, blocked, new, replies))
         return HandleResult(replies, new, participant_id, key, submitted)
+
+    async def peek(
+        self,
+        channel: str,
+        user_id: str,
+        *,
+        lang_hint: str | None = None,
+        now: datetime | None = None,
+        key: str | None = None,
+    ) -> HandleResult:
+        """What the citizen's conversation shows now, reading only (a page displayed, a
+        conversation resumed): nothing is stored, not even for a new visitor."""
+        key = key or self.pseudonymiser.key(channel, user_id)
+        now = now or datetime.now(UTC)
+        async with self.engine.connect() as db:
+            state = await repository.load_state(db, key)
+            participant = state.participant if state else None
+            if state is not None and state.stored is not None:
+                conv = state.stored.conversation
+            else:
+                conv = flow.new_conversation(lang_hint)
+                if participant is not None:
+                    conv.lang = participant.lang
+            _campaign, view = await self._campaign(db, state.campaign if state else None)
+        ctx = Context(campaign=view, now=now, limits=self.limits)
+        replies = flow.current(conv, ctx)
+        return HandleResult(replies, conv, participant.id if participant else None, key)
 
     @staticmethod
     def _keeps(

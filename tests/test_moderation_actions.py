@@ -77,7 +77,7 @@ async def test_approve_goes_to_next_item_audits_and_queues_the_notice(
     [msg] = await _outbox(sessions)
     assert msg.dedupe_key == "approved:HDF-OISE-000001" and msg.kind == "approved"
     assert msg.params["reference"] == "HDF-OISE-000001" and msg.status == "pending"
-    from bot.telegram.notifier import notice_text
+    from bot.core.notifier import notice_text
 
     assert "HDF-OISE-000001" in notice_text("fr", msg.kind, msg.params)
 
@@ -104,7 +104,7 @@ async def test_reject_requires_a_reason_and_tells_the_citizen_why(
     assert msg.dedupe_key == "rejected:HDF-OISE-000002"
     assert msg.params["reason"] == "personal_data"
     # what the bot's sender will say, in both languages
-    from bot.telegram.notifier import notice_text
+    from bot.core.notifier import notice_text
     from dialogs.messages import t
 
     for lang in ("fr", "en"):

@@ -26,7 +26,7 @@ from storage.maintenance import (
     recover_interrupted_sends,
     run_maintenance,
 )
-from storage.models import ConversationRow, InboundUpdate, Outbox, Participant
+from storage.models import ConversationRow, InboundMessage, Outbox, Participant
 from storage.settings import Settings
 
 NOW = datetime.now(UTC)
@@ -123,8 +123,10 @@ async def _insert_updates(engine: AsyncEngine, now: datetime = NOW) -> dict[str,
     async with session_factory(engine)() as s, s.begin():
         for n, (name, (status, received, processed, payload)) in enumerate(UPDATES.items()):
             s.add(
-                InboundUpdate(
-                    update_id=10_000 + n,
+                InboundMessage(
+                    channel="telegram",
+                    message_id=str(10_000 + n),
+                    seq=10_000 + n,
                     participant_key=f"k{n}".ljust(64, "0"),
                     payload=payload,
                     status=status,
@@ -139,7 +141,7 @@ async def _insert_updates(engine: AsyncEngine, now: datetime = NOW) -> dict[str,
 async def _updates(engine: AsyncEngine) -> dict[int, tuple[str, bytes | None]]:
     async with session_factory(engine)() as s:
         rows = await s.execute(
-            select(InboundUpdate.update_id, InboundUpdate.status, InboundUpdate.payload)
+            select(InboundMessage.seq, InboundMessage.status, InboundMessage.payload)
         )
         return {uid: (status, payload) for uid, status, payload in rows.all()}
 
@@ -170,7 +172,7 @@ async def test_purge_processed_updates_keeps_what_telegram_may_redeliver(
 
 
 async def _updates_in(session: AsyncSession) -> list[int]:
-    return list(await session.scalars(select(InboundUpdate.update_id)))
+    return list(await session.scalars(select(InboundMessage.seq)))
 
 
 def test_inbound_retention_below_redelivery_window_is_refused(

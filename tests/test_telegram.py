@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from dialogs.flow import COMMANDS
 from dialogs.messages import t
 from storage.identity import ChatCipher
-from storage.models import ChatIdentity, Contribution, InboundUpdate
+from storage.models import ChatIdentity, Contribution, InboundMessage
 from storage.settings import Settings
 from tests.telegram_helpers import (
     NEED_EN,
@@ -50,12 +50,12 @@ async def test_full_conversation_in_french(sqlite_settings: Settings, mode: str)
             if m.message_id in pressed:
                 assert m.reply_markup is None or not m.buttons(), m.text[:40]
         assert await count(bot, Contribution) == 1
-        assert await count(bot, InboundUpdate, InboundUpdate.status == "done") == len(
+        assert await count(bot, InboundMessage, InboundMessage.status == "done") == len(
             bot.api.delivered
         )
         # processed updates keep no content
         async with bot.service.sessions() as session:
-            payloads = (await session.scalars(select(InboundUpdate.payload))).all()
+            payloads = (await session.scalars(select(InboundMessage.payload))).all()
         assert payloads and all(p is None for p in payloads)
         assert bot.channel.processor.stats.failed == 0
         assert not bot.api.errors

@@ -1,4 +1,4 @@
-"""Citizen locks of the webhook workers (bot/telegram/locks.py) on a real PostgreSQL: one
+"""Citizen locks of the webhook workers (storage/locks.py) on a real PostgreSQL: one
 holder at a time, requests batched into few round trips, nothing leaked by a waiter that gives
 up, and a lost connection reported as a database error, then replaced."""
 
@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.telegram.locks import CitizenLocks
+from storage.locks import CitizenLocks
 
 pytestmark = pytest.mark.postgres
 

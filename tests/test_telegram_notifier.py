@@ -9,10 +9,10 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.telegram.notifier import in_quiet_hours
+from bot.core.notifier import in_quiet_hours
 from dialogs.messages import t
 from storage.maintenance import INTERRUPTED, run_maintenance
-from storage.models import ChatIdentity, ConversationRow, InboundUpdate, Outbox, Participant
+from storage.models import ChatIdentity, ConversationRow, InboundMessage, Outbox, Participant
 from storage.settings import Settings
 from tests.telegram_helpers import (
     NEED_FR,
@@ -159,7 +159,7 @@ async def test_notice_interrupted_after_its_claim_is_never_sent(db_settings: Set
         await queue(bot, pid, "approved", "approved:crash", reference="HDF-OISE-000001")
         notifier = bot.channel.notifier
         before = datetime.now(UTC)
-        (claimed,) = await notifier._claim(before)  # ... and the process dies here
+        (claimed,) = await notifier.store.claim(["telegram"], skip_reminders=False)  # ... dies here
         async with bot.service.sessions() as session:
             row = await session.get(Outbox, claimed.id)
         assert row is not None and row.status == "sending"
@@ -195,10 +195,10 @@ async def test_running_bot_runs_maintenance_and_cancels_it_on_stop(
         (pid,) = await participant_ids(bot)
         long_ago = datetime.now(UTC) - timedelta(days=3)
         async with bot.service.sessions() as session, session.begin():
-            done = await session.scalar(select(func.count()).where(InboundUpdate.status == "done"))
+            done = await session.scalar(select(func.count()).where(InboundMessage.status == "done"))
             await session.execute(
-                update(InboundUpdate)
-                .where(InboundUpdate.status == "done")
+                update(InboundMessage)
+                .where(InboundMessage.status == "done")
                 .values(received_at=long_ago, processed_at=long_ago)
             )
             session.add(
@@ -219,7 +219,7 @@ async def test_running_bot_runs_maintenance_and_cancels_it_on_stop(
         assert report is not None and report.errors == []
         assert (report.updates_deleted, report.sends_interrupted) == (done, 1)
         async with bot.service.sessions() as session:
-            left = await session.scalar(select(func.count()).select_from(InboundUpdate))
+            left = await session.scalar(select(func.count()).select_from(InboundMessage))
         assert left == 0
         # the citizen goes on as before
         await c.say("/mine")

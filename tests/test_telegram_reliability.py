@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dialogs.messages import t
-from storage.models import Contribution, InboundUpdate
+from storage.models import Contribution, InboundMessage
 from storage.service import DialogService
 from storage.settings import Settings
 from tests.fakebotapi import FakeBotAPI
@@ -144,7 +144,7 @@ async def test_updates_held_in_memory_are_not_read_back_by_the_sweeper(
             await settle(bot)
             assert reads == 0  # nothing read back: the update was in the processor's hands
             assert len(c.messages) == 1  # answered once
-            assert await count(service, InboundUpdate, InboundUpdate.status == "done") == 1
+            assert await count(service, InboundMessage, InboundMessage.status == "done") == 1
     finally:
         await service.close()
         await api.stop()
@@ -192,10 +192,10 @@ async def test_webhook_requires_the_secret_token(sqlite_settings: Settings) -> N
             other = url.replace(bot.channel.path, "/telegram/guess")
             async with http.post(other, json=update, headers={header: "x"}) as resp:
                 assert resp.status in (404, 405)
-            assert await count(bot.service, InboundUpdate) == 0
+            assert await count(bot.service, InboundMessage) == 0
             async with http.post(url, json=update, headers={header: hook["secret_token"]}) as resp:
                 assert resp.status == 200
-        assert await count(bot.service, InboundUpdate) == 1
+        assert await count(bot.service, InboundMessage) == 1
 
 
 # --- database outage ----------------------------------------------------------------------------
@@ -238,7 +238,7 @@ async def test_database_outage_loses_nothing_and_warns_once(
         texts = [m.text for m in c.messages]
         assert texts.count(t("fr", "channel.temporary_problem")) == 1
         assert texts.count(t("fr", "territory.prompt")) == 1
-        assert await count(bot.service, InboundUpdate, InboundUpdate.status != "done") == 0
+        assert await count(bot.service, InboundMessage, InboundMessage.status != "done") == 0
 
 
 # --- many citizens --------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ async def test_fifty_citizens_at_once(sqlite_settings: Settings, mode: str) -> N
         refs = await references(bot.service)
         assert len(refs) == 50 == len(set(refs))
         assert bot.channel.processor.stats.failed == 0
-        assert await count(bot.service, InboundUpdate, InboundUpdate.status != "done") == 0
+        assert await count(bot.service, InboundMessage, InboundMessage.status != "done") == 0
 
 
 @pytest.mark.postgres
@@ -371,7 +371,7 @@ async def test_sigkill_mid_conversations_then_restart_loses_and_duplicates_nothi
         try:
             refs = await references(service)
             assert len(refs) == 50 == len(set(refs)), "every contribution stored exactly once"
-            assert await count(service, InboundUpdate, InboundUpdate.status == "failed") == 0
+            assert await count(service, InboundMessage, InboundMessage.status == "failed") == 0
         finally:
             await service.close()
         # each citizen got exactly one thank-you (no reply of an applied update sent twice)
@@ -491,7 +491,7 @@ async def test_postgresql_unreachable_loses_nothing_and_warns_once(
         texts = [m.text for m in c.messages]
         assert texts.count(t("fr", "channel.temporary_problem")) == 1
         assert texts.count(t("fr", "territory.prompt")) == 1
-        assert await count(bot.service, InboundUpdate, InboundUpdate.status != "done") == 0
+        assert await count(bot.service, InboundMessage, InboundMessage.status != "done") == 0
     await proxy.cut()
 
 

@@ -1,4 +1,4 @@
-"""The Telegram channel.
+"""The Telegram channel: an adapter of the core (``bot.core``).
 
 python-telegram-bot (PTB) is used for what it does well: the ``Bot`` (typed methods,
 ``AIORateLimiter`` honouring ``429 retry_after``), its HTTP requests made with aiohttp through
@@ -7,34 +7,18 @@ because PTB's ``Updater``/webhook server acknowledge an update before it is hand
 loses it) and its ``ConversationHandler`` keeps state in memory; here the database is the single
 source of truth.
 
-Flow of one update (``app``, ``inbox``, ``processor``)::
+Flow of one update (``app``, ``envelope``, ``adapter``, and the core)::
 
     Telegram --(webhook POST | getUpdates)--> record in the inbox (encrypted, unique update_id)
              <-- 2xx / next offset, only once recorded (5xx / same offset when the DB is down)
-    processor: per citizen, in update_id order; citizens concurrently
-       DialogService.handle(event, also=mark "applied" + keep the encrypted chat id)
-          -> one transaction: conversation, contribution, consent, inbox mark
+    core processor: per citizen, in update_id order; citizens concurrently
+       adapter routes the update -> core.apply(event): one transaction with the conversation,
+          its effects, the inbox mark "applied" and the encrypted chat id
        send the replies (inline keyboards, long texts split), remove the pressed keyboard,
        mark "done" (batched) and erase the payload.
 
-Guarantees and the choices behind them:
-
-* Effects exactly once. A re-delivered ``update_id`` inserts nothing and is not processed; the
-  "applied" mark is conditional (still pending, no older pending update of the same citizen), so
-  twin workers or a double delivery cannot apply an update twice or out of order.
-* Replies at least once across a crash. The replies of an update are not stored; a process
-  killed between the commit and the last reply leaves the update "applied", and on restart the
-  citizen is shown their current step again (their contributions with references if the lost
-  reply was the thank-you). The price: after a crash a citizen may see a prompt twice; never a
-  missing prompt, never a missing or duplicated contribution.
-* Notices (outbox: moderation news, reminders) at most once: claimed before sending, so a crash
-  in between loses a notice rather than repeating it (``notifier``).
-* Database outage: the webhook answers 503 (Telegram re-delivers with back-off), polling keeps
-  its offset; each citizen writing meanwhile is told once about a temporary problem.
-* Blocked bot / deleted chat: logged without identity, ``ChatIdentity.blocked`` set, nothing of
-  the citizen's contribution undone.
-* Scale-out: several webhook workers may share one PostgreSQL database (advisory lock per
-  citizen while draining, batched on one connection: ``locks``; the conditional "applied" mark
-  keeps it correct even without it).
-  On SQLite run a single worker.
+Telegram's own cases: a blocked bot or a deleted chat is logged without identity and
+``ChatIdentity.blocked`` set, nothing of the citizen's contribution undone; in a group the bot
+says once that it only talks in private chats; during a database outage each citizen writing
+is told once about a temporary problem.
 """

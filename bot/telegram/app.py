@@ -1,6 +1,7 @@
 """The Telegram channel, assembled: PTB's ``Bot`` (with ``AIORateLimiter``) for talking to
 Telegram, our own receivers (long polling, webhook) that acknowledge an update only once it is
-recorded in the inbox, the processor, and the notifier (outbox, reminders).
+recorded in the inbox, and the core's processor and notifier (outbox, reminders) driving the
+Telegram adapter.
 
 Why not PTB's ``Updater``/webhook server: they acknowledge updates before handling them (a crash
 loses them), and its webhook compares the secret with ``!=``. Why not ``ConversationHandler``:
@@ -22,17 +23,27 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot, BotCommand
-from telegram.error import Conflict, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
+from bot.core.notifier import Notifier, Pushed
+from bot.core.processor import DB_ERRORS, DialogHandler, Processor
+from bot.telegram.adapter import TelegramAdapter
+from bot.telegram.envelope import CHANNEL, Envelope, envelope
 from bot.telegram.http import AiohttpRequest
-from bot.telegram.inbox import Envelope, Inbox
-from bot.telegram.notifier import Notifier
-from bot.telegram.processor import DB_ERRORS, DialogHandler, Processor
 from dialogs.messages import LANGUAGES, normalise_lang, t
-from storage.identity import derive_key
+from storage.identity import Pseudonymiser, derive_key
+from storage.inbox import Inbox
 from storage.maintenance import MaintenanceLoop
+from storage.outbox import OutboxStore
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,6 +118,28 @@ class OutageNotice:
         self.told.clear()
 
 
+class TelegramPusher:
+    """Notices sent on the bot's own initiative (outbox, reminders)."""
+
+    name = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def push(self, secret: str, text: str) -> Pushed:
+        try:
+            await self.bot.send_message(int(secret), text)
+        except Forbidden:
+            return Pushed("blocked", "blocked")
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower():
+                return Pushed("blocked", "chat not found")
+            return Pushed("failed", exc.message[:200])
+        except (NetworkError, RetryAfter) as exc:
+            return Pushed("retry", type(exc).__name__)
+        return Pushed("sent")
+
+
 class TelegramChannel:
     def __init__(
         self,
@@ -124,16 +157,25 @@ class TelegramChannel:
         self.settings = settings
         self.application = application or build_application(settings)
         self.bot: Bot = self.application.bot
-        self.inbox = Inbox(settings, engine)
-        self.processor = Processor(
+        self.pseudonymiser = Pseudonymiser(settings)
+        self.inbox = Inbox(settings, engine, CHANNEL)
+        self.adapter = TelegramAdapter(self.bot, self.pseudonymiser)
+        self.processor: Processor[Envelope] = Processor(
             settings,
             self.inbox,
             service,
-            self.bot,
+            self.adapter,
             concurrency=concurrency,
             sweep_interval=sweep_interval,
         )
-        self.notifier = Notifier(settings, engine, self.bot, interval=notify_interval)
+        self.adapter.core = self.processor
+        self.notifier = Notifier(
+            settings,
+            OutboxStore(engine),
+            self.processor.contacts,
+            TelegramPusher(self.bot),
+            interval=notify_interval,
+        )
         #: Purges and outbox recovery, every settings.maintenance_interval (storage.maintenance).
         self.maintenance = MaintenanceLoop(settings, engine, interval=maintenance_interval)
         self.outage = OutageNotice(self.bot)
@@ -182,18 +224,19 @@ class TelegramChannel:
     async def receive(self, updates: Sequence[dict[str, Any]]) -> bool:
         """Record updates durably, then hand them to the processor. False: not recorded (the
         caller must not acknowledge them)."""
+        pairs = [(envelope(u, self.pseudonymiser), u) for u in updates]  # keyed once
         try:
-            recorded = await self.inbox.record(updates)
+            recorded = await self.inbox.record(pairs)
         except DB_ERRORS as exc:
             log.warning(
                 "could not record %d update(s): database unavailable (%s)",
                 len(updates),
                 type(exc).__name__,
             )
-            self._spawn(self.outage.tell(self.inbox.envelopes(updates)))
+            self._spawn(self.outage.tell([env for env, _ in pairs]))
             return False
         self.outage.over()
-        self.processor.notify([e for e, _ in recorded], [u for _, u in recorded])
+        self.processor.notify(recorded)
         return True
 
     def _spawn(self, coro: Any) -> None:

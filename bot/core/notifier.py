@@ -1,0 +1,184 @@
+"""Messages sent to citizens on the system's own initiative: the outbox (moderation news
+queued by the console) and reminders of idle drafts, for every channel.
+
+Channels that push (Telegram) give the notifier a :class:`Pusher`; it claims their citizens'
+notices and sends them at most once (``storage.outbox``). The web chat cannot push: it shows a
+citizen's notices at their next visit (:func:`notices_for`), and its citizens get no reminders.
+
+Reminders: one per idle draft (idle longer than ``settings.reminder_after``), queued in the
+outbox in the same transaction that sets ``conversations.reminded_at`` (so at most once), and
+never queued nor sent during quiet hours (``quiet_hours_start``..``quiet_hours_end``, local time
+of ``settings.timezone``). Every notice is written in the citizen's language.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from dialogs.flow import DRAFT_STATES
+from dialogs.messages import normalise_lang, t
+from storage.contacts import Contacts
+from storage.outbox import Claimed, OutboxStore
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REASONS = ("offtopic", "abusive", "personal_data", "duplicate", "other")
+MAX_ATTEMPTS = 5
+
+
+def in_quiet_hours(settings: Settings, now: datetime) -> bool:
+    local = now.astimezone(ZoneInfo(settings.timezone)).time()
+    start, end = settings.quiet_hours_start, settings.quiet_hours_end
+    return _between(local, start, end)
+
+
+def _between(value: time, start: time, end: time) -> bool:
+    if start == end:
+        return False
+    if start < end:
+        return start <= value < end
+    return value >= start or value < end  # over midnight
+
+
+def notice_text(lang: str, kind: str, params: dict[str, Any]) -> str:
+    """The citizen-facing text of an outbox row."""
+    msg_id = kind if kind.startswith("notify.") else f"notify.{kind}"
+    values = {k: str(v) for k, v in params.items()}
+    if msg_id == "notify.rejected":
+        reason = values.get("reason", "other")
+        if reason.startswith("reject_reason."):
+            reason = reason.split(".", 1)[1]
+        values["reason"] = t(lang, f"reject_reason.{reason if reason in REASONS else 'other'}")
+    if msg_id == "notify.reminder":
+        return t(lang, msg_id)
+    return t(lang, msg_id, **values)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What became of one push: ``sent``; ``blocked`` (the citizen refuses the channel's
+    messages, or their chat is gone: marked, not retried); ``retry`` (the channel is out of
+    reach); ``failed`` (refused for another reason)."""
+
+    outcome: str
+    error: str | None = None
+
+
+class Pusher(Protocol):
+    """A channel that can send a citizen a message on its own initiative."""
+
+    name: str
+
+    async def push(self, secret: str, text: str) -> Pushed:
+        """Send ``text`` to the citizen reached through ``secret`` (their chat id)."""
+
+
+class Notifier:
+    def __init__(
+        self,
+        settings: Settings,
+        store: OutboxStore,
+        contacts: Contacts,
+        pusher: Pusher,
+        *,
+        interval: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.contacts = contacts
+        self.pusher = pusher
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stop = False
+        self.sent = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="notifier")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stop = True
+        if self._task is not None:
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stop:
+            try:
+                await self.run_once()
+            except Exception as exc:  # the loop must survive outages; logged, never hidden
+                log.warning("notifier round failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Queue due reminders, then send what the outbox holds. Returns messages sent."""
+        now = now or datetime.now(UTC)
+        await self.queue_reminders(now)
+        if not self.settings.notify_citizens:
+            return 0
+        return await self.send_pending(now)
+
+    async def queue_reminders(self, now: datetime) -> int:
+        if in_quiet_hours(self.settings, now):
+            return 0
+        return await self.store.queue_reminders(
+            now, now - self.settings.reminder_after, DRAFT_STATES, [self.pusher.name]
+        )
+
+    async def send_pending(self, now: datetime) -> int:
+        sent = 0
+        quiet = in_quiet_hours(self.settings, now)
+        while True:
+            rows = await self.store.claim([self.pusher.name], skip_reminders=quiet)
+            if not rows:
+                return sent
+            before = sent
+            for row in rows:
+                status, error = await self._send(row)
+                await self.store.mark(row.id, status, error)
+                if status == "sent":
+                    sent += 1
+            self.sent += sent - before
+            if sent == before:
+                return sent  # the channel is unreachable: next round
+
+    async def _send(self, row: Claimed) -> tuple[str, str | None]:
+        recipient = await self.store.recipient(row.participant_id)
+        if recipient is None:
+            return "failed", "no chat identity"
+        if recipient.blocked:
+            return "failed", "blocked"
+        text = notice_text(normalise_lang(recipient.lang), row.kind, row.params)
+        pushed = await self.pusher.push(self.contacts.reveal(recipient.secret), text)
+        if pushed.outcome == "blocked":
+            await self.contacts.set_blocked(row.participant_id)
+            return "failed", pushed.error or "blocked"
+        if pushed.outcome == "retry":
+            if row.attempts >= MAX_ATTEMPTS:
+                return "failed", pushed.error
+            return "pending", pushed.error
+        if pushed.outcome == "failed":
+            return "failed", (pushed.error or "")[:200]
+        return "sent", None
+
+
+async def notices_for(store: OutboxStore, participant_key: str, lang: str) -> list[str]:
+    """The texts of a citizen's pending notices, taken (shown once): for channels that cannot
+    push, at the citizen's next visit."""
+    return [notice_text(lang, n.kind, n.params) for n in await store.take_notices(participant_key)]

@@ -1,0 +1,200 @@
+"""The Telegram adapter of the core: what each kind of update means, and how replies become
+Telegram messages (inline keyboards, long texts split, the pressed keyboard removed).
+
+The core (``bot.core.processor``) drains each citizen's updates in order and calls
+:meth:`TelegramAdapter.process` for one; this module routes it (a message, a button, a group,
+an edit...), applies dialog events through the core, and talks to Telegram with
+python-telegram-bot's ``Bot``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.core.processor import AlreadyApplied, Processor
+from bot.telegram import render
+from bot.telegram.envelope import CHANNEL, Envelope, envelope
+from dialogs.flow import parse_text
+from dialogs.messages import normalise_lang, t
+from dialogs.model import Conversation, Event, Reply
+from storage.identity import Pseudonymiser
+from storage.inbox import JSON
+
+log = logging.getLogger(__name__)
+
+
+class TelegramAdapter:
+    name = CHANNEL
+    unreachable: tuple[type[BaseException], ...] = (NetworkError, RetryAfter)
+
+    def __init__(self, bot: Bot, pseudonymiser: Pseudonymiser) -> None:
+        self.bot = bot
+        self.pseudonymiser = pseudonymiser
+        #: Set by the channel once the processor exists (they need each other).
+        self.core: Processor[Envelope]
+
+    def envelope(self, payload: JSON) -> Envelope:
+        return envelope(payload, self.pseudonymiser)
+
+    def describe(self, env: Envelope) -> str:
+        return f"update {env.update_id} (kind {env.kind})"
+
+    # --- routing ---------------------------------------------------------------------------------
+
+    async def process(self, env: Envelope, update_: JSON) -> None:
+        obj = update_.get(env.kind) or {}
+        core = self.core
+        if env.kind == "callback_query" and env.user is not None:
+            # Answer at once (the spinner stops), while the dialog does its work.
+            core.spawn(self._answer_callback(str(obj.get("id", ""))))
+            event: Event = render.parse_callback_data(obj.get("data"))
+            message = obj.get("message")
+            pressed = (0, 0)
+            if isinstance(message, dict) and env.chat_id is not None:
+                pressed = (env.chat_id, int(message.get("message_id", 0)))
+            await self._dialog(env, event, remove_keyboard=pressed)
+        elif env.kind == "callback_query":  # a button outside a private chat: not ours
+            core.spawn(self._answer_callback(str(obj.get("id", ""))))
+            core.stats.skipped += 1
+            core.finish(env)
+        elif env.kind == "message" and env.private:
+            text_ = obj.get("text")
+            if isinstance(text_, str) and env.user_id is not None:
+                await self._dialog(env, parse_text(text_))
+            else:
+                await self._local_reply(env, "channel.unsupported")
+        elif env.kind == "edited_message" and env.private:
+            await self._local_reply(env, "channel.edited")
+        elif env.kind in ("message", "my_chat_member") and env.chat_type in ("group", "supergroup"):
+            await self._group(env, update_)
+        elif env.kind == "my_chat_member" and env.private:
+            status = str((obj.get("new_chat_member") or {}).get("status", ""))
+            await core.contacts.set_blocked_by_key(env.key, status in ("kicked", "left"))
+            core.finish(env)
+        else:  # channel posts, edits in groups, kinds we did not ask for: nothing to say
+            core.stats.skipped += 1
+            core.finish(env)
+
+    async def _dialog(
+        self, env: Envelope, event: Event, *, remove_keyboard: tuple[int, int] = (0, 0)
+    ) -> None:
+        chat_id = env.chat_id if env.chat_id is not None else env.user_id
+        assert chat_id is not None
+        try:
+            result = await self.core.apply(env, event, identity=str(chat_id))
+        except AlreadyApplied:
+            return
+        if remove_keyboard[1]:
+            self.core.spawn(self._remove_keyboard(*remove_keyboard))
+        await self._send_replies(
+            chat_id, result.replies, result.conversation, result.participant_id
+        )
+        self.core.finish(env)
+
+    async def resume(self, env: Envelope, update_: JSON) -> None:
+        """Applied but maybe not answered (crash): show the current step again."""
+        if env.kind == "callback_query":
+            await self._answer_callback(str((update_.get("callback_query") or {}).get("id", "")))
+        if env.user is not None:
+            result = await self.core.current(env)
+            chat_id = env.chat_id if env.chat_id is not None else int(env.user)
+            stale = t(result.conversation.lang, "channel.stale_choice")
+            replies = [r for r in result.replies if r.text.strip() and r.text != stale]
+            await self._send_replies(chat_id, replies, result.conversation, result.participant_id)
+        self.core.finish(env)
+
+    async def failed(self, env: Envelope, update_: JSON, exc: BaseException) -> None:
+        if env.chat_id is not None and env.private:
+            lang = await self._lang(env)
+            with contextlib.suppress(TelegramError):
+                await self._send(env.chat_id, t(lang, "channel.error"), None, None)
+        if env.kind == "callback_query":
+            with contextlib.suppress(TelegramError):
+                await self._answer_callback(
+                    str((update_.get("callback_query") or {}).get("id", ""))
+                )
+
+    def dropped(self, env: Envelope, exc: BaseException) -> None:
+        """Telegram's updates are recorded before they are handed over: nothing waits."""
+
+    async def _local_reply(self, env: Envelope, msg_id: str) -> None:
+        """A reply of the channel itself (unsupported content, edits): no dialog step."""
+        brief = await self.core.brief(env)
+        lang = normalise_lang(brief.lang if brief else env.lang_hint)
+        if env.chat_id is not None:
+            await self._send(env.chat_id, t(lang, msg_id), None, brief.id if brief else None)
+        self.core.finish(env)
+
+    async def _group(self, env: Envelope, update_: JSON) -> None:
+        """Say once per group that the bot only converses in private."""
+        obj = update_.get(env.kind) or {}
+        if env.kind == "my_chat_member":
+            status = str((obj.get("new_chat_member") or {}).get("status", ""))
+            if status in ("left", "kicked"):
+                self.core.finish(env)
+                return
+        await self.core.flush()
+        replied = await self.core.inbox.answered_before(env.key, env.message_id)
+        if not replied and env.chat_id is not None:
+            lang = normalise_lang(env.lang_hint)
+            with contextlib.suppress(Forbidden, BadRequest):
+                await self.bot.send_message(env.chat_id, t(lang, "channel.private_only"))
+                self.core.stats.replies += 1
+        self.core.finish(env)
+
+    async def _lang(self, env: Envelope) -> str:
+        brief = await self.core.brief(env)
+        return normalise_lang(brief.lang if brief else env.lang_hint)
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    async def _send_replies(
+        self,
+        chat_id: int,
+        replies: Sequence[Reply],
+        conversation: Conversation,
+        participant_id: int | None,
+    ) -> None:
+        for reply in replies:
+            for text_, markup in render.messages(reply, conversation.version):
+                if not await self._send(chat_id, text_, markup, participant_id):
+                    return
+
+    async def _send(
+        self, chat_id: int, text_: str, markup: Any, participant_id: int | None
+    ) -> bool:
+        """Send one message; False when the chat is out of reach (blocked, gone)."""
+        try:
+            await self.bot.send_message(chat_id, text_, reply_markup=markup)
+        except Forbidden:
+            log.info("a participant's chat refuses messages (bot blocked); marked")
+            await self.core.mark_blocked(participant_id)
+            return False
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower():
+                log.info("a participant's chat no longer exists; marked")
+                await self.core.mark_blocked(participant_id)
+                return False
+            log.error("Telegram refused a reply: %s", exc.message[:120])
+            self.core.stats.errors.append(exc.message[:120])
+            return True
+        self.core.stats.replies += 1
+        return True
+
+    async def _answer_callback(self, query_id: str) -> None:
+        if not query_id:
+            return
+        with contextlib.suppress(BadRequest):  # expired, or already answered before a crash
+            await self.bot.answer_callback_query(query_id)
+
+    async def _remove_keyboard(self, chat_id: int, message_id: int) -> None:
+        if not message_id:
+            return
+        with contextlib.suppress(BadRequest, Forbidden):  # already gone or not modified
+            await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
