@@ -26,6 +26,8 @@ name (``bucket``) is ``name:`` + a keyed HMAC-SHA256 of the limit's name, window
 secret, and since the window number is part of what is hashed, the same address gives unrelated
 buckets from one window to the next: a counter says nothing beyond its own window, and is deleted
 once the window is over (:func:`purge_expired`, called by the maintenance, for the database).
+A "seen once" mark (:meth:`RateLimiter.once`, a used proof-of-work) is the same keyed hash, kept
+until the expiry its caller gives.
 """
 
 from __future__ import annotations

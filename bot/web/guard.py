@@ -70,7 +70,10 @@ class Guard:
     async def first_contribution(
         self, address: str, proof: str | None, now: datetime | None = None
     ) -> Verdict:
-        """A citizen's first contribution, with the form field ``altcha`` as ``proof``."""
+        """A citizen's first contribution, with the form field ``altcha`` as ``proof``.
+
+        A valid proof passes with ``Verdict(True, 0, 0)`` (nothing counted); anything else is
+        counted against the hourly no-proof limits."""
         if proof and await self.pow.verify(proof, now):
             return PASSED
         per_address = await self.limiter.hit(
