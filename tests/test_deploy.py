@@ -487,12 +487,6 @@ def test_compose_variables_are_in_the_env_example() -> None:
     assert "WEB_WORKERS" in listed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pyproject.toml's package-data lacks *.js, *.woff2, *.woff, *.png, *.ico, "
-    "*.webmanifest: `pip install .` (the image) leaves those static files out; remove this mark "
-    "once it lists them",
-)
 def test_the_image_installs_every_static_file() -> None:
     """The image runs ``pip install .``: every file the web pages serve must be package data."""
     import fnmatch
