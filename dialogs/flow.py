@@ -251,7 +251,10 @@ def handle(
     before = conv.to_dict()
     turn = _Turn(Conversation.from_dict(before), ctx)
     if isinstance(event, TextEvent):
+        at = event.state
         event = parse_text(event.text)  # a command typed mid-step is a command, not an answer
+        if isinstance(event, TextEvent) and at is not None:
+            event = TextEvent(event.text, at)
     if idle is not None and idle > ctx.limits.draft_ttl and _has_draft(turn.conv):
         _expire(turn)
     elif isinstance(event, CommandEvent):
@@ -261,7 +264,11 @@ def handle(
     elif isinstance(event, ChoiceEvent):
         _choice(turn, event)
     elif isinstance(event, TextEvent):
-        _text(turn, event.text)
+        if event.state is not None and event.state != turn.conv.state:
+            turn.say("channel.stale_text")
+            turn.prompt()
+        else:
+            _text(turn, event.text)
     if turn.conv.to_dict() != before:
         turn.conv.version = conv.version + 1
     return Outcome(turn.conv, turn.replies, turn.effects)

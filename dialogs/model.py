@@ -65,9 +65,15 @@ class Conversation:
 
 @dataclass(frozen=True)
 class TextEvent:
-    """Free text typed by the citizen."""
+    """Free text typed by the citizen.
+
+    ``state``: the step the text was typed at, when the channel knows it (a web page):
+    typed at a step the conversation has left (another tab moved on), it is not applied to
+    the current step.
+    """
 
     text: str
+    state: str | None = None
 
 
 @dataclass(frozen=True)

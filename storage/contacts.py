@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.identity import ChatCipher
-from storage.models import ChatIdentity, ConversationRow, Participant
+from storage.models import ChatIdentity, Contribution, ConversationRow, Participant
 from storage.settings import Settings
 
 _identities: Table = ChatIdentity.__table__  # type: ignore[assignment]
@@ -85,6 +85,16 @@ class Contacts:
                     .where(_identities.c.participant_id == pid)
                     .values(blocked=blocked, updated_at=datetime.now(UTC))
                 )
+
+    async def contributions(self, key: str) -> int:
+        """How many contributions the participant of ``key`` has sent."""
+        async with self.engine.connect() as conn:
+            count = await conn.scalar(
+                select(func.count(Contribution.id))
+                .join(Participant, Participant.id == Contribution.participant_id)
+                .where(Participant.key == key)
+            )
+        return int(count or 0)
 
     def reveal(self, secret: bytes) -> str:
         """The clear secret (to send a message); raises if it was tampered with."""

@@ -74,6 +74,9 @@ class HandleResult:
     participant_key: str
     #: References of the contributions created by this event.
     submitted: list[str] = field(default_factory=list)
+    #: Whether the event changed the conversation (a text refused, or typed at a step left
+    #: meanwhile, changes nothing: a channel may give it back to the citizen).
+    changed: bool = True
 
 
 class NoCampaign(RuntimeError):
@@ -161,6 +164,11 @@ class DialogService:
             self._views[current.id] = (current.spec_hash, view)
             return current, view
         return current, cached[1]
+
+    async def campaign_view(self) -> CampaignView:
+        """The campaign offered now, as the dialog sees it."""
+        async with self.engine.connect() as db:
+            return (await self._campaign(db, None))[1]
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -266,7 +274,9 @@ class DialogService:
             if also is not None:
                 blocked = state.chat_blocked if state is not None and participant_id else None
                 await also(db, Participation(participant_id or 0, blocked, new, replies))
-        return HandleResult(replies, new, participant_id, key, submitted)
+        return HandleResult(
+            replies, new, participant_id, key, submitted, changed=new.version != conv.version
+        )
 
     async def peek(
         self,

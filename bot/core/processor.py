@@ -467,7 +467,7 @@ class Processor(Generic[Env]):
                     self.adapter.dropped(env, exc)
                 raise
             except Exception as exc:
-                await self._failed(env, payload, exc)
+                await self._failed(env, payload, exc, recorded=not held.unrecorded)
             finally:
                 # applied, finished, or left pending in the inbox for the sweeper
                 self._held.discard(env.message_id)
@@ -554,7 +554,9 @@ class Processor(Generic[Env]):
 
     # --- errors ----------------------------------------------------------------------------------
 
-    async def _failed(self, env: Env, payload: JSON, exc: BaseException) -> None:
+    async def _failed(
+        self, env: Env, payload: JSON, exc: BaseException, *, recorded: bool = True
+    ) -> None:
         """The one error handler: log message id, state and exception (never text nor
         identity), let the channel tell the citizen politely, and set the message aside so
         the citizen is not stuck."""
@@ -573,7 +575,8 @@ class Processor(Generic[Env]):
             await self.adapter.failed(env, payload, exc)
         except Exception as again:  # telling the citizen must not hide the first error
             log.warning("could not tell a citizen about an error: %s", type(again).__name__)
-        self.finish(env, FAILED)
+        if recorded:
+            self.finish(env, FAILED)
 
     async def _state(self, env: Envelope) -> str:
         try:

@@ -1,0 +1,67 @@
+"""``cnrbot web --listen 127.0.0.1 --port 8090``: the citizen web chat.
+
+Its own listener, never the port of the console or of the Telegram webhook. Several workers
+may serve it on one PostgreSQL database (stateless: any worker answers any request); put them
+behind the reverse proxy of ``deploy/`` (TLS, ``limit_req``) with
+``CNR_WEB_SECURE_COOKIES=true``. SIGTERM (or Ctrl-C) finishes the messages in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from bot.commands.run import run_loop
+from storage.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "web",
+        help="serve the citizen web chat",
+        description="Serve the citizen web chat (no account; works without JavaScript).",
+    )
+    parser.add_argument("--listen", default="127.0.0.1", help="address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8090, help="port (default 8090)")
+    parser.set_defaults(func=_web)
+
+
+def _web(args: argparse.Namespace) -> int:
+    settings = Settings()
+    for name in ("bot", "storage"):
+        if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
+    return run_loop(_serve(settings, args.listen, args.port))
+
+
+async def _serve(settings: Settings, listen: str, port: int) -> int:
+    from bot.web.app import create_app
+
+    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, listen, port)
+        await site.start()
+    except OSError as exc:
+        print(f"cnrbot web: cannot listen on {listen}:{port} ({exc.strerror})", file=sys.stderr)
+        await runner.cleanup()
+        return 1
+    print(f"cnrbot: web chat on http://{listen}:{port}/", file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    print("cnrbot: stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,450 @@
+"""The citizen web chat (aiohttp + Jinja2): the conversation in any browser, without an
+account, with or without JavaScript.
+
+* ``GET /``: the conversation as it stands (``?territoire=oise`` from a poster preselects the
+  territory, as Telegram's ``start`` parameter; ``?r=<message id>`` shows what a message just
+  sent answered). A new visitor gets a random token in an ``HttpOnly``, ``SameSite=Lax`` cookie;
+  nothing is stored about them until they accept the privacy notice.
+* ``POST /message``: one message (a button, a text, a command of the menu), carrying a
+  client-generated id; answered with a redirect to ``/?r=<id>`` (POST, redirect, GET), or with
+  JSON holding the HTML of the replies and of the next step's controls (``chat.js``).
+* ``GET /altcha/challenge``: a proof-of-work challenge (a citizen's first contribution).
+* ``GET /healthz``.
+
+Who a citizen is: the keyed HMAC of ``web:`` + their cookie token (``bot.web.channel``). No IP
+address nor user agent is stored: the rate limits count keyed hashes of addresses
+(``storage.ratelimit``), forgotten after their window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.core.processor import DB_ERRORS
+from bot.web import render
+from bot.web.channel import Answer, WebChannel
+from bot.web.guard import Guard
+from bot.web.proof_of_work import ProofOfWork
+from dialogs.messages import normalise_lang, t
+from moderation.app import client_address
+from moderation.dsfr import DSFR_VERSION, add_dsfr_static
+from storage.ratelimit import Verdict, create_limiter
+from storage.service import DialogService
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+TEMPLATES_DIR = HERE / "templates"
+
+COOKIE = "cnr_id"
+COOKIE_MAX_AGE = int(timedelta(days=180).total_seconds())
+TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{8,48}")
+#: A message's id in the inbox: the form's id, and the button's digest (``_button_id``).
+RECORDED_ID = re.compile(r"[A-Za-z0-9_-]{8,48}(\.[0-9a-f]{10})?")
+#: Origins allowed in CSP frame-ancestors (anything else in the setting is ignored).
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
+#: What a form field may hold besides the text (choice ids, commands, states).
+FIELD_MAX = 200
+
+SETTINGS = web.AppKey("settings", Settings)
+CHANNEL = web.AppKey("channel", WebChannel)
+GUARD = web.AppKey("guard", Guard)
+POW = web.AppKey("pow", ProofOfWork)
+CAMPAIGN = web.AppKey("campaign", dict[str, str])
+
+
+def _asset_version() -> str:
+    digest = hashlib.sha256()
+    for name in ("chat.js", "chat.css"):
+        digest.update((STATIC_DIR / name).read_bytes())
+    return digest.hexdigest()[:10]
+
+
+ASSET_VERSION = _asset_version()
+
+
+# --- application ------------------------------------------------------------------------------
+
+
+def create_app(
+    settings: Settings,
+    *,
+    service: DialogService | None = None,
+    maintenance_interval: float | None = None,
+) -> web.Application:
+    """The web chat. Its resources (the dialog service and its database engine, the channel,
+    the rate limiter) are opened and closed with the application (``cleanup_ctx``); a
+    ``service`` given is used and left open."""
+    app = web.Application(
+        client_max_size=settings.web_max_body_bytes,
+        middlewares=[_errors, _headers],
+        handler_args={"max_field_size": 8190},
+    )
+    app[SETTINGS] = settings
+    app[CAMPAIGN] = {}
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        own = service is None
+        svc = service or await DialogService.open(settings)
+        channel = WebChannel(settings, svc, maintenance_interval=maintenance_interval)
+        limiter = create_limiter(settings, svc.engine)
+        pow_ = ProofOfWork(settings, limiter)
+        app[CHANNEL] = channel
+        app[POW] = pow_
+        app[GUARD] = Guard(settings, limiter, pow_)
+        await channel.start()
+        try:
+            yield
+        finally:
+            await channel.stop()
+            if own:
+                await svc.close()
+
+    app.cleanup_ctx.append(resources)
+    add_dsfr_static(app)
+    app.router.add_static("/static", STATIC_DIR, follow_symlinks=False)
+    app.router.add_get("/", page)
+    app.router.add_post("/message", message)
+    app.router.add_get("/altcha/challenge", challenge)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+# --- middlewares ------------------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def csp(settings: Settings) -> str:
+    ancestors = [o for o in settings.web_frame_ancestors.split() if ORIGIN.fullmatch(o)]
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; worker-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; "
+        f"frame-ancestors {' '.join(ancestors) if ancestors else chr(39) + 'none' + chr(39)}"
+    )
+
+
+@web.middleware
+async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    h = response.headers
+    h["Content-Security-Policy"] = csp(request.app[SETTINGS])
+    h["X-Content-Type-Options"] = "nosniff"
+    h["Referrer-Policy"] = "no-referrer"
+    h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+    h["Cross-Origin-Opener-Policy"] = "same-origin"
+    if not request.path.startswith(("/static/", "/dsfr/")):
+        h["Cache-Control"] = "no-store"
+    return response
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error a citizen can meet is a page in their language (or JSON for the chat
+    script); errors of the system are logged by class, never with a text or an identity."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].text_max_chars
+        return _problem(request, 413, t(_lang(request), "web.too_large", max=limit))
+    except web.HTTPNotFound:
+        return _problem(request, 404, t(_lang(request), "web.not_found"))
+    except web.HTTPMethodNotAllowed:
+        return _problem(request, 405, t(_lang(request), "web.bad_form"))
+    except web.HTTPException:
+        raise
+    except DB_ERRORS as exc:
+        log.warning("web chat: database unavailable (%s)", type(exc).__name__)
+        return _problem(request, 503, t(_lang(request), "web.unavailable"))
+    except Exception as exc:
+        log.error("web chat: %s on %s %s", type(exc).__name__, request.method, request.path)
+        return _problem(request, 500, t(_lang(request), "channel.error"))
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def challenge(request: web.Request) -> web.Response:
+    verdict = await request.app[GUARD].request(client_address(request))
+    if not verdict.allowed:
+        return _too_many(request, verdict)
+    return web.json_response(request.app[POW].challenge())
+
+
+async def page(request: web.Request) -> web.Response:
+    channel = request.app[CHANNEL]
+    token = _token(request)
+    new = token is None
+    token = token or secrets.token_urlsafe(32)
+    hint = _lang_hint(request)
+    shown = request.query.get("r", "")
+    if not new and RECORDED_ID.fullmatch(shown):
+        answer = await channel.recorded(token, shown, hint)
+    else:
+        answer = await channel.current(token, hint)
+    notices = [] if new else await channel.notices(token, answer.lang)
+    territory = _field(request.query.get("territoire", ""))[:80]
+    view = render.view(
+        answer,
+        territory=territory,
+        notices=notices,
+        proof=await _needs_proof(channel, token, answer, new),
+    )
+    response = await _render(request, "chat.html", view)
+    if new:
+        _set_cookie(request, response, token)
+    return response
+
+
+async def message(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    channel, guard = app[CHANNEL], app[GUARD]
+    form = await request.post()  # over the size limit: 413 (the errors middleware)
+    token = _token(request)
+    if token is None:
+        return _problem(request, 400, t(_lang(request), "web.no_cookie"))
+    if not _same_origin(request):
+        return _problem(request, 403, t(_lang(request), "web.bad_form"))
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if len(fields) != len(form):  # a file sent where none is asked for
+        return _problem(request, 400, t(_lang(request), "web.bad_form"))
+    mid = fields.get("mid", "")
+    if not MESSAGE_ID.fullmatch(mid):
+        return _problem(request, 400, t(_lang(request), "web.bad_form"))
+    address = client_address(request)
+    verdict = await guard.request(address, channel.key(token))
+    if not verdict.allowed:
+        return _too_many(request, verdict, kept=fields.get("text", ""))
+    hint = _lang_hint(request)
+    payload, message_id = _payload(fields, mid)
+    sending = payload.get("kind") == "choice" and payload.get("value") == "send"
+    if sending and await channel.contributions(token) == 0:
+        gate = await guard.first_contribution(address, fields.get("altcha"))
+        if not gate.allowed:
+            minutes = max(1, -(-gate.retry_after // 60))
+            message_ = t(_lang(request), "web.held_back", minutes=minutes)
+            return _problem(request, 429, message_, gate)
+    territory = _field(fields.get("territoire", ""))[:80]
+    consenting = payload.get("kind") == "choice" and payload.get("value") == "consent:yes"
+    if territory and consenting and fields.get("state") in render.WELCOME_STATES:
+        # From a poster: the territory first (Telegram's /start <territory>), then the answer.
+        start = {"kind": "command", "value": "start", "arg": territory}
+        first = await channel.send(token, f"{message_id}-t", start, hint)
+        if first.status != "ok":
+            return _failed(request, first, fields)
+        payload = {"kind": "choice", "value": "consent:yes", "version": None}
+    answer = await channel.send(token, message_id, payload, hint)
+    if answer.status != "ok":
+        return _failed(request, answer, fields)
+    text = fields.get("text", "") if payload["kind"] == "text" else ""
+    kept = text if text and not answer.changed else ""
+    if _wants_json(request):
+        return await _chat_json(request, channel, token, answer, kept)
+    if kept:
+        # Not taken (too short, too long, the page was out of date): the page again, with
+        # the citizen's text in the box (a redirect would lose it).
+        view = render.view(answer, kept_text=kept)
+        return await _render(request, "chat.html", view)
+    raise web.HTTPSeeOther(f"/?r={message_id}#fil")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _payload(fields: dict[str, str], mid: str) -> tuple[dict[str, Any], str]:
+    """The message of a form, and its id: the form's client id, and for a button the button
+    too (several buttons of one page are several messages; one button pressed twice, one)."""
+    version_text = fields.get("v", "")
+    version = int(version_text) if version_text.isdigit() and len(version_text) < 10 else None
+    state = _field(fields.get("state", ""))[:40] or None
+    if "choice" in fields:
+        value = _field(fields["choice"])
+        return (
+            {"kind": "choice", "value": value, "version": version},
+            _button_id(mid, "choice", value),
+        )
+    if "command" in fields:
+        value = _field(fields["command"])[:64]
+        return {"kind": "command", "value": value}, _button_id(mid, "command", value)
+    return (
+        {"kind": "text", "value": fields.get("text", ""), "state": state},
+        mid,
+    )
+
+
+def _button_id(mid: str, kind: str, value: str) -> str:
+    digest = hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:10]
+    return f"{mid}.{digest}"
+
+
+def _field(value: str) -> str:
+    """A short form field (not a citizen's text): printable characters only, bounded."""
+    return "".join(c for c in value[:FIELD_MAX] if c.isprintable())
+
+
+def _token(request: web.Request) -> str | None:
+    value = request.cookies.get(COOKIE, "")
+    return value if TOKEN.fullmatch(value) else None
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[SETTINGS].web_secure_cookies,
+    )
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A browser's POST from another site is refused (the Lax cookie already keeps it out;
+    this is the second lock)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not sent by every browser on a same-origin form
+    if origin == "null":
+        return False
+    host = urlsplit(origin).netloc
+    forwarded = request.headers.get("X-Forwarded-Host", "")
+    return host in (request.host, forwarded)
+
+
+def _lang_hint(request: web.Request) -> str | None:
+    """The browser's first language (like Telegram's language_code)."""
+    header = request.headers.get("Accept-Language", "")[:200]
+    first = header.split(",")[0].split(";")[0].strip()
+    return first or None
+
+
+def _lang(request: web.Request) -> str:
+    return normalise_lang(_lang_hint(request))
+
+
+def _wants_json(request: web.Request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+async def _needs_proof(channel: WebChannel, token: str, answer: Answer, new: bool) -> bool:
+    """The review of a first contribution carries the proof-of-work widget."""
+    if new or answer.state != "review":
+        return False
+    return await channel.contributions(token) == 0
+
+
+async def _campaign_name(request: web.Request) -> str:
+    cache = request.app[CAMPAIGN]
+    if "name" not in cache:
+        channel = request.app[CHANNEL]
+        with contextlib.suppress(*DB_ERRORS):
+            cache["name"] = (await channel.service.campaign_view()).name
+    return str(cache.get("name", ""))
+
+
+async def _context(request: web.Request, lang: str) -> dict[str, Any]:
+    return {
+        "lang": lang,
+        "t": lambda msg_id, **params: t(lang, msg_id, **params),
+        "campaign": await _campaign_name(request) if CHANNEL in request.app else "",
+        "dsfr_version": DSFR_VERSION,
+        "asset_version": ASSET_VERSION,
+        "menu": render.MENU,
+    }
+
+
+async def _render(request: web.Request, template: str, view: render.View) -> web.Response:
+    context = await _context(request, view.lang)
+    context["view"] = view
+    return aiohttp_jinja2.render_template(template, request, context)
+
+
+async def _chat_json(
+    request: web.Request, channel: WebChannel, token: str, answer: Answer, kept: str
+) -> web.Response:
+    view = render.view(
+        answer, kept_text=kept, proof=await _needs_proof(channel, token, answer, False)
+    )
+    context = await _context(request, view.lang)
+    context["view"] = view
+    env = aiohttp_jinja2.get_env(request.app)
+    body = {
+        "status": "ok",
+        **view.json(),
+        "menu_id": view.menu_id,
+        "messages": env.get_template("_messages.html").render(context),
+        "answer": env.get_template("_answer.html").render(context),
+    }
+    return web.json_response(body)
+
+
+def _failed(request: web.Request, answer: Answer, fields: dict[str, str]) -> web.Response:
+    lang = _lang(request)
+    if answer.status == "unavailable":
+        return _problem(request, 503, t(lang, "web.unavailable"), kept=fields.get("text", ""))
+    return _problem(request, 500, t(lang, "channel.error"), kept=fields.get("text", ""))
+
+
+def _too_many(request: web.Request, verdict: Verdict, kept: str = "") -> web.Response:
+    seconds = max(1, verdict.retry_after)
+    message = t(_lang(request), "web.too_many", seconds=seconds)
+    return _problem(request, 429, message, verdict, kept=kept)
+
+
+def _problem(
+    request: web.Request,
+    status: int,
+    message: str,
+    verdict: Verdict | None = None,
+    *,
+    kept: str = "",
+) -> web.Response:
+    """A clear answer to what went wrong: a page, or JSON for the chat script."""
+    headers = {}
+    if verdict is not None and verdict.retry_after:
+        headers["Retry-After"] = str(max(1, verdict.retry_after))
+    if _wants_json(request):
+        return web.json_response(
+            {"status": "problem", "problem": message}, status=status, headers=headers
+        )
+    lang = _lang(request)
+    context = {
+        "lang": lang,
+        "t": lambda msg_id, **params: t(lang, msg_id, **params),
+        "campaign": request.app[CAMPAIGN].get("name", ""),
+        "dsfr_version": DSFR_VERSION,
+        "asset_version": ASSET_VERSION,
+        "message": message,
+        "kept_text": kept,
+    }
+    response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
+    response.headers.update(headers)
+    return response

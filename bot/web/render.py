@@ -1,0 +1,99 @@
+"""What a web chat page shows, from the dialog's replies: paragraphs, buttons, the text box.
+
+Pure helpers (no I/O): the page templates and the JSON answers of the chat script both use
+:func:`view`, so the page without JavaScript and the chat with it show the same thing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from bot.web.channel import Answer
+from dialogs.flow import FREE_TEXT_STATES
+from dialogs.messages import t
+from dialogs.model import Choice
+
+#: Steps where the citizen may type (the territory step takes a commune or a postal code).
+TEXT_STATES = frozenset((*FREE_TEXT_STATES, "territory"))
+#: Steps where a poster's territory (``?territoire=``) still applies.
+WELCOME_STATES = frozenset(("new", "consent"))
+#: The menu of commands, always offered (the same as Telegram's command menu, minus start).
+MENU = ("help", "back", "mine", "language", "privacy", "delete")
+
+
+def new_message_id() -> str:
+    """A fresh client id for the next message (the chat script makes its own)."""
+    return secrets.token_urlsafe(18)
+
+
+def paragraphs(text: str) -> list[list[str]]:
+    """A reply's text as paragraphs of lines (blank lines separate paragraphs)."""
+    out: list[list[str]] = []
+    for block in text.strip("\n").split("\n\n"):
+        lines = [line for line in block.split("\n")]
+        if any(line.strip() for line in lines):
+            out.append(lines)
+    return out
+
+
+@dataclass
+class View:
+    """Everything a page (or a chat fragment) shows."""
+
+    lang: str
+    replies: list[list[list[str]]]
+    choices: tuple[Choice, ...]
+    version: int
+    state: str
+    accepts_text: bool
+    text_label: str
+    message_id: str
+    menu_id: str
+    territory: str = ""
+    kept_text: str = ""
+    problem: str = ""
+    notices: list[str] = field(default_factory=list)
+    proof: bool = False
+
+    def json(self) -> dict[str, object]:
+        return {
+            "lang": self.lang,
+            "version": self.version,
+            "state": self.state,
+            "accepts_text": self.accepts_text,
+            "message_id": self.message_id,
+            "problem": self.problem,
+        }
+
+
+def view(
+    answer: Answer,
+    *,
+    territory: str = "",
+    kept_text: str = "",
+    problem: str = "",
+    notices: list[str] | None = None,
+    proof: bool = False,
+) -> View:
+    lang = answer.lang
+    offered = [r.choices for r in answer.replies if r.choices]
+    choices = offered[-1] if offered else ()
+    state = answer.state
+    label = "web.answer_place" if state == "territory" else "web.answer"
+    return View(
+        lang=lang,
+        replies=[paragraphs(r.text) for r in answer.replies if r.text.strip()],
+        choices=choices,
+        version=answer.version,
+        state=state,
+        accepts_text=state in TEXT_STATES,
+        text_label=t(lang, label),
+        message_id=new_message_id(),
+        menu_id=new_message_id(),
+        territory=territory if state in WELCOME_STATES else "",
+        kept_text=kept_text,
+        problem=problem,
+        notices=list(notices or ()),
+        proof=proof and state == "review",
+    )
