@@ -26,13 +26,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Libraries whose DEBUG lines carry what citizens wrote or who they are: the database
+#: drivers log statements with their parameters, python-telegram-bot every Bot API call with
+#: its texts and chat ids. ``-v`` never passes those through.
+QUIET_LIBRARIES = ("aiosqlite", "asyncpg", "sqlalchemy", "telegram", "httpx", "httpcore")
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our own operational messages (never texts nor identities) at DEBUG with ``-v``; the
+    libraries of :data:`QUIET_LIBRARIES` at INFO at most, whatever the root level."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for name in QUIET_LIBRARIES:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     result: int = args.func(args)
     return result
 

@@ -194,6 +194,8 @@ class WebCitizen:
         self.status = 0
         self.last: ClientResponse | None = None
         self.json: dict[str, Any] = {}
+        #: The last answer's body, as the browser received it (HTML, JSON).
+        self.body = ""
 
     async def close(self) -> None:
         await self.session.close()
@@ -239,7 +241,7 @@ class WebCitizen:
         ) as r:
             self.last = r
             self.status = r.status
-            body = await r.text()
+            body = self.body = await r.text()
             if self.script or r.content_type == "application/json":
                 self.json = json.loads(body)
                 self._apply_json(self.json)
