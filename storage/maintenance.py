@@ -10,6 +10,7 @@
   what makes a re-delivered message a no-op). Pending and applied messages are never touched.
   :func:`erase_old_replies` erases the web chat's stored replies after
   ``settings.web_reply_retention``.
+* Web chat rate counters (``storage.ratelimit``) whose window is over are deleted.
 * Interrupted notices: :func:`recover_interrupted_sends` marks outbox rows claimed
   (``sending``) longer ago than ``settings.outbox_sending_timeout`` as ``failed`` with
   ``last_error = "interrupted"``; they are never sent again (notices are at most once).
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from dialogs.flow import FREE_TEXT_STATES
 from storage.db import session_factory
 from storage.models import ConversationRow, InboundMessage, Outbox, Participant
+from storage.ratelimit import purge_expired
 from storage.repository import delete_participant
 from storage.settings import Settings
 
@@ -211,6 +213,8 @@ class MaintenanceReport:
     payloads_erased: int = 0
     #: Replies kept for the web chat, erased after settings.web_reply_retention.
     replies_erased: int = 0
+    #: Rate-limit counters of the web chat whose window is over.
+    counters_deleted: int = 0
     updates_deleted: int = 0
     sends_interrupted: int = 0
     #: Steps skipped because another worker was doing them (PostgreSQL).
@@ -225,7 +229,8 @@ class MaintenanceReport:
             f"processed updates deleted: {self.updates_deleted}; "
             f"update payloads erased: {self.payloads_erased}; "
             f"web replies erased: {self.replies_erased}; "
-            f"interrupted notices marked failed: {self.sends_interrupted}"
+            f"interrupted notices marked failed: {self.sends_interrupted}; "
+            f"expired rate counters deleted: {self.counters_deleted}"
         )
         if self.skipped:
             text += f"; skipped (another worker): {', '.join(self.skipped)}"
@@ -258,10 +263,14 @@ async def run_maintenance(
             session, now, settings.outbox_sending_timeout
         )
 
+    async def counters(session: AsyncSession) -> None:
+        report.counters_deleted = await purge_expired(session, now)
+
     steps: list[tuple[int, str, Callable[[AsyncSession], Awaitable[None]]]] = [
         (1, "drafts", drafts),
         (2, "updates", updates),
         (3, "outbox", outbox),
+        (4, "rate counters", counters),
     ]
     for lock, name, step in steps:
         try:

@@ -106,6 +106,7 @@ async def test_purge_unconsented_keeps_consented(engine: AsyncEngine) -> None:
 
 SECRET = b"gAAAA-encrypted-message-text"
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 #: name -> (status, received hours ago, processed hours ago or None, payload)
 UPDATES: dict[str, tuple[str, int, int | None, bytes | None]] = {
     "old_done": ("done", 72, 72, None),
@@ -262,6 +263,41 @@ async def test_recover_interrupted_sends_marks_them_failed_never_pending(
         assert await outbox_counts(s) == {"pending": 1, "sending": 1, "sent": 1, "failed": 3}
 
 
+async def test_web_replies_are_erased_after_their_retention_and_counters_after_their_window(
+    engine: AsyncEngine, db_settings: Settings
+) -> None:
+    """The web chat keeps a message's replies (encrypted) for a reload or a retry, then the
+    maintenance erases them; expired rate counters are deleted."""
+    from storage.models import RateCounter
+
+    async with session_factory(engine)() as s, s.begin():
+        for n, processed in enumerate((NOW - 2 * HOUR, NOW - 10 * MINUTE)):
+            s.add(
+                InboundMessage(
+                    channel="web",
+                    message_id=f"web-message-{n}",
+                    seq=n,
+                    participant_key="w".ljust(64, "0"),
+                    payload=None,
+                    replies=SECRET,
+                    status="done",
+                    received_at=processed,
+                    processed_at=processed,
+                )
+            )
+        s.add(RateCounter(bucket="old", count=3, expires_at=NOW - MINUTE))
+        s.add(RateCounter(bucket="current", count=1, expires_at=NOW + MINUTE))
+    report = await run_maintenance(session_factory(engine), db_settings, NOW)
+    assert report.errors == [] and (report.replies_erased, report.counters_deleted) == (1, 1)
+    async with session_factory(engine)() as s:
+        kept = dict(
+            (await s.execute(select(InboundMessage.message_id, InboundMessage.replies))).all()
+        )
+        counters = list(await s.scalars(select(RateCounter.bucket)))
+    assert kept == {"web-message-0": None, "web-message-1": SECRET}  # the rows stay (no replay)
+    assert counters == ["current"]
+
+
 # --- all together: concurrent workers, the CLI, the loop -------------------------------------
 
 
@@ -289,8 +325,8 @@ async def test_concurrent_maintenance_runs_do_each_thing_once(
     again = await run_maintenance(session_factory(engine), db_settings, NOW)
     assert again.summary() == (
         "expired drafts erased: 0; unanswered privacy notices erased: 0; "
-        "processed updates deleted: 0; update payloads erased: 0; "
-        "interrupted notices marked failed: 0"
+        "processed updates deleted: 0; update payloads erased: 0; web replies erased: 0; "
+        "interrupted notices marked failed: 0; expired rate counters deleted: 0"
     )
     assert len(await _updates(engine)) == len(UPDATES) - 2
 
@@ -313,8 +349,8 @@ def test_cli_maintenance(
     out = capsys.readouterr().out
     assert out.splitlines() == [
         "expired drafts erased: 1; unanswered privacy notices erased: 1; "
-        "processed updates deleted: 2; update payloads erased: 2; "
-        "interrupted notices marked failed: 2",
+        "processed updates deleted: 2; update payloads erased: 2; web replies erased: 0; "
+        "interrupted notices marked failed: 2; expired rate counters deleted: 0",
         "outbox: pending 1, sending 1, sent 1, failed 3",
     ]
     assert SECRET.decode() not in out
@@ -338,7 +374,7 @@ async def test_loop_survives_a_database_error_and_retries(
     steps still run; stop() cancels the task."""
     await _insert_updates(engine, now=datetime.now(UTC))
     await _insert_outbox(engine)
-    await _rename(engine, "inbound_updates", "inbound_updates_away")
+    await _rename(engine, "inbound_messages", "inbound_messages_away")
     loop = MaintenanceLoop(db_settings, engine, interval=3600)
     caplog.set_level("INFO", logger="storage.maintenance")
     loop.start()
@@ -349,7 +385,7 @@ async def test_loop_survives_a_database_error_and_retries(
         assert first.errors[0].startswith("updates:")
         assert first.sends_interrupted == 2  # the outbox step ran all the same
         assert loop.running
-        await _rename(engine, "inbound_updates_away", "inbound_updates")
+        await _rename(engine, "inbound_messages_away", "inbound_messages")
         loop.wake()
         async with asyncio.timeout(30):
             second = await loop.wait_run(1)
