@@ -39,3 +39,60 @@ def test_blank_or_short_secrets_are_refused() -> None:
             with pytest.raises(ValidationError, match=field):
                 Settings(**{field: bad})  # type: ignore[arg-type]
     assert Settings(secret_key="x" * 16).master_secret() == b"x" * 16
+
+
+async def test_the_inbox_migration_carries_unfinished_updates_and_goes_back(
+    db_settings: object,
+) -> None:
+    """0003 -> 0004 turns Telegram's inbound_updates into inbound_messages: an update in flight
+    during the upgrade is kept (pending, with its payload, in order); downgrade and upgrade
+    again keep it too."""
+    import sqlalchemy as sa
+
+    from storage.db import create_engine, upgrade
+    from storage.settings import Settings
+
+    assert isinstance(db_settings, Settings)
+    engine = create_engine(db_settings)
+    try:
+        await upgrade(engine, "0003")
+        async with engine.begin() as conn:
+            for uid, status, payload in ((42, "pending", b"p42"), (41, "done", None)):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO inbound_updates (update_id, participant_key, payload, "
+                        "status, attempts, received_at) "
+                        "VALUES (:u, :k, :p, :s, 0, CURRENT_TIMESTAMP)"
+                    ),
+                    {"u": uid, "k": "k" * 64, "p": payload, "s": status},
+                )
+        await upgrade(engine, "0004")
+        query = sa.text(
+            "SELECT channel, message_id, seq, status, payload FROM inbound_messages ORDER BY seq"
+        )
+        async with engine.connect() as conn:
+            rows = [tuple(r) for r in await conn.execute(query)]
+        assert rows == [
+            ("telegram", "41", 41, "done", None),
+            ("telegram", "42", 42, "pending", b"p42"),
+        ]
+
+        def down(conn: Connection) -> None:
+            from alembic import command
+
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        async with engine.connect() as conn:
+            back = await conn.execute(
+                sa.text("SELECT update_id, status, payload FROM inbound_updates ORDER BY 1")
+            )
+            assert [tuple(r) for r in back] == [(41, "done", None), (42, "pending", b"p42")]
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert [tuple(r) for r in await conn.execute(query)] == rows
+    finally:
+        await engine.dispose()
