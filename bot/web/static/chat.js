@@ -38,6 +38,10 @@ function appendMine(text) {
   if (!text) return;
   const li = document.createElement("li");
   li.className = "chat__msg chat__msg--me";
+  const who = document.createElement("span");
+  who.className = "fr-sr-only";
+  who.textContent = answerForm.dataset.you || "";
+  li.appendChild(who);
   const p = document.createElement("p");
   p.textContent = text;
   li.appendChild(p);
