@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import sys
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--listen", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8090, help="port (default 8090)")
+    parser.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        help="act as on this day (YYYY-MM-DD), to try a campaign whose dates are past",
+    )
     parser.set_defaults(func=_web)
 
 
@@ -38,13 +44,14 @@ def _web(args: argparse.Namespace) -> int:
     for name in ("bot", "storage"):
         if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
             logging.getLogger(name).setLevel(logging.INFO)
-    return run_loop(_serve(settings, args.listen, args.port))
+    return run_loop(_serve(settings, args.listen, args.port, args.date))
 
 
-async def _serve(settings: Settings, listen: str, port: int) -> int:
+async def _serve(settings: Settings, listen: str, port: int, today: date | None) -> int:
     from bot.web.app import create_app
 
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    app = create_app(settings, today=today)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     try:
         await runner.setup()
         site = web.TCPSite(runner, listen, port)

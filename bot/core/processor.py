@@ -481,9 +481,11 @@ class Processor(Generic[Env]):
         *,
         identity: str | None = None,
         record: bool = False,
+        now: datetime | None = None,
     ) -> HandleResult:
         """Apply a dialog event of the message's citizen, in one transaction with the inbox
-        mark and (``identity``) the encrypted way to reach them.
+        mark and (``identity``) the encrypted way to reach them (``now``: the dialog's clock,
+        when not the real one).
 
         ``record``: the message is not in the inbox yet (:meth:`submit`): the transaction
         records it, done, with its replies (raises :class:`AlreadyRecorded` when it was
@@ -518,7 +520,13 @@ class Processor(Generic[Env]):
         try:
             async with self.db_slot:
                 return await self.service.handle(
-                    channel, env.user, event, lang_hint=env.lang_hint, also=also, key=env.key
+                    channel,
+                    env.user,
+                    event,
+                    lang_hint=env.lang_hint,
+                    now=now,
+                    also=also,
+                    key=env.key,
                 )
         except AlreadyApplied:
             # Done already (a re-delivery), or an older message waits: the inbox decides.

@@ -24,7 +24,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,6 +87,7 @@ def create_app(
     *,
     service: DialogService | None = None,
     maintenance_interval: float | None = None,
+    today: date | None = None,
 ) -> web.Application:
     """The web chat. Its resources (the dialog service and its database engine, the channel,
     the rate limiter) are opened and closed with the application (``cleanup_ctx``); a
@@ -108,7 +109,7 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         own = service is None
         svc = service or await DialogService.open(settings)
-        channel = WebChannel(settings, svc, maintenance_interval=maintenance_interval)
+        channel = WebChannel(settings, svc, maintenance_interval=maintenance_interval, today=today)
         limiter = create_limiter(settings, svc.engine)
         pow_ = ProofOfWork(settings, limiter)
         app[CHANNEL] = channel

@@ -20,7 +20,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 from bot.core.notifier import notices_for
 from bot.core.processor import DB_ERRORS, AlreadyRecorded, DialogHandler, Processor
@@ -105,7 +107,8 @@ class WebAdapter:
     name = CHANNEL
     unreachable: tuple[type[BaseException], ...] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
         self.core: Processor[WebEnvelope]
         #: Requests waiting for their message, by client id.
         self.waiting: dict[str, asyncio.Future[Answer]] = {}
@@ -118,7 +121,7 @@ class WebAdapter:
 
     async def process(self, env: WebEnvelope, payload: JSON) -> None:
         try:
-            result = await self.core.apply(env, event_of(payload), record=True)
+            result = await self.core.apply(env, event_of(payload), record=True, now=self.clock())
         except AlreadyRecorded:
             self._answer(env, Answer("recorded"))
             return
@@ -148,13 +151,17 @@ class WebChannel:
         service: DialogService,
         *,
         maintenance_interval: float | None = None,
+        today: date | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
+        #: ``today``: the conversation acts as on that day (to try a campaign whose dates are
+        #: past or to come, as ``cnrbot chat --date``), at the current time of day.
+        self.today = today
         engine = service.engine
         self.pseudonymiser = Pseudonymiser(settings)
         self.inbox = Inbox(settings, engine, CHANNEL)
-        self.adapter = WebAdapter()
+        self.adapter = WebAdapter(self.now)
         handler: DialogHandler = service
         self.processor: Processor[WebEnvelope] = Processor(
             settings, self.inbox, handler, self.adapter, locks=False
@@ -171,6 +178,10 @@ class WebChannel:
     async def stop(self) -> None:
         await self.maintenance.stop()
         await self.processor.drain()
+
+    def now(self) -> datetime:
+        now = datetime.now(UTC)
+        return now if self.today is None else datetime.combine(self.today, now.timetz())
 
     def key(self, token: str) -> str:
         return self.pseudonymiser.key(CHANNEL, token)
@@ -214,7 +225,9 @@ class WebChannel:
 
     async def current(self, token: str, lang_hint: str | None) -> Answer:
         """The current step, changing nothing (nothing is stored for a new visitor)."""
-        result = await self.service.peek(CHANNEL, token, lang_hint=lang_hint, key=self.key(token))
+        result = await self.service.peek(
+            CHANNEL, token, lang_hint=lang_hint, now=self.now(), key=self.key(token)
+        )
         return Answer.of(result.replies, result.conversation)
 
     async def notices(self, token: str, lang: str) -> list[str]:
