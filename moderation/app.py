@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from moderation import accounts, service
 from moderation.charts import bar_chart, column_chart
+from moderation.dsfr import DSFR_VERSION, add_dsfr_static
 from moderation.exports import ExportUnavailable, export_formats, run_export
 from moderation.highlight import KIND_LABELS, count_findings, highlight
 from moderation.security import (
@@ -54,7 +55,8 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
-PUBLIC = ("/login", "/static/")
+#: Static files: no session, no database, cacheable.
+STATIC = ("/static/", "/dsfr/")
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 SESSIONS_KEY = web.AppKey("sessions", async_sessionmaker[AsyncSession])
@@ -212,7 +214,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     h["Referrer-Policy"] = "no-referrer"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-    if not request.path.startswith("/static/"):
+    if not request.path.startswith(STATIC):
         h["Cache-Control"] = "no-store"
     if _is_https(request):
         h["Strict-Transport-Security"] = "max-age=31536000"
@@ -220,7 +222,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 @web.middleware
 async def _session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/static/"):
+    if request.path.startswith(STATIC):
         return await handler(request)
     sessions = request.app[SESSIONS_KEY]
     async with sessions() as db:
@@ -440,6 +442,7 @@ async def queue(request: web.Request) -> web.Response:
             "languages": languages,
             "statuses": service.STATUSES,
             "reasons": service.REJECT_REASONS,
+            "channels": service.CHANNELS,
         },
     )
 
@@ -492,6 +495,7 @@ async def detail(
             "themes": themes,
             "statuses": service.STATUSES,
             "reasons": service.REJECT_REASONS,
+            "channels": service.CHANNELS,
             "moderator": moderator,
             "profile_label": profiles.get(c.profile or "", c.profile),
             "message": message,
@@ -502,7 +506,17 @@ async def detail(
     )
 
 
-_FILTER_NAMES = ("territory", "theme", "status", "language", "since", "until", "q", "page")
+_FILTER_NAMES = (
+    "territory",
+    "theme",
+    "status",
+    "language",
+    "channel",
+    "since",
+    "until",
+    "q",
+    "page",
+)
 
 
 def _filter_params(form: Any) -> dict[str, str]:
@@ -959,6 +973,7 @@ def create_app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -
     r.add_post("/staff/{id}/{what}", staff_change)
     r.add_get("/aide", help_page)
     r.add_static("/static/", HERE / "static", append_version=False)
+    add_dsfr_static(app)
     return app
 
 
@@ -976,4 +991,5 @@ async def _context(request: web.Request) -> dict[str, Any]:
         "scope": request.get(SCOPE_KEY),
         "csrf": request.get(CSRF_KEY, ""),
         "path": request.path,
+        "dsfr_version": DSFR_VERSION,
     }

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-BAR = "#1f4e9c"  # contrast 8.1:1 on white
-EMPTY = "#b3261e"
-TEXT = "#1a1a1a"
+#: DSFR palette: blue France (15.9:1 on white), error red (5.5:1), title grey (17.7:1).
+BAR = "#000091"
+EMPTY = "#ce0500"
+TEXT = "#161616"
 
 
 def bar_chart(

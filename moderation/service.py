@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from dialogs.validation import clean_text  # the same cleaning as the citizens' texts
+from exporter.report import CHANNELS as CHANNELS  # the annex's labels: one wording everywhere
 from exporter.source import day_bounds
 from storage.models import (
     AuditEntry,
@@ -148,7 +149,7 @@ async def queue_notification(
     key = f"{kind}:{contribution.reference}"
     if await session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
         return False
-    # the sender (bot.telegram.notifier) renders notify.<kind> in the participant's language
+    # the sender (bot.core.notifier) renders notify.<kind> in the participant's language
     params: dict[str, Any] = {"reference": contribution.reference}
     if kind == "rejected":
         params["reason"] = contribution.reject_reason or "other"
@@ -230,6 +231,10 @@ class QueueFilters:
     until: date | None = None
     q: str = ""
     page: int = 1
+    #: "" means every channel; otherwise a key of ``CHANNELS``.
+    channel: str = ""
+    #: A channel asked for in the query string that is not one (ignored, shown to staff).
+    unknown_channel: str = ""
     #: The zone of the days (not a parameter of the page: the console's setting).
     zone: str = DEFAULT_ZONE
 
@@ -241,6 +246,11 @@ class QueueFilters:
         language = clean_text(params.get("language", ""))[:8]
         q = clean_text(params.get("q", ""))[:SEARCH_MAX_CHARS]
         page = _parse_int(params.get("page")) or 1
+        channel = params.get("channel", "")
+        unknown_channel = ""
+        if channel not in CHANNELS:
+            unknown_channel = clean_text(channel)[:40]
+            channel = ""
         return cls(
             territory=_parse_int(params.get("territory")),
             theme=_parse_int(params.get("theme")),
@@ -250,6 +260,8 @@ class QueueFilters:
             until=_parse_date(params.get("until")),
             q=q,
             page=max(1, min(page, 1_000_000)),
+            channel=channel,
+            unknown_channel=unknown_channel,
             zone=zone,
         )
 
@@ -262,6 +274,8 @@ class QueueFilters:
             out["theme"] = str(self.theme)
         if self.language:
             out["language"] = self.language
+        if self.channel:
+            out["channel"] = self.channel
         if self.since:
             out["since"] = self.since.isoformat()
         if self.until:
@@ -283,6 +297,8 @@ class QueueFilters:
             conds.append(Contribution.status == self.status)
         if self.language:
             conds.append(Contribution.language == self.language)
+        if self.channel:
+            conds.append(Contribution.channel == self.channel)
         start, end = day_bounds(self.since, self.until, self.zone)
         if start is not None:
             conds.append(Contribution.created_at >= start)

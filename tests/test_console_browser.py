@@ -20,33 +20,18 @@ from moderation.app import create_app
 from storage.db import session_factory
 from storage.models import AuditEntry, Contribution, Outbox
 from storage.settings import Settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, requires_chromium
 from tests.test_moderation_fixtures import PASSWORD, T0, add_account, fast_hashing, seed_world
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCRIPT_TEXT = (
     "<script>window.__pwned = 1; document.title = 'pwned';</script>"
     '<img src=x onerror="window.__pwned = 2">**Markdown** [lien](javascript:alert(1)) '
     + "motsanscoupure" * 40
     + " \u0627\u0644\u0645\u0633\u062a\u0634\u0641\u0649 \u202eRTL zero\u200bwidth"
 )
-SHOTS = Path(os.environ.get("CNR_SCREENSHOT_DIR", "/tmp/cnr-console-shots"))
+SHOTS = SCREENSHOTS
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"no Chromium at {CHROMIUM} (install Debian's chromium package; .ci/run does)",
-    ),
-]
+pytestmark = [pytest.mark.browser, requires_chromium]
 
 
 @pytest.fixture
@@ -83,7 +68,7 @@ async def test_keyboard_moderation_of_a_queue_of_20(
     script_ref = "HDF-OISE-000005"
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
             problems: list[str] = []
@@ -224,7 +209,7 @@ async def test_admin_pages_with_the_hauts_de_france_campaign(
     await add_account(sessions, "admin@ars.test", "admin", [])
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
             problems: list[str] = []
@@ -238,10 +223,13 @@ async def test_admin_pages_with_the_hauts_de_france_campaign(
             await page.fill("#password", PASSWORD)
             async with page.expect_navigation():
                 await page.keyboard.press("Enter")
-            # keyboard: skip link first, then j/k move the selection in the list
+            # keyboard: skip link to the content first (it works), then j/k move the selection
             await page.keyboard.press("Tab")
-            assert await page.evaluate("document.activeElement.className") == "skip"
-            await page.keyboard.press("Escape")
+            assert await page.evaluate(
+                "document.activeElement.matches('.fr-skiplinks a[href=\"#contenu\"]')"
+            )
+            await page.keyboard.press("Enter")
+            assert await page.evaluate("document.activeElement.id") == "contenu"
             await page.keyboard.press("j")
             await page.keyboard.press("j")
             await page.keyboard.press("k")

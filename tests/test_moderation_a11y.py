@@ -1,5 +1,6 @@
 # ruff: noqa: F401, F811  (pytest fixtures imported from tests.test_moderation_fixtures)
-"""Accessibility basics (RGAA): every field labelled, skip link, lang, contrast >= 4.5:1;
+"""Accessibility basics (RGAA): every field labelled, skip link, lang, contrast >= 4.5:1 (the
+whole pages are checked with axe-core in Chromium by tests/test_console_a11y.py);
 and login answers that do the same work whether or not the account exists."""
 
 from __future__ import annotations
@@ -36,12 +37,17 @@ class _Fields(HTMLParser):
         self.fields: list[dict[str, str | None]] = []
         self.html_lang: str | None = None
         self.skip = False
+        self.in_skiplinks = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "html":
             self.html_lang = a.get("lang")
-        if tag == "a" and a.get("class") == "skip" and a.get("href") == "#contenu":
+        if tag == "div" and a.get("class") == "fr-skiplinks":
+            self.in_skiplinks = True
+        if tag == "header":
+            self.in_skiplinks = False
+        if tag == "a" and self.in_skiplinks and a.get("href") == "#contenu":
             self.skip = True
         if tag == "label" and a.get("for"):
             self.labels.add(str(a["for"]))
@@ -105,16 +111,17 @@ def test_contrast_of_every_css_colour_pair() -> None:
             pairs.append((selector.strip(), fg.group(1), bg.group(1)))
     assert len(pairs) >= 8  # the rules that set both colours
     # text on the page and on the tinted backgrounds, links, buttons
+    # (the DSFR's own colours: text-default-grey, blue France, mention grey)
     pairs += [
-        ("body", "#1a1a1a", "#ffffff"),
-        ("links", "#1f4e9c", "#ffffff"),
-        ("links in header", "#1f4e9c", "#f0f3f8"),
-        ("muted", "#555555", "#ffffff"),
-        ("approve button", "#ffffff", "#1b6b30"),
-        ("reject button", "#ffffff", "#a4161a"),
-        ("text on warning", "#1a1a1a", "#fff4d6"),
-        ("text on flash", "#1a1a1a", "#e3f4e6"),
-        ("row selected", "#1a1a1a", "#fff4d6"),
+        ("body", "#3a3a3a", "#ffffff"),
+        ("links", "#000091", "#ffffff"),
+        ("links on the filters and the information box", "#000091", "#f6f6f6"),
+        ("muted", "#666666", "#ffffff"),
+        ("approve button", "#f5f5fe", "#000091"),
+        ("reject button (secondary)", "#000091", "#ffffff"),
+        ("text of a citizen", "#161616", "#f5f5fe"),
+        ("row selected", "#161616", "#feecc2"),
+        ("theme without contribution", "#ce0500", "#ffe9e9"),
     ]
     for name, fg, bg in pairs:
         assert contrast(fg, bg) >= 4.5, (name, fg, bg, round(contrast(fg, bg), 2))

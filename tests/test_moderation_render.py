@@ -15,7 +15,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from moderation.charts import bar_chart, column_chart
+from moderation.charts import EMPTY, bar_chart, column_chart
+from moderation.dsfr import DSFR_VERSION
 from moderation.highlight import highlight
 from moderation.security import hash_password, verify_password
 from storage.models import AuditEntry, Contribution, Staff, StaffSession
@@ -61,8 +62,12 @@ async def test_hostile_contribution_texts_are_shown_as_inert_text(
         assert 'onmouseover="alert' not in page
         assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in page
         assert "<h1>Titre" not in page and "<strong>gras" not in page
-        # the only scripts are the console's own file
-        assert re.findall(r"<script[^>]*>", page) == ['<script src="/static/console.js" defer>']
+        # the only scripts are the console's own file and the vendored DSFR's (no inline one)
+        assert re.findall(r"<script[^>]*>", page) == [
+            f'<script type="module" src="/dsfr/dsfr.module.min.js?v={DSFR_VERSION}">',
+            f'<script nomodule src="/dsfr/dsfr.nomodule.min.js?v={DSFR_VERSION}">',
+            '<script src="/static/console.js" defer>',
+        ]
     page = await (await admin.client.get("/contributions/HDF-OISE-000001")).text()
     assert 'class="text" dir="auto"' in page
     # invisible and direction characters are made visible (and so cannot reorder the page)
@@ -96,7 +101,7 @@ def test_highlight_escapes_then_marks() -> None:
 def test_charts_are_plain_svg_with_escaped_labels() -> None:
     svg = bar_chart([("<script>x</script>", 3), ("vide", 0)], title='t"<')
     assert svg.startswith("<svg") and "<script>" not in svg and "&lt;script&gt;" in svg
-    assert "#b3261e" in svg  # zero stands out
+    assert f'fill="{EMPTY}"' in svg  # zero stands out
     cols = column_chart([("01/11", 1), ("02/11", 0), ("03/11", 4)], title="jours")
     assert cols.count("<rect") == 3
     assert "aucune donnée" in bar_chart([], title="x")

@@ -60,7 +60,11 @@
       case "x":
         if (current >= 0) {
           var box = rows[current].querySelector("input[type=checkbox]");
-          if (box) { box.checked = !box.checked; }
+          if (box) {
+            box.checked = !box.checked;
+            // as a click would: the DSFR marks the row selected (aria-selected)
+            box.dispatchEvent(new Event("change", { bubbles: true }));
+          }
         } else { return; }
         break;
       case "a":
