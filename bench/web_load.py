@@ -331,10 +331,14 @@ async def run_one(
             meter.latencies.clear()
             meter.requests = 0
             crowd = [Citizen(http, base, mode, _address(100 + i), meter) for i in range(citizens)]
+            spy = await _py_spy(pid, f"{kind}-{backend}-{mode}")
             cpu_start, load_start = cpu_seconds(pid), time.process_time()
             start = time.perf_counter()
             await asyncio.gather(*(c.run() for c in crowd))
             seconds = time.perf_counter() - start
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                await spy.wait()
             cpu, load_cpu = cpu_seconds(pid) - cpu_start, time.process_time() - load_start
             meter.counting = False
         conversations = 2 + 3 + citizens
@@ -352,6 +356,26 @@ async def run_one(
         if schema and pg_url:
             await _pg(pg_url, [f'DROP SCHEMA "{schema}" CASCADE'])
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _py_spy(pid: int, name: str) -> Any:
+    """``BENCH_PY_SPY=<dir>``: py-spy samples the server's thread holding the GIL during the
+    crowd phase (collapsed stacks in ``<dir>/<configuration>.txt``, for a flame graph); py-spy
+    from PyPI, on PATH or named by ``BENCH_PY_SPY_BIN``."""
+    where = os.environ.get("BENCH_PY_SPY")
+    if not where:
+        return None
+    out = Path(where) / f"{name}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = await asyncio.create_subprocess_exec(
+        os.environ.get("BENCH_PY_SPY_BIN", "py-spy"),
+        *("record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--gil"),
+        *("-o", str(out)),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(0.5)  # attached
+    return spy
 
 
 async def _check(
