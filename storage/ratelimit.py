@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, case, delete
+from sqlalchemy import Table, bindparam, case, delete, literal, select, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -255,28 +255,53 @@ class DatabaseRateLimiter(RateLimiter):
             else engine
         )
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        #: The upsert of n buckets, built once per n, with bound parameters only: a statement
+        #: with its values in it (a multi-row ``values([...])`` is never cached by SQLAlchemy)
+        #: was compiled again at every request, ~2.5 ms of CPU on PostgreSQL: more than the
+        #: rest of a web chat message's handling.
+        self._upserts: dict[int, Any] = {}
 
     async def purge(self, now: datetime | None = None) -> int:
         async with self._engine.begin() as conn:
             return await purge_expired(conn, _aware(now))
 
+    def _upsert(self, n: int) -> Any:
+        """``INSERT … SELECT :b0, 1, :e0 UNION ALL … ON CONFLICT (bucket) DO UPDATE``: one
+        statement for n buckets that SQLAlchemy caches (``WHERE true``: SQLite's upsert after
+        a SELECT needs a WHERE to parse)."""
+        stmt = self._upserts.get(n)
+        if stmt is None:
+            rows = [
+                select(
+                    bindparam(f"b{i}", type_=_c.bucket.type),
+                    literal(1, _c.count.type),
+                    bindparam(f"e{i}", type_=_c.expires_at.type),
+                ).where(true())
+                for i in range(n)
+            ]
+            source = rows[0] if n == 1 else union_all(*rows)
+            insert: Any = self._insert(_table).from_select(
+                ["bucket", "count", "expires_at"], source
+            )
+            expired = _c.expires_at <= bindparam("now", type_=_c.expires_at.type)
+            stmt = insert.on_conflict_do_update(
+                index_elements=[_c.bucket],
+                set_={
+                    "count": case((expired, 1), else_=_c.count + 1),
+                    "expires_at": case((expired, insert.excluded.expires_at), else_=_c.expires_at),
+                },
+            ).returning(_c.bucket, _c.count)
+            self._upserts[n] = stmt
+        return stmt
+
     async def _increment(self, buckets: dict[str, datetime], now: datetime) -> dict[str, int]:
         # sorted: concurrent multi-row upserts then lock rows in the same order (no deadlock)
-        rows = [
-            {"bucket": bucket, "count": 1, "expires_at": expires_at}
-            for bucket, expires_at in sorted(buckets.items())
-        ]
-        stmt: Any = self._insert(_table).values(rows)
-        expired = _c.expires_at <= now
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_c.bucket],
-            set_={
-                "count": case((expired, 1), else_=_c.count + 1),
-                "expires_at": case((expired, stmt.excluded.expires_at), else_=_c.expires_at),
-            },
-        ).returning(_c.bucket, _c.count)
+        params: dict[str, Any] = {"now": now}
+        for i, (bucket, expires_at) in enumerate(sorted(buckets.items())):
+            params[f"b{i}"] = bucket
+            params[f"e{i}"] = expires_at
         async with self._engine.begin() as conn:
-            result = await conn.execute(stmt)
+            result = await conn.execute(self._upsert(len(buckets)), params)
             return {bucket: int(count) for bucket, count in result.all()}
 
 
