@@ -273,7 +273,7 @@ async def test_security_headers_and_the_cookie(sqlite_settings: Settings) -> Non
         assert "script-src 'self';" in h["Content-Security-Policy"]
         assert "unsafe-inline" not in h["Content-Security-Policy"]
         assert h["X-Content-Type-Options"] == "nosniff"
-        assert h["Referrer-Policy"] == "no-referrer"
+        assert h["Referrer-Policy"] == "same-origin"  # "no-referrer" nulls forms' Origin
         assert h["Cache-Control"] == "no-store"
         cookie = r.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie

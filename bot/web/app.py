@@ -154,7 +154,10 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
     h = response.headers
     h["Content-Security-Policy"] = csp(request.app[SETTINGS])
     h["X-Content-Type-Options"] = "nosniff"
-    h["Referrer-Policy"] = "no-referrer"
+    # Not "no-referrer": with it, browsers send "Origin: null" on a same-origin form POST,
+    # which _same_origin must refuse (the pages without JavaScript could not send anything).
+    # "same-origin" still tells other sites nothing.
+    h["Referrer-Policy"] = "same-origin"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     if not request.path.startswith(("/static/", "/dsfr/")):
