@@ -12,6 +12,7 @@ import csv
 import io
 import ipaddress
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,6 +202,20 @@ def _form_int(form: Any, name: str) -> int | None:
 def _form_str(form: Any, name: str) -> str:
     raw = form.get(name, "")
     return raw if isinstance(raw, str) else ""
+
+
+_LANG_TAG = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+
+
+def other_lang(language: str | None) -> str:
+    """The ``lang`` attribute of a citizen's text when it is not French (RGAA 8.7), else "".
+
+    Easy-to-read French (``falc``) is French; anything that is not a language tag is left out.
+    """
+    code = (language or "").strip()
+    if code == "falc" or code.split("-")[0] == "fr" or not _LANG_TAG.fullmatch(code):
+        return ""
+    return code
 
 
 # --- middlewares ----------------------------------------------------------------------------------
@@ -951,6 +966,7 @@ def create_app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -
         _as_utc(v).astimezone(zone).strftime("%d/%m/%Y %H:%M") if v else ""
     )
     env.filters["d"] = lambda v: v.strftime("%d/%m/%Y") if v else ""
+    env.filters["other_lang"] = other_lang
     env.globals["urlencode"] = urlencode
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_startup)

@@ -75,6 +75,8 @@ async def server(db_settings: Settings, engine: AsyncEngine) -> AsyncIterator[Te
             .values(
                 status="approved",
                 channel="terminal",
+                language="en",  # shown with lang="en"
+                need="No GP has taken new patients here for two years.",
                 moderated_by=admin_id,
                 moderated_at=T0 + timedelta(days=1),
                 originals={"need": "Texte d'origine avec 06 12 34 56 78"},

@@ -341,3 +341,36 @@ async def test_audit_log_is_paginated_and_admins_cannot_reset_themselves_here(
         assert still.status == 200  # still logged in: no session was dropped
     finally:
         await con.client.close()
+
+
+async def test_texts_not_in_french_carry_their_language(
+    admin: Console, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """RGAA 8.7: a change of language is marked (screen readers switch their voice)."""
+    async with sessions() as s:
+        for ref, lang in (("HDF-OISE-000001", "en"), ("HDF-OISE-000002", "falc")):
+            c = await s.scalar(select(Contribution).where(Contribution.reference == ref))
+            assert c is not None
+            c.language = lang
+        await s.commit()
+    english = await (await admin.client.get("/contributions/HDF-OISE-000001")).text()
+    assert '<div class="text" dir="auto" lang="en">' in english
+    assert (
+        '<textarea id="edit-need" class="fr-input" name="need" rows="5" dir="auto" lang="en">'
+        in (english)
+    )
+    for ref in ("HDF-OISE-000002", "HDF-OISE-000003"):  # easy-to-read French, French
+        page = await (await admin.client.get(f"/contributions/{ref}")).text()
+        assert '<div class="text" dir="auto">' in page and 'lang="en"' not in page
+        assert 'lang="falc"' not in page
+    queue = await (await admin.client.get("/contributions")).text()
+    assert queue.count('<bdi dir="auto" lang="en">') == 1
+
+
+def test_other_lang_is_a_language_tag_or_nothing() -> None:
+    from moderation.app import other_lang
+
+    assert [other_lang(v) for v in ("en", "zh-cn", "ar", "pt-BR")] == ["en", "zh-cn", "ar", "pt-BR"]
+    assert [other_lang(v) for v in ("fr", "fr-FR", "falc", "", None, 'en" x', "EN", "e")] == [
+        ""
+    ] * 8
