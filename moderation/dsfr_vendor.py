@@ -172,7 +172,14 @@ def main(argv: list[str] | None = None) -> int:
                 print("npm is needed (or pass --tarball)", file=sys.stderr)
                 return 2
             subprocess.run(  # noqa: S603 (fixed program, arguments from the command line)
-                [npm, "pack", f"{PACKAGE}@{args.version}", "--pack-destination", tmp],
+                [
+                    npm,
+                    "pack",
+                    f"{PACKAGE}@{args.version}",
+                    "--pack-destination",
+                    tmp,
+                    "--loglevel=error",
+                ],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
