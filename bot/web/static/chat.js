@@ -93,16 +93,17 @@ async function proofFor(form, data) {
 
 async function send(form, submitter) {
   if (busy) return;
-  const data = new FormData(form);
-  if (submitter && submitter.name) data.set(submitter.name, submitter.value);
-  if (submitter && submitter.name === "choice" && submitter.value === "send") {
-    await proofFor(form, data);
-  }
-  const mine = said(form, submitter);
+  // Busy before anything is awaited (the proof takes a moment): a second click does nothing.
   setBusy(true);
-  const sending = form.dataset.sending || "";
-  if (sending) problemBox.textContent = "";
   try {
+    const data = new FormData(form);
+    if (submitter && submitter.name) data.set(submitter.name, submitter.value);
+    if (submitter && submitter.name === "choice" && submitter.value === "send") {
+      await proofFor(form, data);
+    }
+    const mine = said(form, submitter);
+    const sending = form.dataset.sending || "";
+    if (sending) problemBox.textContent = "";
     for (let attempt = 0; attempt < 4; attempt += 1) {
       let response;
       try {
