@@ -237,3 +237,47 @@ async def test_the_axe_helper_reports_what_it_finds() -> None:
         assert "on a faulty page" in report
         assert "label (critical): Form elements must have labels" in report
         assert "#nom" in report
+
+
+async def test_without_javascript_a_phone_still_reaches_every_page(server: TestServer) -> None:
+    """The DSFR's header menu needs JavaScript on small screens: a <noscript> menu stands in."""
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=PHONE, java_script_enabled=False)
+        page = await context.new_page()
+        base = str(server.make_url("/"))
+        await page.goto(base + "login")
+        await page.fill("#email", "admin@ars.test")
+        await page.fill("#password", PASSWORD)
+        async with page.expect_navigation():
+            await page.click("button[type=submit]")
+        nav = page.locator("nav.nojs-nav")
+        assert await nav.is_visible()
+        assert not await page.locator("#navigation-principale").is_visible()
+        assert not await page.locator("#bouton-menu").is_visible()  # it could not open
+        names = [t.strip() for t in await nav.locator("a").all_inner_texts()]
+        assert names == [
+            "File de modération",
+            "Tableau de bord",
+            "Exports",
+            "Journal d'audit",
+            "Comptes",
+            "Aide",
+        ]
+        async with page.expect_navigation():
+            await nav.get_by_text("Journal d'audit").click()
+        assert page.url.endswith("/audit")
+        await page.screenshot(path=str(screenshot_path("a11y/admin-phone-no-javascript.png")))
+        async with page.expect_navigation():
+            await nav.get_by_role("button", name="Se déconnecter").click()
+        assert "/login" in page.url
+        await context.close()
+    # on a desktop the header shows its own menu, even without JavaScript: no second one
+    async with chromium() as browser:
+        page = await browser.new_page(viewport=DESKTOP, java_script_enabled=False)
+        await page.goto(base + "login")
+        await page.fill("#email", "admin@ars.test")
+        await page.fill("#password", PASSWORD)
+        async with page.expect_navigation():
+            await page.click("button[type=submit]")
+        assert not await page.locator("nav.nojs-nav").is_visible()
+        assert await page.locator("#navigation-principale").is_visible()
