@@ -1,4 +1,4 @@
-"""Load benchmark of the citizen web chat (``cnrbot web``), against a floor measured in the same run.
+"""Load benchmark of the citizen web chat (``cnrbot web``), beside a floor measured in the same run.
 
 N simulated citizens (default 200) each do a whole contribution at the same time, in a closed
 loop (a citizen sends its next request when the previous one answered), over real HTTP, from
@@ -299,9 +299,7 @@ class Result:
         )
 
 
-async def run_one(
-    kind: str, backend: str, mode: str, citizens: int, pg_url: str | None
-) -> Result:
+async def run_one(kind: str, backend: str, mode: str, citizens: int, pg_url: str | None) -> Result:
     import aiohttp
 
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-web-{kind}-{backend}-{mode}-"))
@@ -316,9 +314,7 @@ async def run_one(
     meter = Meter()
     try:
         async with (
-            aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
-            ) as http,
+            aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as http,
             server_process(kind, workdir, db_url, schema, http) as (pid, base),
         ):
             # warm-up (2 conversations), then a lone citizen (3), then the crowd
@@ -387,9 +383,7 @@ async def _check(
     from storage.db import create_engine
     from storage.settings import Settings
 
-    engine = create_engine(
-        Settings(database_url=db_url, database_schema=schema, secret_key=SECRET)
-    )
+    engine = create_engine(Settings(database_url=db_url, database_schema=schema, secret_key=SECRET))
     problems = []
     try:
         async with engine.connect() as db:
@@ -480,7 +474,9 @@ async def bench(args: argparse.Namespace) -> int:
         )
         for backend in backends:
             for mode in modes:
-                ours = [r for r in results if (r.kind, r.backend, r.mode) == ("ours", backend, mode)]
+                ours = [
+                    r for r in results if (r.kind, r.backend, r.mode) == ("ours", backend, mode)
+                ]
                 floor = [
                     r for r in results if (r.kind, r.backend, r.mode) == ("floor", backend, mode)
                 ]
@@ -551,9 +547,8 @@ async def _floor_serve(port: int) -> int:
             "body": json.dumps({k: str(v) for k, v in form.items()}) if form else None,
             "at": time.time(),
         }
-        async with slot:
-            async with engine.begin() as conn:
-                await conn.execute(insert, row)
+        async with slot, engine.begin() as conn:
+            await conn.execute(insert, row)
         counter["n"] += 1
         mid = secrets.token_urlsafe(18)
         if request.method == "POST":

@@ -1,6 +1,7 @@
 """Engine, sessions and migrations.
 
-SQLite runs in WAL mode with ``synchronous=NORMAL``, a busy timeout and foreign keys on;
+SQLite runs in WAL mode with ``synchronous=NORMAL``, a busy timeout and foreign keys on, through
+aiosqlite with one thread hop per statement (:mod:`storage.sqlite_driver`);
 PostgreSQL uses asyncpg with a bounded pool. Migrations are Alembic's, run programmatically
 (``cnrbot db upgrade``, and on first run of ``cnrbot chat``).
 """
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_driver
 from storage.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,7 +37,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
+        timeout = settings.sqlite_busy_timeout_ms / 1000
+        if url.get_driver_name() == "aiosqlite" and not url.query:
+            # one thread hop per statement, not three or four (storage.sqlite_driver)
+            kwargs["async_creator"] = sqlite_driver.connector(
+                url.database or ":memory:", timeout=timeout
+            )
+        else:
+            kwargs["connect_args"] = {"timeout": timeout}
     else:
         kwargs["pool_size"] = settings.database_pool_size
         kwargs["max_overflow"] = settings.database_pool_size
