@@ -209,11 +209,15 @@ async def page(request: web.Request) -> web.Response:
     token = token or secrets.token_urlsafe(32)
     hint = _lang_hint(request)
     shown = request.query.get("r", "")
-    if not new and RECORDED_ID.fullmatch(shown):
+    answered = not new and RECORDED_ID.fullmatch(shown) is not None
+    if answered:
         answer = await channel.recorded(token, shown, hint)
     else:
         answer = await channel.current(token, hint)
-    notices = [] if new else await channel.notices(token, answer.lang)
+    # Moderation news at a visit, as the chat script shows them (the page it loads), not on
+    # each page a message just answered (``?r=``): without JavaScript that was a transaction
+    # on the outbox at every step, a quarter of the web chat's CPU (bench/web_load.py).
+    notices = await channel.notices(token, answer.lang) if not new and not answered else []
     territory = _field(request.query.get("territoire", ""))[:80]
     view = render.view(
         answer,
