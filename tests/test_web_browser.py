@@ -485,7 +485,8 @@ async def test_first_contributions_with_javascript_carry_a_proof_of_work(
 
 
 class Audit:
-    """axe-core on a tab at both sizes, and a screenshot on the phone; collects findings."""
+    """axe-core on a tab at both sizes, the width on the phone, and a screenshot on the
+    phone; collects axe's findings."""
 
     def __init__(self, c: Tab, mode: str) -> None:
         self.c = c
@@ -504,6 +505,9 @@ class Audit:
             violations = await axe_violations(page)
             if violations:
                 self.findings.append((f"{self.mode} {name} ({label})", violations))
+        # reflow (WCAG 1.4.10): nothing wider than the phone, no scrolling sideways
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{self.mode} {name}: {width} px wide on a phone"
         number = len(self.checked) + 1
         await page.screenshot(path=SHOTS / f"{self.mode}-{number:02d}-{name}.png", full_page=True)
         self.checked.append(name)
