@@ -324,6 +324,34 @@ async def test_back_edit_at_review_and_cancel(
         assert c.errors == []
 
 
+@js_ids
+async def test_changing_the_language_changes_the_whole_page(
+    browser: Browser, sqlite_settings: Settings, js: bool
+) -> None:
+    """The title, the headings, the menu and the labels too, not only the replies: with
+    JavaScript the page is loaded again (it would otherwise be French under lang="en")."""
+    mode = "js" if js else "nojs"
+    async with serve(sqlite_settings) as chat, tab(browser, js=js, axe=True) as c:
+        await c.open(chat.url)
+        await c.press("consent:yes")
+        await c.command("language")  # "Changer de langue"
+        async with c.page.expect_navigation():
+            await c.button("lang:en").click()
+        page = c.page
+        assert await page.locator("html").get_attribute("lang") == "en"
+        assert t("en", "web.title") in await page.title()
+        await expect(page.locator("h1")).to_have_text(t("en", "web.heading"))
+        await expect(page.locator('#menu button[value="help"]')).to_have_text(t("en", "menu.help"))
+        assert await c.state() == "territory"
+        assert await c.said(t("en", "territory.prompt")[:20])
+        audit = Audit(c, f"{mode}-en")
+        await audit.check("territory")
+        await c.press("t:OISE")
+        assert await c.state() == "theme" and await c.said(t("en", "theme.prompt")[:20])
+        assert c.errors == []
+        audit.assert_clean()
+
+
 # --- resuming, two tabs, a double click --------------------------------------------------------
 
 

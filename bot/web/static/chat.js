@@ -57,6 +57,12 @@ function setBusy(on) {
 }
 
 function apply(body) {
+  if (body.status === "ok" && body.lang && body.lang !== document.documentElement.lang) {
+    // Another language: the title, the menu and every label of the page are still in the
+    // old one (and would be read out as the new one). The page again, in the new language.
+    window.location.assign("/");
+    return;
+  }
   if (body.messages) thread.insertAdjacentHTML("beforeend", body.messages);
   if (typeof body.answer === "string") answerForm.innerHTML = body.answer;
   for (const [name, value] of [
@@ -67,7 +73,6 @@ function apply(body) {
     const field = menuForm.querySelector(`input[name=${name}]`);
     if (field && value !== undefined) field.value = String(value);
   }
-  document.documentElement.lang = body.lang || document.documentElement.lang;
   showProblem(body.problem || "");
   const firsts = thread.querySelectorAll("[data-first]");
   const first = firsts[firsts.length - 1];
