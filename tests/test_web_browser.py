@@ -29,6 +29,7 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -40,7 +41,7 @@ from playwright.async_api import Error as PlaywrightError
 from sqlalchemy import func, select
 
 from dialogs.messages import t
-from storage.models import Contribution, Participant
+from storage.models import Contribution, Outbox, Participant
 from storage.settings import Settings
 from tests.browser import (
     DESKTOP,
@@ -381,7 +382,8 @@ async def test_resumes_at_the_same_step_after_the_server_restarts(
 async def test_two_tabs_of_one_citizen_do_not_corrupt_the_conversation(
     browser: Browser, sqlite_settings: Settings, js: bool
 ) -> None:
-    async with serve(sqlite_settings) as chat, tab(browser, js=js) as one:
+    # (without chat.js: JavaScript on for axe-core, the page's scripts withheld)
+    async with serve(sqlite_settings) as chat, tab(browser, js=js, axe=True) as one:
         await one.open(chat.url)
         for choice in ("consent:yes", "t:OISE", "th:1"):
             await one.press(choice)
@@ -396,6 +398,8 @@ async def test_two_tabs_of_one_citizen_do_not_corrupt_the_conversation(
         assert await two.said(t("fr", "channel.stale_text")[:40])
         assert await two.state() == "solution"
         assert await two.page.locator("#texte").input_value() == STALE
+        audit = Audit(two, f"{'js' if js else 'nojs'}-tabs")
+        await audit.check("stale-text")
         # sent again, knowingly, from the right step: now it is the solution
         await two.submit(two.page.locator("#reponse button[name=send]"))
         assert await two.state() == "levers"
@@ -406,6 +410,7 @@ async def test_two_tabs_of_one_citizen_do_not_corrupt_the_conversation(
         await one.open(chat.url)
         assert await one.state() == "review"
         assert one.errors == [] and two.errors == []
+        audit.assert_clean()
 
 
 async def test_a_double_click_on_send_with_javascript_sends_once(
@@ -592,6 +597,21 @@ async def test_every_state_is_accessible_my_contributions_and_delete_my_data(
         await c.press("send")
         await at("done", "thank-you")
         reference = await c.reference()
+        # moderation news, shown at the next visit
+        async with chat.channel.service.sessions() as s, s.begin():
+            s.add(
+                Outbox(
+                    participant_id=(await s.scalars(select(Participant.id))).one(),
+                    dedupe_key=f"approved:{reference}",
+                    kind="approved",
+                    params={"reference": reference},
+                    created_at=datetime.now(UTC),
+                )
+            )
+        await c.open(chat.url)
+        notice = t("fr", "notify.approved", reference=reference)
+        await expect(c.page.locator("main .fr-alert--info")).to_contain_text(notice)
+        await at("done", "notice")
         await c.command("mine")  # "Mes contributions"
         assert await c.said(reference) and await c.said(t("fr", "status.pending"))
         await at("done", "mine")
