@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.db import reader
 from storage.identity import ChatCipher
 from storage.models import ChatIdentity, Contribution, ConversationRow, Participant
 from storage.settings import Settings
@@ -41,6 +42,8 @@ class Brief:
 class Contacts:
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         self.engine = engine
+        #: Single reads: no BEGIN/ROLLBACK round trips on PostgreSQL.
+        self.reader = reader(engine)
         self.cipher = ChatCipher(settings)
 
     async def brief(self, key: str) -> Brief | None:
@@ -88,7 +91,7 @@ class Contacts:
 
     async def contributions(self, key: str) -> int:
         """How many contributions the participant of ``key`` has sent."""
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             count = await conn.scalar(
                 select(func.count(Contribution.id))
                 .join(Participant, Participant.id == Contribution.participant_id)

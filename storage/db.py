@@ -94,6 +94,16 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise DisconnectionError("connection lost while idle") from exc
 
 
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for reads that need no transaction of their own (what a page shows): in
+    autocommit on PostgreSQL, which spares the BEGIN and ROLLBACK round trips around them (each
+    statement sees the data committed when it runs); the engine itself on SQLite, where a
+    read opens no transaction anyway."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

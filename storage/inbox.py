@@ -32,6 +32,7 @@ from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.db import reader
 from storage.identity import ChatCipher
 from storage.models import InboundMessage
 from storage.settings import Settings
@@ -131,6 +132,8 @@ class Inbox:
             if self.dialect == "postgresql"
             else engine
         )
+        #: Single reads: no BEGIN/ROLLBACK round trips on PostgreSQL.
+        self.reader = reader(engine)
         #: SQLite has one writer at a time: every write of the channel takes this slot (no
         #: "database is locked" retries); PostgreSQL needs none.
         self.write_slot = asyncio.Semaphore(1 if self.dialect == "sqlite" else 1_000_000)
@@ -330,7 +333,7 @@ class Inbox:
 
     async def stored(self, message_id: str, key: str) -> Stored | None:
         """A message of ``key`` already recorded (None: unknown, or another citizen's)."""
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             row = (
                 await conn.execute(_STORED, {"ch": self.channel, "mid": message_id, "key": key})
             ).first()

@@ -213,7 +213,7 @@ async def page(request: web.Request) -> web.Response:
     if answered:
         answer = await channel.recorded(token, shown, hint)
     else:
-        answer = await channel.current(token, hint)
+        answer = await channel.current(token, hint, new=new)
     # Moderation news at a visit, as the chat script shows them (the page it loads), not on
     # each page a message just answered (``?r=``): without JavaScript that was a transaction
     # on the outbox at every step, a quarter of the web chat's CPU (bench/web_load.py).

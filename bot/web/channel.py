@@ -223,10 +223,11 @@ class WebChannel:
             return Answer.stored(self.inbox.decode_replies(stored.replies))
         return await self.current(token, lang_hint)
 
-    async def current(self, token: str, lang_hint: str | None) -> Answer:
-        """The current step, changing nothing (nothing is stored for a new visitor)."""
+    async def current(self, token: str, lang_hint: str | None, *, new: bool = False) -> Answer:
+        """The current step, changing nothing (nothing is stored for a new visitor; ``new``:
+        the token was just made, nothing can be stored for it yet)."""
         result = await self.service.peek(
-            CHANNEL, token, lang_hint=lang_hint, now=self.now(), key=self.key(token)
+            CHANNEL, token, lang_hint=lang_hint, now=self.now(), key=self.key(token), new=new
         )
         return Answer.of(result.replies, result.conversation)
 
