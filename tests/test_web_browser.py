@@ -6,17 +6,19 @@ on a real SQLite file (``tests.web_helpers.running_web``), one browser for the m
   "Envoyer") and without (``java_script_enabled=False``: plain forms, POST, 303, GET), each
   stored once, channel "web".
 * The menu and the review: back, edit at review, cancel (confirmed), "Mes contributions",
-  "Effacer mes données" (confirmed: no participant nor contribution left); resuming after a
-  restart of the server; two tabs of one citizen; a double click on "Envoyer".
+  "Effacer mes données" (confirmed: no participant nor contribution left), another language
+  (the whole page, not only the replies); resuming after a restart of the server; two tabs
+  of one citizen; a double click, and two quick clicks, on "Envoyer".
 * The proof-of-work: with one first contribution an hour allowed without a proof per address,
   two citizens with JavaScript get through (their proofs), one without JavaScript too, and
   the next without JavaScript is held back ("réessayer dans N minutes", draft kept).
 * Every page and state passes axe-core (WCAG 2.1 A/AA, ``tests.browser``) on a phone (360x740)
-  and a desktop (1280x900), with and without JavaScript, error pages (404, 413, 429) included;
-  no console error, no CSP violation, no missing file. axe-core needs the page's JavaScript
-  engine (its timers do not run in a context with ``java_script_enabled=False``), so the
-  pages "without JavaScript" are checked in a context where the page's own scripts are
-  withheld (answered empty): the same server-rendered HTML, forms posted by the browser.
+  and a desktop (1280x900), with and without JavaScript, error pages (404, 413, 429) included,
+  and none is wider than the phone; no console error, no CSP violation, no missing file.
+  axe-core needs the page's JavaScript engine (its timers do not run in a context with
+  ``java_script_enabled=False``), so the pages "without JavaScript" are checked in a
+  context where the page's own scripts are withheld (answered empty): the same
+  server-rendered HTML, forms posted by the browser.
   Screenshots of every state on the phone: ``test-artifacts/web/``.
 """
 
