@@ -499,21 +499,27 @@ async def test_first_contributions_with_javascript_carry_a_proof_of_work(
             async with tab(browser, js=js) as c:
                 references.append(await contribute(c, chat.url))
                 assert c.errors == []
-        assert len(set(references)) == 3
-        async with tab(browser, js=False) as late:
-            await late.open(chat.url)
-            await up_to_review(late)
-            async with late.page.expect_navigation() as held:
-                await late.button("send").click()
-            assert (await held.value).status == 429
-            text = await late.page.locator("main [role=alert]").inner_text()
-            assert re.search(r"réessayer dans \d+ minutes", text), text
-            assert "brouillon" in text
-            # the draft is kept: the review again, nothing sent
-            await late.open(chat.url)
-            assert await late.state() == "review"
-            assert late.errors == []
-        assert await count(chat, Contribution) == 3
+        # the next without JavaScript is held back (the windows are whole hours: should one
+        # begin after the first without a proof, its own first passes, and the next is held)
+        for attempt in range(2):
+            async with tab(browser, js=False) as late:
+                await late.open(chat.url)
+                await up_to_review(late)
+                async with late.page.expect_navigation() as sent:
+                    await late.button("send").click()
+                if (await sent.value).status != 429 and attempt == 0:
+                    references.append(await late.reference())
+                    continue
+                assert (await sent.value).status == 429
+                text = await late.page.locator("main [role=alert]").inner_text()
+                assert re.search(r"réessayer dans \d+ minutes", text), text
+                assert "brouillon" in text
+                # the draft is kept: the review again, nothing sent
+                await late.open(chat.url)
+                assert await late.state() == "review"
+                assert late.errors == []
+                break
+        assert len(set(references)) == len(references) == await count(chat, Contribution)
 
 
 # --- accessibility, screenshots ----------------------------------------------------------------
@@ -664,6 +670,8 @@ async def test_error_pages_are_accessible(
             await c.open(chat.url)
         await c.page.locator("#texte").fill("")
         await c.press("t:OISE")
+        if statuses[-1] != 429:  # a minute began since "consent": its one message passed
+            await c.press("th:1")
         assert statuses[-1] == 429
         await expect(problem).to_contain_text("secondes")
         await audit.check("429")
