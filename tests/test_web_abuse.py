@@ -476,3 +476,41 @@ async def test_a_new_cookie_for_each_new_browser(sqlite_settings: Settings) -> N
             ):
                 tokens.add(r.cookies[COOKIE].value)
         assert len(tokens) == 3 and all(len(token) == 43 for token in tokens)
+
+
+# --- several workers on one PostgreSQL ---------------------------------------------------------
+
+
+@pytest.mark.postgres
+async def test_two_workers_serve_one_citizen_and_share_the_limits(pg_settings: Settings) -> None:
+    """Stateless workers: a citizen's requests alternate between two workers (two processes'
+    worth of app, engine and limiter) and the conversation goes on; an address's limit holds
+    across both (counted in the database)."""
+    async with running_web(pg_settings, web_rate_per_address=20) as one, running_web(
+        pg_settings, web_rate_per_address=20
+    ) as two:
+        c = WebCitizen(one, address="198.51.100.50")
+        await c.open()
+        steps = [
+            lambda: c.press("consent:yes"),
+            lambda: c.press("t:OISE"),
+            lambda: c.press("th:1"),
+            lambda: c.write(NEED_FR),
+            lambda: c.write(SOLUTION_FR),
+            lambda: c.press("skip"),
+            lambda: c.press("p:-"),
+            lambda: c.press("send"),
+        ]
+        for n, step in enumerate(steps):
+            c.chat = (one, two)[n % 2]
+            assert await step() == 200
+        assert c.said("HDF-OISE-000001")
+        assert await count(one, Contribution) == 1
+        # 8 requests counted so far for this address; 12 more pass, wherever they land
+        menu = dict(c.menu.fields)
+        statuses = []
+        for n in range(16):
+            c.chat = (one, two)[n % 2]
+            statuses.append(await c.post({**menu, "command": "help"}))
+        assert statuses.count(200) == 12 and statuses[12:] == [429] * 4
+        await c.close()

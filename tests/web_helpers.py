@@ -8,6 +8,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
@@ -51,7 +52,11 @@ class WebChat:
 async def running_web(settings: Settings, **extra: Any) -> AsyncIterator[WebChat]:
     """The real web chat app on a real listener (127.0.0.1, a free port)."""
     settings = web_settings(settings, **extra)
-    server = TestServer(create_app(settings, maintenance_interval=3600), host="127.0.0.1")
+    # The rate limits count in fixed windows (minutes, hours): a clock that stands still
+    # keeps a test from straddling the end of one.
+    still = datetime.now(UTC).replace(second=30, microsecond=0)
+    app = create_app(settings, maintenance_interval=3600, clock=lambda: still)
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
         yield WebChat(server, settings)

@@ -24,7 +24,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,6 +67,10 @@ CHANNEL = web.AppKey("channel", WebChannel)
 GUARD = web.AppKey("guard", Guard)
 POW = web.AppKey("pow", ProofOfWork)
 CAMPAIGN = web.AppKey("campaign", dict[str, str])
+#: The rate limits' and proof-of-work's clock (a fixed one in tests: windows then never end
+#: in the middle of a test).
+Clock = Callable[[], datetime]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 
 def _asset_version() -> str:
@@ -88,6 +92,7 @@ def create_app(
     service: DialogService | None = None,
     maintenance_interval: float | None = None,
     today: date | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     """The web chat. Its resources (the dialog service and its database engine, the channel,
     the rate limiter) are opened and closed with the application (``cleanup_ctx``); a
@@ -99,6 +104,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[CAMPAIGN] = {}
+    app[CLOCK] = clock or _utcnow
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -131,6 +137,10 @@ def create_app(
     app.router.add_get("/altcha/challenge", challenge)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 # --- middlewares ------------------------------------------------------------------------------
@@ -196,7 +206,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def challenge(request: web.Request) -> web.Response:
-    verdict = await request.app[GUARD].request(client_address(request))
+    verdict = await request.app[GUARD].request(client_address(request), now=request.app[CLOCK]())
     if not verdict.allowed:
         return _too_many(request, verdict)
     return web.json_response(request.app[POW].challenge())
@@ -247,14 +257,15 @@ async def message(request: web.Request) -> web.StreamResponse:
     if not MESSAGE_ID.fullmatch(mid):
         return _problem(request, 400, t(_lang(request), "web.bad_form"))
     address = client_address(request)
-    verdict = await guard.request(address, channel.key(token))
+    now = app[CLOCK]()
+    verdict = await guard.request(address, channel.key(token), now=now)
     if not verdict.allowed:
         return _too_many(request, verdict, kept=fields.get("text", ""))
     hint = _lang_hint(request)
     payload, message_id = _payload(fields, mid)
     sending = payload.get("kind") == "choice" and payload.get("value") == "send"
     if sending and await channel.contributions(token) == 0:
-        gate = await guard.first_contribution(address, fields.get("altcha"))
+        gate = await guard.first_contribution(address, fields.get("altcha"), now=now)
         if not gate.allowed:
             minutes = max(1, -(-gate.retry_after // 60))
             message_ = t(_lang(request), "web.held_back", minutes=minutes)
