@@ -675,3 +675,42 @@ async def test_error_pages_are_accessible(
         expected = {f"HTTP {code}: {chat.url}message" for code in (413, 429)} if js else set()
         assert set(c.errors) == expected
         audit.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "said"),
+    [
+        (429, {"Retry-After": "7"}, lambda settings: t("fr", "web.too_many", seconds=7)),
+        (413, {}, lambda settings: t("fr", "web.too_large", max=settings.text_max_chars)),
+        (503, {}, lambda settings: t("fr", "web.unavailable")),
+        (502, {}, lambda settings: t("fr", "web.unavailable")),
+    ],
+    ids=["429", "413", "503", "502"],
+)
+async def test_the_reverse_proxys_own_error_pages_are_said_as_the_chat_says_them(
+    browser: Browser,
+    sqlite_settings: Settings,
+    status: int,
+    headers: dict[str, str],
+    said: Callable[[Settings], str],
+) -> None:
+    """Behind nginx, a flood, a body too large or no worker gets nginx's HTML page, not the
+    chat's JSON: the chat script says what it means (not "connection interrupted"), and the
+    text stays in the box."""
+
+    async def proxy_page(route: Route) -> None:
+        await route.fulfill(
+            status=status, content_type="text/html", body="<h1>nginx</h1>", headers=headers
+        )
+
+    async with serve(sqlite_settings) as chat, tab(browser, js=True) as c:
+        await c.open(chat.url)
+        await c.press("consent:yes")
+        await c.press("t:OISE")
+        await c.press("th:1")
+        await c.page.route("**/message", proxy_page)
+        await c.write(NEED_FR)
+        problem = c.page.locator("main [role=alert]")
+        await expect(problem).to_have_text(said(chat.settings))
+        assert await c.page.locator("#texte").input_value() == NEED_FR
+        assert await c.state() == "need"

@@ -397,6 +397,7 @@ async def _context(request: web.Request, lang: str) -> dict[str, Any]:
         "dsfr_version": DSFR_VERSION,
         "asset_version": ASSET_VERSION,
         "menu": render.MENU,
+        "text_max": request.app[SETTINGS].text_max_chars,
     }
 
 

@@ -85,6 +85,19 @@ function apply(body) {
   }
 }
 
+function proxyProblem(response) {
+  // What an HTML answer of the reverse proxy means, said as the chat says it.
+  const texts = answerForm.dataset;
+  if (response.status === 413) return texts.tooLarge || texts.offline;
+  if (response.status === 429) {
+    const wait = parseInt(response.headers.get("Retry-After") || "", 10);
+    const seconds = Number.isFinite(wait) && wait > 0 ? wait : 60;
+    return (texts.tooMany || texts.offline).replace("{seconds}", String(seconds));
+  }
+  if (response.status >= 500) return texts.unavailable || texts.offline;
+  return texts.offline;
+}
+
 async function proofFor(form, data) {
   const widget = form.querySelector("altcha-widget");
   if (!widget || typeof widget.verify !== "function") return;
@@ -125,7 +138,7 @@ async function send(form, submitter) {
       const type = response.headers.get("content-type") || "";
       if (!type.includes("application/json")) {
         // an answer of the reverse proxy (too many requests, too large, unavailable)
-        showProblem(answerForm.dataset.offline);
+        showProblem(proxyProblem(response));
         return;
       }
       const body = await response.json();
