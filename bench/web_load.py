@@ -312,6 +312,7 @@ async def run_one(kind: str, backend: str, mode: str, citizens: int, pg_url: str
         db_url = f"sqlite+aiosqlite:///{workdir}/bench.db"
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     meter = Meter()
+    keep = False
     try:
         async with (
             aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as http,
@@ -343,6 +344,9 @@ async def run_one(kind: str, backend: str, mode: str, citizens: int, pg_url: str
         if meter.failures:
             checks.insert(0, f"FAILED: {len(meter.failures)} conversations")
         checks += await _check(kind, db_url, schema, conversations, per, meter)
+        if checks:
+            keep = True
+            checks.append(f"(the server's log is kept: {workdir / (kind + '.log')})")
         label = f"{'ours' if kind == 'ours' else 'floor'} {backend} {mode}"
         return Result(
             label, kind, backend, mode, meter.requests, seconds, meter.latencies, lone, cpu,
@@ -351,7 +355,8 @@ async def run_one(kind: str, backend: str, mode: str, citizens: int, pg_url: str
     finally:
         if schema and pg_url:
             await _pg(pg_url, [f'DROP SCHEMA "{schema}" CASCADE'])
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _py_spy(pid: int, name: str) -> Any:
