@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any
 
 import pytest
 from aiohttp import ClientSession, CookieJar, FormData
-from sqlalchemy import func, select
 
 from bot.web.app import COOKIE, POW, csp
 from dialogs.messages import t
@@ -20,17 +18,9 @@ from tests.outage import sqlite_locked
 from tests.pow_helpers import solved
 from tests.telegram_helpers import LEVERS_FR, NEED_FR, SOLUTION_FR
 from tests.test_telegram import HOSTILE
-from tests.web_helpers import WebChat, WebCitizen, contribute, running_web
+from tests.web_helpers import WebCitizen, contribute, count, running_web
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-
-async def count(chat: WebChat, model: type, *where: Any) -> int:
-    async with chat.channel.service.sessions() as session:
-        stmt = select(func.count()).select_from(model)
-        for clause in where:
-            stmt = stmt.where(clause)
-        return int(await session.scalar(stmt) or 0)
 
 
 async def up_to_review(c: WebCitizen) -> None:
@@ -486,9 +476,10 @@ async def test_two_workers_serve_one_citizen_and_share_the_limits(pg_settings: S
     """Stateless workers: a citizen's requests alternate between two workers (two processes'
     worth of app, engine and limiter) and the conversation goes on; an address's limit holds
     across both (counted in the database)."""
-    async with running_web(pg_settings, web_rate_per_address=20) as one, running_web(
-        pg_settings, web_rate_per_address=20
-    ) as two:
+    async with (
+        running_web(pg_settings, web_rate_per_address=20) as one,
+        running_web(pg_settings, web_rate_per_address=20) as two,
+    ):
         c = WebCitizen(one, address="198.51.100.50")
         await c.open()
         steps = [

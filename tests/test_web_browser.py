@@ -40,7 +40,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Locator, Page, Route, ViewportSize, expect
 from playwright.async_api import Error as PlaywrightError
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from dialogs.messages import t
 from storage.models import Contribution, Outbox, Participant
@@ -57,7 +57,7 @@ from tests.browser import (
     requires_chromium,
 )
 from tests.telegram_helpers import LEVERS_FR, NEED_FR, SOLUTION_FR
-from tests.web_helpers import WebChat, running_web
+from tests.web_helpers import WebChat, count, running_web
 
 pytestmark = [pytest.mark.browser, requires_chromium, pytest.mark.asyncio(loop_scope="module")]
 
@@ -181,14 +181,6 @@ async def contribute(c: Tab, url: str) -> str:
     await c.press("send")
     assert await c.state() == "done", await c.bubbles.all_inner_texts()
     return await c.reference()
-
-
-async def count(chat: WebChat, model: type, *where: Any) -> int:
-    async with chat.channel.service.sessions() as session:
-        stmt = select(func.count()).select_from(model)
-        for clause in where:
-            stmt = stmt.where(clause)
-        return int(await session.scalar(stmt) or 0)
 
 
 def size(viewport: dict[str, int]) -> ViewportSize:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,18 +15,10 @@ from dialogs.messages import t
 from storage.models import Contribution, InboundMessage, Outbox, Participant
 from storage.settings import Settings
 from tests.telegram_helpers import LEVERS_FR, NEED_FR, SOLUTION_FR
-from tests.web_helpers import WebChat, WebCitizen, contribute, running_web
+from tests.web_helpers import WebChat, WebCitizen, contribute, count, running_web
 
 AGENT = "CanaryBrowser/9.9 (canary-user-agent)"
 ADDRESS = "203.0.113.77"
-
-
-async def count(chat: WebChat, model: type, *where: Any) -> int:
-    async with chat.channel.service.sessions() as session:
-        stmt = select(func.count()).select_from(model)
-        for clause in where:
-            stmt = stmt.where(clause)
-        return int(await session.scalar(stmt) or 0)
 
 
 async def all_text(chat: WebChat) -> str:

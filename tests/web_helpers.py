@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import ClientResponse, ClientSession, CookieJar, web
 from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
 
 from bot.web.app import CHANNEL, create_app
 from bot.web.channel import WebChannel
@@ -62,6 +63,15 @@ async def running_web(settings: Settings, **extra: Any) -> AsyncIterator[WebChat
         yield WebChat(server, settings)
     finally:
         await server.close()
+
+
+async def count(chat: WebChat, model: type, *where: Any) -> int:
+    """Rows of ``model`` (matching ``where``) in the web chat's database."""
+    async with chat.channel.service.sessions() as session:
+        stmt = select(func.count()).select_from(model)
+        for clause in where:
+            stmt = stmt.where(clause)
+        return int(await session.scalar(stmt) or 0)
 
 
 # --- reading a page ----------------------------------------------------------------------------

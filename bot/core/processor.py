@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialogs.model import ChoiceEvent, Event, Reply
 from storage.contacts import Brief, Contacts
-from storage.inbox import APPLIED, DONE, FAILED, JSON, PENDING, Inbox
+from storage.inbox import APPLIED, DONE, FAILED, JSON, PENDING, Inbox, Keyed
 from storage.locks import CitizenLocks
 from storage.service import Also, HandleResult, Participation
 from storage.settings import Settings
@@ -60,17 +60,9 @@ RESUME_EVENT = ChoiceEvent(choice="", version=-1)
 RESUME_AFTER = timedelta(seconds=60)
 
 
-class Envelope(Protocol):
-    """What the core needs of a message; each channel has its own envelope with more."""
-
-    @property
-    def message_id(self) -> str: ...
-
-    @property
-    def seq(self) -> int: ...
-
-    @property
-    def key(self) -> str: ...
+class Envelope(Keyed, Protocol):
+    """What the core needs of a message (what the inbox needs, and who sent it); each channel
+    has its own envelope with more."""
 
     @property
     def user(self) -> str | None:
