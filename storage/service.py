@@ -13,6 +13,7 @@ notice is waiting for their answer; declining erases that.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,10 @@ class Participation:
 
 Also = Callable[[AsyncConnection, Participation], Awaitable[None]]
 
+#: How long the campaign offered to newcomers is taken as known (a campaign loaded or changed
+#: reaches new visitors within this many seconds; a conversation's own campaign is read with
+#: it, always current).
+CURRENT_CAMPAIGN_TTL = 5.0
 #: Attempts at one event when its conversation keeps changing under it.
 MAX_ATTEMPTS = 5
 #: The dialog's state while the privacy notice waits for an answer: kept without consent.
@@ -106,6 +111,7 @@ class DialogService:
         self.pseudonymiser = Pseudonymiser(settings)
         self.limits = settings.dialog_limits()
         self._views: dict[int, tuple[str, CampaignView]] = {}
+        self._current: tuple[float, campaigns_db.CurrentCampaign] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, engine: AsyncEngine | None = None) -> DialogService:
@@ -153,7 +159,7 @@ class DialogService:
     ) -> tuple[campaigns_db.CurrentCampaign, CampaignView]:
         """The conversation's campaign (``known``, read with it) or the current one, and its
         view, built once per campaign version (``spec_hash``) and kept."""
-        current = known or await campaigns_db.current_campaign(session, self.settings.campaign)
+        current = known or await self._current_campaign(session)
         if current is None:
             raise NoCampaign(
                 f"no campaign {self.settings.campaign!r}"
@@ -166,6 +172,18 @@ class DialogService:
             self._views[current.id] = (current.spec_hash, view)
             return current, view
         return current, cached[1]
+
+    async def _current_campaign(
+        self, session: AsyncSession | AsyncConnection
+    ) -> campaigns_db.CurrentCampaign | None:
+        """The campaign offered to a citizen without a conversation, looked up at most every
+        :data:`CURRENT_CAMPAIGN_TTL` seconds (every new visitor's first event needs it)."""
+        cached = self._current
+        if cached is not None and time.monotonic() - cached[0] < CURRENT_CAMPAIGN_TTL:
+            return cached[1]
+        current = await campaigns_db.current_campaign(session, self.settings.campaign)
+        self._current = (time.monotonic(), current) if current is not None else None
+        return current
 
     async def campaign_view(self) -> CampaignView:
         """The campaign offered now, as the dialog sees it."""
