@@ -38,7 +38,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         timeout = settings.sqlite_busy_timeout_ms / 1000
-        if url.get_driver_name() == "aiosqlite" and not url.query:
+        if url.get_driver_name() == "aiosqlite" and not url.query and sqlite_driver.supported():
             # one thread hop per statement, not three or four (storage.sqlite_driver)
             kwargs["async_creator"] = sqlite_driver.connector(
                 url.database or ":memory:", timeout=timeout

@@ -173,6 +173,12 @@ class OneHopConnection(aiosqlite.Connection):
             await super().rollback()
 
 
+def supported() -> bool:
+    """Whether the installed aiosqlite still has what this module relies on (its private
+    ``_execute``); if not, ``storage.db`` uses the stock driver."""
+    return callable(getattr(aiosqlite.Connection, "_execute", None))
+
+
 def connector(database: str, **kwargs: Any) -> Callable[[], Any]:
     """``async_creator`` for SQLAlchemy's ``create_async_engine``: a new connection to
     ``database`` (``sqlite3.connect``'s keyword arguments in ``kwargs``)."""
@@ -186,4 +192,4 @@ def connector(database: str, **kwargs: Any) -> Callable[[], Any]:
     return connect
 
 
-__all__ = ["FIRST_PAGE", "OneHopConnection", "OneHopCursor", "connector"]
+__all__ = ["FIRST_PAGE", "OneHopConnection", "OneHopCursor", "connector", "supported"]
