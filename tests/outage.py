@@ -6,18 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 from storage.settings import Settings
 
 
-@contextlib.contextmanager
-def sqlite_locked(settings: Settings) -> Iterator[sqlite3.Connection]:
+@contextlib.asynccontextmanager
+async def sqlite_locked(settings: Settings) -> AsyncIterator[sqlite3.Connection]:
     """Another process-like writer holds the database's write lock (as a stuck migration or
-    backup would): every write of the bot fails with "database is locked"."""
+    backup would): every write of the bot fails with "database is locked".
+
+    The lock is taken in a thread: a transaction of the bot that is about to commit must be
+    able to (taking it on the event loop's thread would stop the loop, and that commit, for
+    the whole busy timeout)."""
     path = settings.database_url.split("///", 1)[1]
-    conn = sqlite3.connect(path, isolation_level=None, timeout=5)
-    conn.execute("BEGIN EXCLUSIVE")
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    await asyncio.to_thread(conn.execute, "BEGIN EXCLUSIVE")
     try:
         yield conn
     finally:

@@ -211,7 +211,7 @@ async def test_database_outage_loses_nothing_and_warns_once(
         await c.say("Bonjour")
         await c.expect(button="consent:yes")
         await settle(bot)
-        with sqlite_locked(settings):
+        async with sqlite_locked(settings):
             uid = await c.press("consent:yes")
             await c.expect(text=t("fr", "channel.temporary_problem"))
             # Telegram keeps the update and tries again, more than once

@@ -412,7 +412,7 @@ async def test_a_database_outage_loses_nothing(sqlite_settings: Settings, script
         for step in ("consent:yes", "t:OISE", "th:1"):
             await c.press(step)
         need_form = dict(c.form.fields)
-        with sqlite_locked(chat.settings):
+        async with sqlite_locked(chat.settings):
             status = await c.post({**need_form, "text": NEED_FR, "send": "1"})
             assert status == 503
             problem = c.page.problem if not script else c.json["problem"]
