@@ -19,20 +19,8 @@ from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls
 from docx.shared import Cm
 
-from exporter.report import (
-    ANNEX,
-    ANNEX_HEADER,
-    COLLECTED,
-    INTRO_II,
-    NO_CONTRIBUTION,
-    NO_ITEM,
-    PART_I,
-    PART_II,
-    PART_III,
-    Report,
-    Sections,
-    entry_text,
-)
+from exporter import blocks
+from exporter.report import Report
 
 _W = nsdecls("w")
 AUTHOR = "cnr-sante-bot"
@@ -112,15 +100,6 @@ class _Body:
                 tbl.append(tr)
 
 
-def _sections(body: _Body, sections: Sections) -> None:
-    for label, groups in sections.as_pairs():
-        body.label(label)
-        if not groups:
-            body.text(NO_ITEM)
-        for group in groups:
-            body.item(entry_text(group))
-
-
 def build_docx(report: Report) -> DocxDocument:
     document = docx.Document()
     props = document.core_properties
@@ -135,40 +114,29 @@ def build_docx(report: Report) -> DocxDocument:
     props.modified = stamp
     props.last_printed = stamp
     body = _Body(document)
-
-    body.heading(report.title, 1)
-    body.heading(PART_I, 2)
-    body.heading(report.situation_heading, 3)
-    body.text(report.situation)
-    body.heading(COLLECTED, 3)
-    for line in report.stats.lines():
-        body.text(line)
-    if report.matrix:
-        body.table(report.matrix)
-    if report.chart_png:
-        body.flush()
-        document.add_picture(io.BytesIO(report.chart_png), width=Cm(16))
-    body.heading(PART_II, 2)
-    body.text(INTRO_II)
-    for block in report.themes:
-        body.heading(block.heading, 3)
-        if block.count == 0:
-            body.text(NO_CONTRIBUTION)
-            continue
-        if block.sections is not None:
-            _sections(body, block.sections)
-        for sub in block.subthemes:
-            body.heading(sub.label, 4)
-            _sections(body, sub.sections)
-    body.heading(PART_III, 2)
-    body.text(report.perspectives)
-    body.heading(ANNEX, 2)
-    if report.annex:
-        body.label(ANNEX_HEADER)
-        for row in report.annex:
-            body.text(row.line())
-    else:
-        body.text("Aucune contribution.")
+    for block in blocks.document_blocks(report):
+        match block:
+            case blocks.Heading(level, text):
+                body.heading(text, level)
+            case blocks.Paragraph(text):
+                body.text(text)
+            case blocks.Label(text):
+                body.label(text)
+            case blocks.Items(texts):
+                for text in texts:
+                    body.item(text)
+            case blocks.Table(rows):
+                body.table(rows)
+            case blocks.Chart(png):
+                body.flush()
+                document.add_picture(io.BytesIO(png), width=Cm(16))
+            case blocks.Listing(rows=rows, empty=empty):
+                if not rows:
+                    body.text(empty)
+                    continue
+                body.label(block.header)
+                for row in rows:
+                    body.text(row.line())
     body.flush()
     return document
 

@@ -9,20 +9,8 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
-from exporter.report import (
-    ANNEX,
-    ANNEX_COLUMNS,
-    COLLECTED,
-    INTRO_II,
-    NO_CONTRIBUTION,
-    NO_ITEM,
-    PART_I,
-    PART_II,
-    PART_III,
-    Report,
-    Sections,
-    entry_text,
-)
+from exporter import blocks
+from exporter.report import Report
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~&])")
 _LINE_START = re.compile(r"^(\s*(?:\d+)?)([-+=.)])")
@@ -38,46 +26,31 @@ def _cell(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", text) or " "
 
 
-def _sections(out: TextIO, sections: Sections) -> None:
-    for label, groups in sections.as_pairs():
-        out.write(f"**{escape(label)}**\n\n")
-        if not groups:
-            out.write(f"{NO_ITEM}\n\n")
-            continue
-        for group in groups:
-            out.write(f"- {escape(entry_text(group))}\n")
-        out.write("\n")
-
-
 def write_markdown(report: Report, out: TextIO, *, chart_file: str | None = None) -> None:
-    """Write ``report`` to ``out`` (a text stream opened with ``newline=""``)."""
-    out.write(f"# {escape(report.title)}\n\n")
-    out.write(f"## {PART_I}\n\n")
-    out.write(f"### {escape(report.situation_heading)}\n\n{escape(report.situation)}\n\n")
-    out.write(f"### {COLLECTED}\n\n")
-    for line in report.stats.lines():
-        out.write(f"{escape(line)}\n\n")
-    if report.matrix:
-        _table(out, report.matrix)
-    if chart_file:
-        out.write(f"![Contributions par thématique]({chart_file})\n\n")
-    out.write(f"## {PART_II}\n\n{escape(INTRO_II)}\n\n")
-    for block in report.themes:
-        out.write(f"### {escape(block.heading)}\n\n")
-        if block.count == 0:
-            out.write(f"{NO_CONTRIBUTION}\n\n")
-            continue
-        if block.sections is not None:
-            _sections(out, block.sections)
-        for sub in block.subthemes:
-            out.write(f"#### {escape(sub.label)}\n\n")
-            _sections(out, sub.sections)
-    out.write(f"## {PART_III}\n\n{escape(report.perspectives)}\n\n")
-    out.write(f"## {escape(ANNEX)}\n\n")
-    if not report.annex:
-        out.write("Aucune contribution.\n")
-        return
-    _table(out, [list(ANNEX_COLUMNS)] + [list(r.cells()) for r in report.annex])
+    """Write ``report`` to ``out`` (a text stream opened with ``newline=""``); the chart, if
+    any, is linked as ``chart_file`` (written next to the document by the caller)."""
+    for block in blocks.document_blocks(report):
+        match block:
+            case blocks.Heading(level, text):
+                out.write(f"{'#' * level} {escape(text)}\n\n")
+            case blocks.Paragraph(text):
+                out.write(f"{escape(text)}\n\n")
+            case blocks.Label(text):
+                out.write(f"**{escape(text)}**\n\n")
+            case blocks.Items(texts):
+                for text in texts:
+                    out.write(f"- {escape(text)}\n")
+                out.write("\n")
+            case blocks.Table(rows):
+                _table(out, rows)
+            case blocks.Chart():
+                if chart_file:
+                    out.write(f"![Contributions par thématique]({chart_file})\n\n")
+            case blocks.Listing(columns, rows, empty):
+                if not rows:
+                    out.write(f"{empty}\n")
+                else:
+                    _table(out, [list(columns)] + [list(r.cells()) for r in rows])
 
 
 def _table(out: TextIO, rows: list[list[str]]) -> None:

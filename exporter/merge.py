@@ -20,7 +20,8 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.text.paragraph import Paragraph
 from rapidfuzz import fuzz
 
-from exporter.report import NO_ITEM, Report, Sections, ThemeBlock, entry_text
+from exporter.blocks import Items, Label, section_blocks
+from exporter.report import Report, Sections, ThemeBlock
 from exporter.source import ExportError
 
 BLOCK_TITLE = "Contributions citoyennes (messagerie)"
@@ -125,12 +126,14 @@ class _Inserter:
 
 
 def _sections(ins: _Inserter, sections: Sections) -> None:
-    for label, groups in sections.as_pairs():
-        ins.add(label, bold=True)
-        if not groups:
-            ins.add(NO_ITEM)
-        for group in groups:
-            ins.add(entry_text(group), bullet=True)
+    for block in section_blocks(sections):
+        if isinstance(block, Label):
+            ins.add(block.text, bold=True)
+        elif isinstance(block, Items):
+            for text in block.texts:
+                ins.add(text, bullet=True)
+        else:
+            ins.add(block.text)
 
 
 def _citizen_block(ins: _Inserter, block: ThemeBlock) -> None:

@@ -29,20 +29,8 @@ from odf.style import (
 from odf.table import Table, TableCell, TableColumn, TableRow
 from odf.text import H, P, Span
 
-from exporter.report import (
-    ANNEX,
-    ANNEX_HEADER,
-    COLLECTED,
-    INTRO_II,
-    NO_CONTRIBUTION,
-    NO_ITEM,
-    PART_I,
-    PART_II,
-    PART_III,
-    Report,
-    Sections,
-    entry_text,
-)
+from exporter import blocks
+from exporter.report import Report
 
 ITEM_STYLE = "Contribution"
 ROW_STYLE = "AnnexRow"
@@ -129,20 +117,6 @@ def _table(doc: OpenDocumentText, styles: _Styles, rows: list[list[str]], name: 
     doc.text.addElement(table)
 
 
-def _sections(doc: OpenDocumentText, styles: _Styles, sections: Sections) -> None:
-    for label, groups in sections.as_pairs():
-        p = P()
-        p.addElement(Span(stylename=styles.bold, text=label))
-        doc.text.addElement(p)
-        if not groups:
-            doc.text.addElement(P(text=NO_ITEM))
-            continue
-        block = _Paragraphs()
-        for group in groups:
-            block.add(entry_text(group), ITEM_STYLE)
-        doc.text.appendChild(block)
-
-
 def build_odt(report: Report) -> OpenDocumentText:
     doc = OpenDocumentText()
     stamp = report.stamp.replace(tzinfo=None).isoformat()
@@ -151,48 +125,43 @@ def build_odt(report: Report) -> OpenDocumentText:
     doc.meta.addElement(dc.Date(text=stamp))
     doc.meta.addElement(meta.InitialCreator(text="cnr-sante-bot"))
     styles = _Styles(doc)
-
-    _heading(doc, styles, 1, report.title)
-    _heading(doc, styles, 2, PART_I)
-    _heading(doc, styles, 3, report.situation_heading)
-    doc.text.addElement(P(text=report.situation))
-    _heading(doc, styles, 3, COLLECTED)
-    for line in report.stats.lines():
-        doc.text.addElement(P(text=line))
-    if report.matrix:
-        _table(doc, styles, report.matrix, "Repartition")
-    if report.chart_png:
-        href = doc.addPicture("Pictures/chart.png", "image/png", report.chart_png)
-        frame = Frame(stylename=styles.frame, width="16cm", height="9cm", anchortype="paragraph")
-        frame.addElement(Image(href=href))
-        p = P()
-        p.addElement(frame)
-        doc.text.addElement(p)
-    _heading(doc, styles, 2, PART_II)
-    doc.text.addElement(P(text=INTRO_II))
-    for block in report.themes:
-        _heading(doc, styles, 3, block.heading)
-        if block.count == 0:
-            doc.text.addElement(P(text=NO_CONTRIBUTION))
-            continue
-        if block.sections is not None:
-            _sections(doc, styles, block.sections)
-        for sub in block.subthemes:
-            _heading(doc, styles, 4, sub.label)
-            _sections(doc, styles, sub.sections)
-    _heading(doc, styles, 2, PART_III)
-    doc.text.addElement(P(text=report.perspectives))
-    _heading(doc, styles, 2, ANNEX)
-    if report.annex:
-        header = P(stylename=styles.row)
-        header.addElement(Span(stylename=styles.bold, text=ANNEX_HEADER))
-        doc.text.addElement(header)
-        block = _Paragraphs()
-        for row in report.annex:
-            block.add(row.line(), ROW_STYLE)
-        doc.text.appendChild(block)
-    else:
-        doc.text.addElement(P(text="Aucune contribution."))
+    for block in blocks.document_blocks(report):
+        match block:
+            case blocks.Heading(level, text):
+                _heading(doc, styles, level, text)
+            case blocks.Paragraph(text):
+                doc.text.addElement(P(text=text))
+            case blocks.Label(text):
+                p = P()
+                p.addElement(Span(stylename=styles.bold, text=text))
+                doc.text.addElement(p)
+            case blocks.Items(texts):
+                items = _Paragraphs()
+                for text in texts:
+                    items.add(text, ITEM_STYLE)
+                doc.text.appendChild(items)
+            case blocks.Table(rows, name):
+                _table(doc, styles, rows, name)
+            case blocks.Chart(png):
+                href = doc.addPicture("Pictures/chart.png", "image/png", png)
+                frame = Frame(
+                    stylename=styles.frame, width="16cm", height="9cm", anchortype="paragraph"
+                )
+                frame.addElement(Image(href=href))
+                p = P()
+                p.addElement(frame)
+                doc.text.addElement(p)
+            case blocks.Listing(rows=rows, empty=empty):
+                if not rows:
+                    doc.text.addElement(P(text=empty))
+                    continue
+                header = P(stylename=styles.row)
+                header.addElement(Span(stylename=styles.bold, text=block.header))
+                doc.text.addElement(header)
+                lines = _Paragraphs()
+                for row in rows:
+                    lines.add(row.line(), ROW_STYLE)
+                doc.text.appendChild(lines)
     return doc
 
 
