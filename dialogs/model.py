@@ -1,7 +1,8 @@
 """Plain data exchanged with the conversation: events in, replies and effects out.
 
 Nothing here does I/O. A :class:`Conversation` is serialisable data (``to_dict``/``from_dict``)
-that storage keeps between events; the one state machine in :mod:`dialogs.flow` acts on it.
+that storage keeps between events; the one state machine in :mod:`dialogs.machine` acts
+on it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-SCHEMA_VERSION = 1
+#: Version of :meth:`Conversation.to_dict`'s layout. 1: the bookkeeping below was kept in
+#: ``answers`` under ``_``-prefixed keys; 2: it has fields of its own.
+SCHEMA_VERSION = 2
+
+#: Schema 1's bookkeeping keys in ``answers`` and the fields they became in schema 2.
+_V1_KEYS = {
+    "_candidates": "territory_candidates",
+    "_return": "return_to",
+    "_return_resume": "return_resume",
+    "_lang_offered": "lang_offered",
+}
 
 
 # --- conversation ---------------------------------------------------------------------------
@@ -21,19 +32,45 @@ class Conversation:
     """One citizen's conversation: the state, the answers so far, the language.
 
     ``version`` counts stored changes (optimistic concurrency: storage refuses a stale one).
-    ``answers`` holds only JSON-compatible values.
+    ``answers`` holds only the citizen's answers, JSON-compatible values; the dialog's own
+    bookkeeping has typed fields. ``state`` is changed by the machine only
+    (:func:`dialogs.machine.fire`).
     """
 
     state: str = "new"
     lang: str = "fr"
     answers: dict[str, Any] = field(default_factory=dict)
     version: int = 0
-    #: State to return to after a detour (help, cancel confirmation, edit from review...).
+    #: ``"review"`` while an answer is being changed from the review (it comes back there).
     resume: str | None = None
     #: Set when the citizen has accepted the privacy notice (its version).
     consent_version: str | None = None
     #: Per-draft identifier, so that a re-sent "send" never creates a second contribution.
     draft_id: int = 0
+    #: Territories still offered after a place several of them share (codes); empty: all.
+    territory_candidates: tuple[str, ...] = ()
+    #: The step a confirmation (cancel, delete) was asked from: "no" goes back there...
+    return_to: str | None = None
+    #: ... with ``resume`` as it was there (whether an answer was being edited from the review).
+    return_resume: str | None = None
+    #: Whether the language the citizen seems to write in was offered (once per draft).
+    lang_offered: bool = False
+
+    def __post_init__(self) -> None:
+        # Answers of schema 1 (a stored conversation, older code) carry the bookkeeping under
+        # ``_`` keys: it becomes the fields (a field already set wins) and leaves the answers.
+        if _V1_KEYS.keys().isdisjoint(self.answers):
+            return
+        answers = dict(self.answers)
+        old = {name: answers.pop(key) for key, name in _V1_KEYS.items() if key in answers}
+        self.answers = answers
+        if not self.territory_candidates and old.get("territory_candidates"):
+            self.territory_candidates = tuple(str(c) for c in old["territory_candidates"])
+        if self.return_to is None and old.get("return_to") is not None:
+            self.return_to = str(old["return_to"])
+        if self.return_resume is None and old.get("return_resume") is not None:
+            self.return_resume = str(old["return_resume"])
+        self.lang_offered = self.lang_offered or bool(old.get("lang_offered"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,10 +82,15 @@ class Conversation:
             "resume": self.resume,
             "consent_version": self.consent_version,
             "draft_id": self.draft_id,
+            "territory_candidates": list(self.territory_candidates),
+            "return_to": self.return_to,
+            "return_resume": self.return_resume,
+            "lang_offered": self.lang_offered,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conversation:
+        """Read :meth:`to_dict`'s output, of this schema or of schema 1."""
         return cls(
             state=str(data.get("state", "new")),
             lang=str(data.get("lang", "fr")),
@@ -57,6 +99,10 @@ class Conversation:
             resume=data.get("resume"),
             consent_version=data.get("consent_version"),
             draft_id=int(data.get("draft_id", 0)),
+            territory_candidates=tuple(data.get("territory_candidates") or ()),
+            return_to=data.get("return_to"),
+            return_resume=data.get("return_resume"),
+            lang_offered=bool(data.get("lang_offered", False)),
         )
 
 

@@ -1,0 +1,100 @@
+"""Commands, available at every step: ``/start``, ``/help``, ``/back``, ``/cancel``,
+``/language``, ``/privacy``, ``/mine``, ``/delete`` (and their French words)."""
+
+from __future__ import annotations
+
+from dialogs import prompts, steps
+from dialogs.machine import DRAFT_STATES, draft_in_progress, fire
+from dialogs.model import CampaignView, ChoiceEvent, CommandEvent, ListContributions
+from dialogs.steps import Turn
+from dialogs.validation import fold
+
+#: Canonical commands (Telegram's command menu) and the other words accepted for them.
+COMMANDS = ("start", "help", "back", "cancel", "language", "privacy", "mine", "delete")
+COMMAND_ALIASES = {
+    "aide": "help",
+    "retour": "back",
+    "precedent": "back",
+    "annuler": "cancel",
+    "langue": "language",
+    "lang": "language",
+    "confidentialite": "privacy",
+    "vieprivee": "privacy",
+    "mescontributions": "mine",
+    "mes_contributions": "mine",
+    "contributions": "mine",
+    "supprimer": "delete",
+    "effacer": "delete",
+    "commencer": "start",
+    "demarrer": "start",
+}
+
+
+def command(turn: Turn, event: CommandEvent) -> None:
+    """Apply a command. Help, privacy, language, "my contributions" and "delete my data" work
+    even while the consultation is closed; the others then say it is closed."""
+    name = COMMAND_ALIASES.get(event.name, event.name)
+    conv = turn.conv
+    if name == "start":
+        _start(turn, event.arg)
+    elif name == "help":
+        turn.say("help.text")
+        turn.prompt()
+    elif name == "privacy":
+        steps.privacy(turn)
+        turn.prompt()
+    elif name == "language":
+        turn.say("lang.prompt", *prompts.language_choices())
+    elif name == "mine":
+        turn.effects.append(ListContributions())
+    elif name == "delete":
+        steps.detour(turn, "delete")
+    elif prompts.campaign_closed(turn.ctx):
+        turn.say_closed()
+    elif name == "back":
+        if conv.state in DRAFT_STATES and fire(conv, "back"):
+            steps.after_move(turn)
+        else:
+            turn.say("back.none")
+            turn.prompt()
+    elif name in ("skip", "passer") and conv.state in ("levers", "profile"):
+        steps.choose(turn, ChoiceEvent("skip" if conv.state == "levers" else "p:-"))
+    elif name == "cancel":
+        if conv.state in DRAFT_STATES and draft_in_progress(conv):
+            steps.detour(turn, "cancel")
+        else:
+            turn.say("cancel.nothing")
+            turn.prompt()
+    else:
+        turn.say("command.unknown", command=event.name[:32])
+        turn.prompt()
+
+
+def _start(turn: Turn, payload: str) -> None:
+    """``/start`` (again): the greeting before consent, else the current step; with a
+    territory's deep link (a poster), that territory."""
+    conv = turn.conv
+    territory = _territory_from_payload(turn.ctx.campaign, payload)
+    if territory and conv.state in ("new", "consent", "territory", "done"):
+        steps.set_territory(conv, territory)
+        if conv.state == "territory" and fire(conv, "set_territory"):
+            steps.after_move(turn)
+            return
+    if prompts.campaign_closed(turn.ctx):
+        turn.say_closed()
+        return
+    if conv.state in ("new", "consent"):
+        steps.greet(turn)
+        return
+    turn.prompt()
+
+
+def _territory_from_payload(c: CampaignView, payload: str) -> str | None:
+    """``/start oise`` or ``/start LITTORAL-NORD``: the deep link printed on a poster."""
+    key = fold(payload.replace("_", " ").replace("-", " "))
+    if not key:
+        return None
+    for tr in c.territories:
+        if key in (fold(tr.code.replace("-", " ")), fold(tr.name)):
+            return tr.code
+    return None

@@ -1,0 +1,214 @@
+"""What the conversation shows: each step's question and choices, the review's summary, the
+citizen's contributions, the closed-consultation notice. Pure functions of the conversation
+and its context; :mod:`dialogs.steps` says which one each state asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from dialogs.machine import EDITABLE
+from dialogs.messages import CATALOGUES, t
+from dialogs.model import CampaignView, Choice, Context, ContributionSummary, Conversation, Reply
+
+#: More territories than this are typed (postal code, commune), not offered as buttons.
+MAX_TERRITORY_BUTTONS = 12
+
+Prompt = Callable[[Conversation, Context], list[Reply]]
+
+
+def _reply(lang: str, msg_id: str, *choices: Choice) -> list[Reply]:
+    return [Reply(t(lang, msg_id), tuple(choices))]
+
+
+def ask_only(msg_id: str) -> Prompt:
+    """A step that asks for words: its question and no choice."""
+
+    def ask(conv: Conversation, ctx: Context) -> list[Reply]:
+        return _reply(conv.lang, msg_id)
+
+    return ask
+
+
+def ask_with_choices(msg_id: str, *choices: tuple[str, str]) -> Prompt:
+    """A question with fixed choices, each given as (choice id, message id of its label)."""
+
+    def ask(conv: Conversation, ctx: Context) -> list[Reply]:
+        lang = conv.lang
+        return _reply(lang, msg_id, *(Choice(id_, t(lang, label)) for id_, label in choices))
+
+    return ask
+
+
+def ask_consent(conv: Conversation, ctx: Context, *, welcome: bool = False) -> list[Reply]:
+    """The privacy question; ``welcome``: after saying who we are (the first message)."""
+    lang = conv.lang
+    c = ctx.campaign
+    text = t(lang, "consent.prompt")
+    if welcome:
+        text = t(lang, "welcome", campaign=c.name, region=c.region) + "\n\n" + text
+    return [
+        Reply(
+            text,
+            (
+                Choice("consent:yes", t(lang, "consent.accept")),
+                Choice("consent:no", t(lang, "consent.decline")),
+                Choice("consent:read", t(lang, "consent.read")),
+            ),
+        )
+    ]
+
+
+def ask_welcome(conv: Conversation, ctx: Context) -> list[Reply]:
+    return ask_consent(conv, ctx, welcome=True)
+
+
+def ask_territory(conv: Conversation, ctx: Context) -> list[Reply]:
+    """The territories as buttons (those a typed place narrowed to), or "type a place"."""
+    candidates = conv.territory_candidates
+    shown = [tr for tr in ctx.campaign.territories if not candidates or tr.code in candidates]
+    if candidates or len(shown) <= MAX_TERRITORY_BUTTONS:
+        return _reply(
+            conv.lang, "territory.prompt", *(Choice(f"t:{tr.code}", tr.name) for tr in shown)
+        )
+    return _reply(conv.lang, "territory.prompt_type")
+
+
+def ask_theme(conv: Conversation, ctx: Context) -> list[Reply]:
+    lang = conv.lang
+    c = ctx.campaign
+    choices = [Choice(f"th:{th.code}", th.short(lang)) for th in c.themes if th.code != "5"]
+    choices += [Choice(f"th:{th.code}", th.short(lang)) for th in c.extra_themes]
+    if c.theme("5") is not None:
+        choices.append(Choice("th:5", t(lang, "theme.other")))
+    return _reply(lang, "theme.prompt", *choices)
+
+
+ask_levers = ask_with_choices("levers.prompt", ("skip", "levers.skip"))
+
+
+def ask_profile(conv: Conversation, ctx: Context) -> list[Reply]:
+    lang = conv.lang
+    return _reply(
+        lang,
+        "profile.prompt",
+        *(Choice(f"p:{p.code}", p.label(lang)) for p in ctx.campaign.profiles),
+        Choice("p:-", t(lang, "profile.skip")),
+    )
+
+
+def ask_review(conv: Conversation, ctx: Context) -> list[Reply]:
+    lang = conv.lang
+    choices = (
+        Choice("send", t(lang, "review.send")),
+        *(Choice(f"edit:{name}", t(lang, f"review.edit_{name}")) for name in EDITABLE),
+        Choice("discard", t(lang, "review.cancel")),
+    )
+    return [Reply(_summary(conv, ctx.campaign), choices)]
+
+
+ask_done = ask_with_choices("done.prompt", ("new", "done.new"), ("mine", "done.mine"))
+ask_cancel = ask_with_choices(
+    "cancel.confirm", ("cancel:yes", "cancel.yes"), ("cancel:no", "cancel.no")
+)
+ask_delete = ask_with_choices(
+    "delete.confirm", ("delete:yes", "delete.yes"), ("delete:no", "delete.no")
+)
+
+
+def language_choices() -> tuple[Choice, ...]:
+    """Every interface language, each named in itself."""
+    return tuple(Choice(f"lang:{lang}", t(lang, f"lang.name.{lang}")) for lang in CATALOGUES)
+
+
+# --- the review's summary -------------------------------------------------------------------
+
+
+def _theme_label(conv: Conversation, c: CampaignView) -> str:
+    code = conv.answers.get("theme")
+    theme = c.theme(str(code)) if code else None
+    if theme is None:
+        return t(conv.lang, "review.none")
+    if theme.code == "5" and conv.answers.get("custom_theme"):
+        return f"{theme.label(conv.lang)} : {conv.answers['custom_theme']}"
+    return theme.label(conv.lang)
+
+
+def _summary(conv: Conversation, c: CampaignView) -> str:
+    a = conv.answers
+    lang = conv.lang
+    none = t(lang, "review.none")
+    territory = c.territory(str(a.get("territory", "")))
+    profile = next((p for p in c.profiles if p.code == a.get("profile")), None)
+    return t(
+        lang,
+        "review.summary",
+        territory=territory.name if territory else none,
+        theme=_theme_label(conv, c),
+        need=a.get("need") or none,
+        solution=a.get("solution") or none,
+        levers=a.get("levers") or none,
+        profile=profile.label(lang) if profile else none,
+    )
+
+
+# --- what storage asks to show ----------------------------------------------------------------
+
+
+def submitted(conv: Conversation, references: Sequence[str]) -> list[Reply]:
+    """Thanks with the reference(s) of what was just stored."""
+    return [Reply(t(conv.lang, "submitted", reference=ref)) for ref in references]
+
+
+def contributions(conv: Conversation, items: Sequence[ContributionSummary]) -> list[Reply]:
+    """The citizen's contributions (newest first), or that there is none."""
+    lang = conv.lang
+    if not items:
+        return [Reply(t(lang, "mine.none"))]
+    lines = [t(lang, "mine.header", count=len(items))]
+    for item in items:
+        excerpt = (
+            item.need_excerpt if len(item.need_excerpt) <= 120 else item.need_excerpt[:117] + "…"
+        )
+        lines.append(
+            t(
+                lang,
+                "mine.item",
+                reference=item.reference,
+                date=item.created_at.strftime("%d/%m/%Y"),
+                territory=item.territory,
+                theme=item.theme,
+                status=t(lang, f"status.{item.status}"),
+                excerpt=excerpt,
+            )
+        )
+    return [Reply("\n\n".join(lines))]
+
+
+# --- campaign dates ---------------------------------------------------------------------------
+
+
+def local_today(ctx: Context) -> date:
+    return ctx.now.astimezone(ZoneInfo(ctx.campaign.timezone)).date()
+
+
+def campaign_closed(ctx: Context) -> bool:
+    today = local_today(ctx)
+    c = ctx.campaign
+    return today < c.opens_on or today > c.closes_on
+
+
+def closed_notice(lang: str, ctx: Context) -> Reply:
+    """The consultation is not open yet, or is over (with the date)."""
+    c = ctx.campaign
+    if local_today(ctx) < c.opens_on:
+        return Reply(t(lang, "closed.not_yet", campaign=c.name, opens=_fmt_date(c.opens_on, lang)))
+    return Reply(t(lang, "closed.ended", campaign=c.name, closed=_fmt_date(c.closes_on, lang)))
+
+
+def _fmt_date(day: date, lang: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(day, format="long", locale=lang)
