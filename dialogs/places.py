@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from dialogs.model import CampaignView, Territory
+from dialogs.validation import one_line
 
 Status = Literal["one", "several", "outside", "unknown"]
 
@@ -215,11 +216,6 @@ def fold(text: str) -> str:
 _fold_name = functools.lru_cache(maxsize=4096)(fold)
 
 
-def department_name(code: str) -> str | None:
-    """The department's name (``"59"`` -> ``"Nord"``), or ``None`` for an unknown code."""
-    return DEPARTMENTS.get(code)
-
-
 def department_of_postal_code(code: str) -> str | None:
     """The department of a postal code (``"59000"`` -> ``"59"``), or ``None``.
 
@@ -249,17 +245,6 @@ def not_department(code: str) -> str | None:
         if name is not None:
             return name
     return None
-
-
-def _clean(text: str) -> str:
-    """NFKC, control and format (zero-width, bidi) characters removed, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
-    return " ".join(text.split())
 
 
 def _territories_of_departments(campaign: CampaignView, codes: tuple[str, ...]) -> tuple[str, ...]:
@@ -345,7 +330,7 @@ def resolve(text: str, campaign: CampaignView) -> PlaceMatch:
     """Resolve what a citizen typed to the campaign's territories (see the module docstring)."""
     if not isinstance(text, str) or len(text) > MAX_INPUT_CHARS * 4:
         return UNKNOWN
-    cleaned = _clean(text)
+    cleaned = one_line(unicodedata.normalize("NFKC", text))  # NFKC: fullwidth digits
     if not cleaned or len(cleaned) > MAX_INPUT_CHARS:
         return UNKNOWN
     upper = cleaned.upper()

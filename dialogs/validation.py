@@ -1,4 +1,9 @@
-"""Free-text cleaning and validation: the same rules for every channel and every field."""
+"""Free-text cleaning and validation: the same rules for every channel and every field.
+
+:func:`clean_text` is the one text cleaner of the project (citizens' answers, moderators'
+redactions and notes, console filters); :func:`one_line` is the same cleaning on one line
+(a place typed at the territory step, the exported documents' texts).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Line and paragraph separators, and tabs, become plain whitespace; other control characters
+# The control characters that are whitespace (``str.isspace``: tabs, line, paragraph and
+# record separators, form feed, NEL) become plain whitespace; other control characters
 # (category Cc) and format characters (Cf: zero-width spaces and joiners, bidi overrides, BOM,
 # soft hyphen...) are removed.
-_WHITESPACE_CONTROLS = {"\t": " ", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x0b": "\n"}
+_WHITESPACE_CONTROLS = {
+    "\t": " ",
+    "\x1f": " ",
+    **dict.fromkeys("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", "\n"),
+}
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
@@ -26,6 +36,14 @@ def clean_text(text: str) -> str:
     cleaned = _SPACE_AROUND_NEWLINE.sub("\n", cleaned)
     cleaned = _BLANK_LINES.sub("\n\n", cleaned)
     return cleaned.strip()
+
+
+def one_line(text: str) -> str:
+    """:func:`clean_text` on one line: every run of whitespace, newlines too, is one space."""
+    text = unicodedata.normalize("NFC", text)
+    if not text.isprintable():
+        text = _drop_controls(text)
+    return " ".join(text.split())
 
 
 def _drop_controls(text: str) -> str:

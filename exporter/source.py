@@ -2,13 +2,12 @@
 
 Only ``approved`` contributions are read, in their moderated form, and only the columns an
 export shows: the participant, the original texts and the moderation fields are never selected.
-Every text goes through :func:`clean_text` (control characters out) and the personal-data safety
-net :func:`exporter.pii.mask` here, once, so that no writer can forget it.
+Every text goes through :func:`_line` (the citizens' cleaning, on one line) and the
+personal-data safety net :func:`exporter.pii.mask` here, once, so that no writer can forget it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialogs.validation import one_line
 from exporter.pii import mask
 from storage.models import Campaign, Contribution, Territory, Theme
 
@@ -95,20 +95,14 @@ class Item:
     channel: str
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
-_SPACES = re.compile(r"[ \t\r\n\u2028\u2029]+")
-
-
-def clean_text(text: str | None) -> str:
-    """One line of printable text: control characters removed, whitespace collapsed."""
-    if not text:
-        return ""
-    return _SPACES.sub(" ", _CONTROL.sub("", text)).strip()
+def _line(text: str | None) -> str:
+    """One line of printable text (:func:`dialogs.validation.one_line`); ``""`` for none."""
+    return one_line(text) if text else ""
 
 
 def safe_text(text: str | None) -> str:
-    """:func:`clean_text` then the personal-data safety net."""
-    return mask(clean_text(text))
+    """:func:`_line` then the personal-data safety net."""
+    return mask(_line(text))
 
 
 async def load_campaign(session: AsyncSession, code: str) -> CampaignData:
@@ -147,10 +141,9 @@ async def load_campaign(session: AsyncSession, code: str) -> CampaignData:
         context=safe_text(info.get("context")),
         perspectives=safe_text(info.get("perspectives")),
         territories=tuple(
-            TerritoryInfo(t.id, t.code, clean_text(t.name), safe_text(t.situation))
-            for t in territories
+            TerritoryInfo(t.id, t.code, _line(t.name), safe_text(t.situation)) for t in territories
         ),
-        themes=tuple(ThemeInfo(t.id, t.code, t.number, clean_text(t.label_fr)) for t in themes),
+        themes=tuple(ThemeInfo(t.id, t.code, t.number, _line(t.label_fr)) for t in themes),
         profiles=profiles,
     )
 
@@ -235,9 +228,9 @@ async def stream_items(
             label: str | None = None
             if number == 5:
                 if row[4] == "5":
-                    label = clean_text(row[6]) or NO_LABEL
+                    label = _line(row[6]) or NO_LABEL
                 else:
-                    label = supplementary.get(row[3]) or clean_text(row[6]) or NO_LABEL
+                    label = supplementary.get(row[3]) or _line(row[6]) or NO_LABEL
                 label = mask(label)
             yield Item(
                 reference=row[0],

@@ -239,18 +239,6 @@ async def current_campaign(
     return CurrentCampaign(id=row[0], code=row[1], ref_prefix=row[2], spec_hash=row[3])
 
 
-async def campaign_by_id(
-    session: AsyncSession | AsyncConnection, campaign_id: int
-) -> CurrentCampaign | None:
-    query = select(Campaign.id, Campaign.code, Campaign.ref_prefix, Campaign.spec_hash).where(
-        Campaign.id == campaign_id
-    )
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    return CurrentCampaign(id=row[0], code=row[1], ref_prefix=row[2], spec_hash=row[3])
-
-
 async def campaign_view(session: AsyncSession | AsyncConnection, campaign_id: int) -> CampaignView:
     """The dialog's view of a stored campaign (from its stored spec)."""
     spec_data = await session.scalar(select(Campaign.spec).where(Campaign.id == campaign_id))

@@ -147,10 +147,6 @@ async def load_state(db: Executor, key: str) -> ParticipantState | None:
     )
 
 
-async def get_participant(session: AsyncSession, key: str) -> Participant | None:
-    return await session.scalar(select(Participant).where(Participant.key == key))
-
-
 async def create_participant(
     session: AsyncSession, key: str, channel: str, lang: str, now: datetime
 ) -> Participant:

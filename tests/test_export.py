@@ -430,6 +430,26 @@ def test_golden_markdown(seeded: list[str], db_settings: Settings, tmp_path: Pat
     assert produced == GOLDEN.read_text(encoding="utf-8")
 
 
+@pytest.fixture
+async def unclean(engine: AsyncEngine) -> list[str]:
+    """A row stored without the dialog's cleaning (an old row, a direct edit)."""
+    need = "Urgences\u00a0saturées\u202e la\u200b nuit\x85et\x9b le\r\n\r\nweek-end."
+    return await seed(engine, [C(need, solution="Une   maison\tde santé\u2028au bourg.")])
+
+
+def test_texts_are_cleaned_as_the_citizens_texts_are_on_one_line(
+    unclean: list[str], db_settings: Settings, tmp_path: Path
+) -> None:
+    """Exported texts get the citizens' cleaning, on one line: no bidi override, zero-width or
+    C1 control character, spaces folded (the exporter once kept those)."""
+    export(db_settings, tmp_path, territories=("OISE",), formats=("md", "docx"))
+    markdown = file_text(tmp_path / "HDF-2022_OISE.md")
+    assert "- Urgences saturées la nuit et le week-end. — HDF-OISE-000001" in markdown
+    assert "- Une maison de santé au bourg. — HDF-OISE-000001" in markdown
+    docx_text = file_text(tmp_path / "HDF-2022_OISE.docx")
+    assert "Urgences saturées la nuit et le week-end. — HDF-OISE-000001" in docx_text
+
+
 # --- selection ------------------------------------------------------------------------------
 
 

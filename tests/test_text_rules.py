@@ -1,0 +1,40 @@
+"""One rule, one definition: the text cleaner, the length limits and the time zone default
+are each written once, at the lowest layer that needs them, and the layers above use them."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from dialogs.places import resolve
+from dialogs.validation import clean_text, one_line
+from storage.campaign_file import builtin_campaign_path, read_campaign_file
+
+
+def test_one_line_is_the_cleaning_of_citizens_texts_on_one_line() -> None:
+    points = [*range(0x0, 0x3400), *range(0xD800, 0xD810), *range(0xE000, 0xE010)]
+    points += [*range(0xFE00, 0x10000), 0xE0001, 0x10FFFF]
+    for cp in points:
+        for raw in (f"a{chr(cp)}b", f" {chr(cp)}\r\n\r\n\r\n x {chr(cp)}{chr(cp)}y "):
+            assert one_line(raw) == " ".join(clean_text(raw).split()), hex(cp)
+    assert one_line("  Bon\u200bjour\x00 \t le\u202e monde\r\n\r\nfin  ") == "Bonjour le monde fin"
+    assert one_line("e\u0301te\u0301") == "été"
+
+
+def test_whitespace_controls_separate_words_instead_of_gluing_them() -> None:
+    """Form feed, record separators and NEL are whitespace (``str.isspace``), like the tab and
+    the vertical tab: they become a newline or a space, never nothing."""
+    for control in "\x0c\x1c\x1d\x1e\x85\u2028\u2029\x0b":
+        assert clean_text(f"deux{control}mots") == "deux\nmots", hex(ord(control))
+    assert clean_text("deux\x1fmots") == "deux mots"
+    for ch in "\x0c\x1c\x1d\x1e\x1f\x85":
+        assert unicodedata.category(ch) == "Cc" and ch.isspace()
+
+
+def test_a_place_is_cleaned_by_the_same_cleaner() -> None:
+    view = read_campaign_file(builtin_campaign_path("hauts-de-france-2022")).to_view()
+    oise = resolve("60000", view)
+    assert oise.status == "one"
+    assert resolve("\u202e６０\u200b０００\x85", view) == oise
+    beauvais = resolve("Beauvais", view)
+    assert beauvais.territories == oise.territories
+    assert resolve("Beauvais\x0c", view) == resolve("\u200bBeau\u00advais ", view) == beauvais
