@@ -50,7 +50,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs["max_overflow"] = settings.database_pool_size
         if settings.database_schema:
             kwargs["connect_args"] = {"server_settings": {"search_path": settings.database_schema}}
-    engine = create_async_engine(url, **kwargs)
+    # A database error's message never carries the statement's parameters (the texts of
+    # contributions, pseudonymous keys): it may end up in a log line or a traceback.
+    engine = create_async_engine(url, hide_parameters=True, **kwargs)
     if url.get_backend_name() != "sqlite":
         _ping_when_idle(engine)
     if url.get_backend_name() == "sqlite":

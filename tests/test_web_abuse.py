@@ -434,7 +434,7 @@ async def test_nothing_of_a_citizen_in_the_logs(
     sqlite_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """As ``cnrbot -v web`` logs (everything of ours at DEBUG)."""
-    from bot.cli import configure_logging
+    from bot.logs import configure_logging
 
     configure_logging(verbose=True)
     canary = "Canari9137 un besoin de santé très particulier à notre village"

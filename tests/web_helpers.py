@@ -16,6 +16,7 @@ from aiohttp import ClientResponse, ClientSession, CookieJar, web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
+from bot.access_log import AccessLogger
 from bot.web.app import CHANNEL, create_app
 from bot.web.channel import WebChannel
 from storage.settings import Settings
@@ -58,7 +59,7 @@ async def running_web(settings: Settings, **extra: Any) -> AsyncIterator[WebChat
     still = datetime.now(UTC).replace(second=30, microsecond=0)
     app = create_app(settings, maintenance_interval=3600, clock=lambda: still)
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(access_log_class=AccessLogger)  # as `cnrbot web` logs
     try:
         yield WebChat(server, settings)
     finally:
