@@ -46,7 +46,7 @@ from dialogs.model import (
 )
 from dialogs.prompts import local_today
 from dialogs.steps import Turn, prompt_for
-from dialogs.validation import clean_text
+from dialogs.validation import SHORT_INPUT_MAX_CHARS, clean_text
 
 __all__ = [
     "COMMANDS",
@@ -81,7 +81,7 @@ def parse_text(text: str) -> Event:
         head, _, arg = stripped[1:].partition(" ")
         name = head.split("@", 1)[0]
         if name and len(name) <= 64 and all(c.isalnum() or c == "_" for c in name):
-            return CommandEvent(name.lower(), clean_text(arg)[:200])
+            return CommandEvent(name.lower(), clean_text(arg)[:SHORT_INPUT_MAX_CHARS])
     return TextEvent(text)
 
 

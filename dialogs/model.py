@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 #: Version of :meth:`Conversation.to_dict`'s layout. 1: the bookkeeping below was kept in
 #: ``answers`` under ``_``-prefixed keys; 2: it has fields of its own.
@@ -263,6 +263,10 @@ class Profile:
         return self.label_en if lang == "en" else self.label_fr
 
 
+#: The time zone of a campaign's dates and of the staff's clock, unless told otherwise.
+DEFAULT_TIMEZONE: Final = "Europe/Paris"
+
+
 @dataclass(frozen=True)
 class CampaignView:
     """The campaign as the dialog sees it (built by storage from the loaded campaign file)."""
@@ -277,7 +281,7 @@ class CampaignView:
     extra_themes: tuple[Theme, ...] = ()
     profiles: tuple[Profile, ...] = ()
     #: The campaign's dates are local dates in this time zone.
-    timezone: str = "Europe/Paris"
+    timezone: str = DEFAULT_TIMEZONE
 
     def territory(self, code: str) -> Territory | None:
         return next((t for t in self.territories if t.code == code), None)
@@ -288,6 +292,8 @@ class CampaignView:
 
 @dataclass(frozen=True)
 class Limits:
+    """The dialog's limits; their defaults are the settings' defaults (``storage.settings``)."""
+
     text_min: int = 15
     text_max: int = 3000
     levers_max: int = 3000

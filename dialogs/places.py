@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from dialogs.model import CampaignView, Territory
-from dialogs.validation import one_line
+from dialogs.validation import SHORT_INPUT_MAX_CHARS, one_line
 
 Status = Literal["one", "several", "outside", "unknown"]
 
@@ -167,7 +167,7 @@ NOT_DEPARTMENTS: Final[dict[str, str]] = {
 }
 
 #: Longer texts are not a place: answered "unknown" without further work.
-MAX_INPUT_CHARS: Final = 200
+MAX_INPUT_CHARS: Final = SHORT_INPUT_MAX_CHARS
 
 _POSTAL_RE: Final = re.compile(r"^(?:[0-9]{2} ?[0-9]{3}|2[AB][0-9]{3})$", re.ASCII)
 _POSTAL_IN_TEXT_RE: Final = re.compile(

@@ -20,6 +20,10 @@ _WHITESPACE_CONTROLS = {
     "\x1f": " ",
     **dict.fromkeys("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", "\n"),
 }
+#: A short answer (a choice or a place typed, a command's argument, a web form's field) is at
+#: most this many characters; the free texts' limits are :class:`dialogs.model.Limits`.
+SHORT_INPUT_MAX_CHARS = 200
+
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialogs.model import DEFAULT_TIMEZONE
 from dialogs.validation import one_line
 from exporter.pii import mask
 from storage.models import Campaign, Contribution, Territory, Theme
@@ -137,7 +138,7 @@ async def load_campaign(session: AsyncSession, code: str) -> CampaignData:
         code=row.code,
         name=row.name,
         region=row.region,
-        timezone=str(info.get("timezone") or "Europe/Paris"),
+        timezone=str(info.get("timezone") or DEFAULT_TIMEZONE),
         context=safe_text(info.get("context")),
         perspectives=safe_text(info.get("perspectives")),
         territories=tuple(

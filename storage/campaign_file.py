@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dialogs.model import CampaignView, Commune, Profile, Territory, Theme
+from dialogs.model import DEFAULT_TIMEZONE, CampaignView, Commune, Profile, Territory, Theme
 from dialogs.places import DEPARTMENTS, department_of_postal_code
 
 CAMPAIGNS_DIR = Path(__file__).parent / "campaigns"
@@ -92,7 +92,7 @@ class CampaignInfo(_Strict):
     region: str = Field(min_length=1)
     opens_on: date
     closes_on: date
-    timezone: str = "Europe/Paris"
+    timezone: str = DEFAULT_TIMEZONE
     #: Regional context (annex I, regional roll-up); optional.
     context: str = ""
     #: "III - Perspectives" text for the exports; empty means a marked placeholder.

@@ -14,7 +14,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dialogs.model import Limits
+from dialogs.model import DEFAULT_TIMEZONE, Limits
+
+#: The dialog's defaults, which the settings' defaults repeat by reference.
+_LIMITS = Limits()
 
 
 class Settings(BaseSettings):
@@ -39,16 +42,17 @@ class Settings(BaseSettings):
     #: Campaign file loaded into a new, empty database.
     default_campaign_file: str = "hauts-de-france-2022.toml"
     default_language: str = "fr"
-    privacy_notice_version: str = "2022-11-v1"
-    draft_ttl: timedelta = timedelta(days=7)
-    text_min_chars: int = 15
-    text_max_chars: int = 3000
-    levers_max_chars: int = 3000
-    custom_theme_max_chars: int = 120
+    # The dialog's limits: their defaults are written once, in dialogs.model.Limits.
+    privacy_notice_version: str = _LIMITS.privacy_notice_version
+    draft_ttl: timedelta = _LIMITS.draft_ttl
+    text_min_chars: int = _LIMITS.text_min
+    text_max_chars: int = _LIMITS.text_max
+    levers_max_chars: int = _LIMITS.levers_max
+    custom_theme_max_chars: int = _LIMITS.custom_theme_max
     #: Below this many letters, langdetect is not trusted and the interface language stands.
-    langdetect_min_letters: int = 40
+    langdetect_min_letters: int = _LIMITS.langdetect_min_letters
     #: Minimum langdetect probability to offer a language switch.
-    langdetect_min_confidence: float = 0.90
+    langdetect_min_confidence: float = _LIMITS.langdetect_min_confidence
 
     # --- telegram ------------------------------------------------------------------------------
     telegram_token: SecretStr | None = None
@@ -63,7 +67,7 @@ class Settings(BaseSettings):
     reminder_after: timedelta = timedelta(hours=24)
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
-    timezone: str = "Europe/Paris"
+    timezone: str = DEFAULT_TIMEZONE
     notify_citizens: bool = True
     #: Processed updates (done/failed) are deleted this long after being processed. At least
     #: 24 h: Telegram re-delivers an update for up to 24 h, and a forgotten update_id would be

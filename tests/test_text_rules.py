@@ -4,10 +4,13 @@ are each written once, at the lowest layer that needs them, and the layers above
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
+from dialogs.model import DEFAULT_TIMEZONE, Limits
 from dialogs.places import resolve
-from dialogs.validation import clean_text, one_line
-from storage.campaign_file import builtin_campaign_path, read_campaign_file
+from dialogs.validation import SHORT_INPUT_MAX_CHARS, clean_text, one_line
+from storage.campaign_file import CampaignInfo, builtin_campaign_path, read_campaign_file
+from storage.settings import Settings
 
 
 def test_one_line_is_the_cleaning_of_citizens_texts_on_one_line() -> None:
@@ -38,3 +41,20 @@ def test_a_place_is_cleaned_by_the_same_cleaner() -> None:
     beauvais = resolve("Beauvais", view)
     assert beauvais.territories == oise.territories
     assert resolve("Beauvais\x0c", view) == resolve("\u200bBeau\u00advais ", view) == beauvais
+
+
+def test_the_settings_defaults_are_the_dialogs_limits_and_time_zone(tmp_path: Path) -> None:
+    settings = Settings(secret_key="test-secret-not-for-production", secret_file=tmp_path / "k")
+    assert settings.dialog_limits() == Limits()
+    assert settings.timezone == DEFAULT_TIMEZONE
+    assert CampaignInfo.model_fields["timezone"].default == DEFAULT_TIMEZONE
+    view = read_campaign_file(builtin_campaign_path("hauts-de-france-2022")).to_view()
+    assert view.timezone == DEFAULT_TIMEZONE
+
+
+def test_a_short_answer_longer_than_the_limit_is_no_place() -> None:
+    view = read_campaign_file(builtin_campaign_path("hauts-de-france-2022")).to_view()
+    padded = "Beauvais" + " -" * ((SHORT_INPUT_MAX_CHARS - len("Beauvais")) // 2)
+    assert len(padded) <= SHORT_INPUT_MAX_CHARS
+    assert resolve(padded, view).status != "unknown"
+    assert resolve(padded + " x" * 2, view).status == "unknown"
