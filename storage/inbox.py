@@ -10,9 +10,11 @@ Two ways in, one per kind of channel:
 
 * *record, then apply* (Telegram: an update is acknowledged once recorded): ``pending`` ->
   ``applied`` (its effects committed, in the dialog's own transaction: :meth:`Inbox.mark_applied`)
-  -> ``done`` (its replies handed to the channel; payload erased), or ``failed`` when the program
-  could not handle it (set aside so that the citizen is not stuck; never for an unreachable
-  database).
+  -> ``done`` (its replies handed to the channel; payload erased), or ``failed`` at the first
+  error of the program on it (any exception of the dialog or the adapter but an unreachable
+  database or channel: no retry, the message is set aside at once so that the citizen is not
+  stuck; :meth:`bot.core.processor.Processor._failed`). An unreachable database or channel
+  leaves it ``pending`` (or ``applied``), tried again by the sweeper without limit.
 * *record with the effects* (the web chat: the citizen's browser waits for the answer): one
   transaction inserts the row ``done`` with its encrypted replies, together with the
   conversation and its effects (:meth:`Inbox.record_applied`); a second submission of the same

@@ -13,7 +13,8 @@
 * Web chat rate counters (``storage.ratelimit``) whose window is over are deleted.
 * Interrupted notices: :func:`recover_interrupted_sends` marks outbox rows claimed
   (``sending``) longer ago than ``settings.outbox_sending_timeout`` as ``failed`` with
-  ``last_error = "interrupted"``; they are never sent again (notices are at most once).
+  ``last_error = "interrupted"``; they are never sent again (a crash loses a notice rather than
+  repeating it).
 
 :func:`run_maintenance` runs the three, each in its own transaction; the running bot does it
 every ``settings.maintenance_interval`` (:class:`MaintenanceLoop`), ``cnrbot db maintenance``
@@ -175,7 +176,7 @@ async def erase_old_replies(session: AsyncSession, now: datetime, keep: timedelt
 async def recover_interrupted_sends(session: AsyncSession, now: datetime, after: timedelta) -> int:
     """Mark outbox rows claimed (``sending``) before ``now - after`` as failed
     ("interrupted"): the sender crashed between the claim and the end of the send. They are
-    not sent again (at most once). Returns how many rows were marked."""
+    not sent again (lost rather than perhaps repeated). Returns how many rows were marked."""
     cutoff = now - after
     result = await session.execute(
         update(Outbox)

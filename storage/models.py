@@ -263,8 +263,10 @@ class InboundMessage(Base):
 
 
 class Outbox(Base):
-    """Notices for a participant (moderation news, reminders): sent at most once (pushed by
-    channels that can, shown at the next visit on the web chat)."""
+    """Notices for a participant (moderation news, reminders), queued once per meaning
+    (``dedupe_key``): pushed by channels that can, shown at the next visit on the web chat.
+    What delivery guarantees (a crash may lose one, a timed-out push may repeat it): see
+    ``storage.outbox``."""
 
     __tablename__ = "outbox"
 

@@ -1,15 +1,22 @@
 """The outbox: notices for citizens (moderation news queued by the console, reminders of idle
 drafts), and how to reach them.
 
-A notice is delivered at most once, whichever the channel:
+A notice is queued once: ``dedupe_key`` is unique per meaning ("approved:HDF-OISE-000042", a
+reminder per draft and version), so queuing it again inserts nothing. Its delivery is neither
+"exactly once" nor strictly "at most once":
 
 * channels that push (Telegram) claim rows ``pending`` -> ``sending`` in one transaction
   (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers never take the same row), send,
-  then mark them ``sent`` (or ``failed``, or ``pending`` again when the channel was unreachable).
-  A crash between the claim and the send leaves the row ``sending``: it is not sent again; the
-  maintenance marks it failed after ``settings.outbox_sending_timeout``.
+  then mark them ``sent``, ``failed`` (refused, blocked), or ``pending`` again when the send
+  ended in a network error or a timeout, tried again up to ``bot.core.notifier.MAX_ATTEMPTS``
+  claims. A crash between the claim and the mark leaves the row ``sending``: it is not sent
+  again (the maintenance marks it failed after ``settings.outbox_sending_timeout``), so a crash
+  may lose a notice. A timeout of a send that Telegram did accept puts the row back to
+  ``pending``: the next try sends it a second time (the unique key deduplicates the queuing,
+  not the delivery).
 * the web chat, which cannot push, takes a citizen's pending notices when they next visit
-  (:func:`take_notices`: marked ``sent`` in the same transaction).
+  (:func:`take_notices`: marked ``sent`` in the transaction that reads them): shown at most
+  once; a page lost on its way to the browser is not shown again.
 
 Reminders are queued only for citizens of channels that push: a reminder shown to someone who
 came back is pointless.

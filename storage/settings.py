@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     #: applied again.
     inbound_retention: timedelta = timedelta(hours=48)
     #: Outbox rows claimed ("sending") longer ago than this were interrupted (a crash): they
-    #: are marked failed, never sent again (notices are at most once).
+    #: are marked failed, never sent again (a crash loses a notice rather than repeating it).
     outbox_sending_timeout: timedelta = timedelta(minutes=10)
 
     # --- web chat ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ about the channel itself.
   (a Telegram user id, the web chat's random cookie token); the way to reach them (a chat id)
   is encrypted in a table of its own (``storage.contacts``).
 * **Notices and reminders** (:mod:`bot.core.notifier`): moderation news and reminders of idle
-  drafts, at most once, in the citizen's language; pushed by channels that can, shown at the
+  drafts, queued once each, in the citizen's language; pushed by channels that can, shown at the
   next visit by the web chat.
 
 A channel is an adapter (:class:`bot.core.processor.Adapter`): it receives, routes each message
@@ -30,8 +30,11 @@ Guarantees and the choices behind them:
   shown their current step again (their contributions with references if the lost reply was the
   thank-you). The price: after a crash a citizen may see a prompt twice; never a missing prompt,
   never a missing or duplicated contribution. The web chat stores the replies with the effects.
-* Notices at most once: claimed before sending, so a crash in between loses a notice rather than
-  repeating it.
+* Notices queued once (a unique key per meaning), delivered neither exactly nor strictly at
+  most once: claimed before sending, so a crash in between loses a notice rather than repeating
+  it; but a send that ends in a network error or a timeout is tried again (up to
+  ``bot.core.notifier.MAX_ATTEMPTS`` times), and if Telegram had received it the citizen gets it
+  twice. The web chat shows a notice once, at the next visit.
 * Database outage: Telegram's webhook answers 503 (Telegram re-delivers with back-off), polling
   keeps its offset; the web chat answers "try again" and keeps the citizen's text in the form.
 """

@@ -2,7 +2,9 @@
 queued by the console) and reminders of idle drafts, for every channel.
 
 Channels that push (Telegram) give the notifier a :class:`Pusher`; it claims their citizens'
-notices and sends them at most once (``storage.outbox``). The web chat cannot push: it shows a
+notices and sends them, trying again after a network error or a timeout (``storage.outbox``
+says what that guarantees: queued once; a crash may lose a notice, a timed-out send that did
+arrive is sent again). The web chat cannot push: it shows a
 citizen's notices at their next visit (:func:`notices_for`), and its citizens get no reminders.
 
 Reminders: one per idle draft (idle longer than ``settings.reminder_after``), queued in the

@@ -1,5 +1,6 @@
 """The processor: applies citizens' messages, strictly in order per citizen, concurrently across
-citizens, each exactly once, whatever the channel.
+citizens, the effects of each exactly once (none for a message the program fails on: it is set
+aside as ``failed`` at the first error, not retried), whatever the channel.
 
 A channel (its :class:`Adapter`) hands messages over in one of two ways:
 
