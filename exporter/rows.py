@@ -30,8 +30,11 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "�
 
 
 def neutralise(value: str) -> str:
-    """``value`` made inert for spreadsheets: a leading quote before a formula character."""
-    if value.startswith(_FORMULA_START):
+    """``value`` made inert for spreadsheets: a leading quote before a formula character,
+    also after leading spaces (some spreadsheets trim them when they open a file).
+
+    The one neutraliser: the exporter's CSV and XLSX and the console's audit CSV use it."""
+    if value.startswith(_FORMULA_START) or value.lstrip().startswith(_FORMULA_START):
         return "'" + value
     return value
 

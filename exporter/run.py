@@ -8,6 +8,7 @@ written to a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import dataclasses
@@ -18,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from exporter import charts as charts_mod
 from exporter.csv import CsvWriter
@@ -133,10 +134,17 @@ async def _counts(
 
 
 class _Exporter:
-    def __init__(self, settings: Settings, request: ExportRequest, progress: Progress) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        request: ExportRequest,
+        progress: Progress,
+        engine: AsyncEngine | None = None,
+    ) -> None:
         self.settings = settings
         self.request = request
         self.progress = progress
+        self.engine = engine
         self.result = ExportResult()
 
     def _record(self, scope: str, fmt: str, path: Path, n: int) -> None:
@@ -222,6 +230,10 @@ class _Exporter:
                 raise ExportError(f"workshop document not found: {req.into}")
             if len(req.territories) != 1:
                 raise ExportError("--into needs exactly one --territory (the workshop's)")
+        if self.engine is not None:  # the caller's (the console's): theirs to dispose
+            async with session_factory(self.engine)() as session:
+                await self._run(session)
+            return self.result
         engine = create_engine(self.settings)
         try:
             async with session_factory(engine)() as session:
@@ -268,8 +280,10 @@ class _Exporter:
                 if len(items) % 1000 == 0:
                     self.progress.advance(1000, territory.code)
             self.progress.advance(len(items) % 1000, territory.code)
+            # grouping and writing are CPU work: in a thread, so the event loop stays free
             report = (
-                build_report(
+                await asyncio.to_thread(
+                    build_report,
                     campaign,
                     items,
                     territory_code=territory.code,
@@ -283,20 +297,24 @@ class _Exporter:
                 final = req.out / f"{req.into.stem}_contributions.docx"
                 if final.resolve() == req.into.resolve():
                     raise ExportError("the workshop document is never modified: rename it")
-                with atomic_path(final) as tmp:
-                    merge_into(req.into, report, tmp)
+                await asyncio.to_thread(_merge, req.into, report, final)
                 self._record(territory.code, "docx (atelier)", final, len(items))
                 continue
             if report is not None:
-                self._documents(campaign, report, territory.code, len(items))
+                await asyncio.to_thread(
+                    self._documents, campaign, report, territory.code, len(items)
+                )
             pair = [(territory, items)]
-            self._data_files(campaign, territory.code, [territory], pair, len(items))
+            await asyncio.to_thread(
+                self._data_files, campaign, territory.code, [territory], pair, len(items)
+            )
             if req.region:
                 region_items.append((territory, items))
         if req.region and region_items and req.into is None:
             everything = [i for _, items in region_items for i in items]
             if documents:
-                report = build_report(
+                report = await asyncio.to_thread(
+                    build_report,
                     campaign,
                     everything,
                     territory_code=None,
@@ -304,8 +322,9 @@ class _Exporter:
                     cache=norm_cache,
                 )
                 norm_cache.clear()
-                self._documents(campaign, report, REGION, len(everything))
-            self._data_files(
+                await asyncio.to_thread(self._documents, campaign, report, REGION, len(everything))
+            await asyncio.to_thread(
+                self._data_files,
                 campaign,
                 REGION,
                 [t for t, _ in region_items],
@@ -314,8 +333,20 @@ class _Exporter:
             )
 
 
+def _merge(workshop: Path, report: Report, final: Path) -> None:
+    with atomic_path(final) as tmp:
+        merge_into(workshop, report, tmp)
+
+
 async def run_export(
-    settings: Settings, request: ExportRequest, progress: Progress | None = None
+    settings: Settings,
+    request: ExportRequest,
+    progress: Progress | None = None,
+    *,
+    engine: AsyncEngine | None = None,
 ) -> ExportResult:
-    """Run one export; :class:`ExportError` for problems the operator can fix."""
-    return await _Exporter(settings, request, progress or Progress()).run()
+    """Run one export; :class:`ExportError` for problems the operator can fix.
+
+    With ``engine`` (the console's), the export reads through it instead of opening its own.
+    Reading is on the event loop; grouping and writing the files run in a worker thread."""
+    return await _Exporter(settings, request, progress or Progress(), engine).run()

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
 from moderation import dsfr_vendor
-from moderation.app import CSP, create_app
+from moderation.app import create_app
 from moderation.dsfr import CACHE_CONTROL, DSFR_DIR, DSFR_VERSION, add_dsfr_static
+from moderation.web import CSP
 from storage.db import session_factory
 from storage.settings import Settings
 

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from moderation import service
+from moderation.services import actions
+from moderation.services.scope import Actor, scope_for
 from storage.models import AuditEntry, Contribution, Outbox, Staff
 from storage.settings import Settings
 from tests.test_moderation_fixtures import (
@@ -152,11 +153,11 @@ async def test_concurrent_decisions_only_one_wins(
         async with sessions() as s:
             staff = await s.scalar(select(Staff).where(Staff.email == email))
             assert staff is not None
-            actor = service.Actor(await service.scope_for(s, staff))
+            actor = Actor(await scope_for(s, staff))
             if kind == "approve":
-                res = await service.approve(s, db_settings, actor, "HDF-OISE-000001", 1)
+                res = await actions.approve(s, db_settings, actor, "HDF-OISE-000001", 1)
             else:
-                res = await service.reject(
+                res = await actions.reject(
                     s, db_settings, actor, "HDF-OISE-000001", 1, "offtopic", ""
                 )
             if res.status == "ok":
@@ -185,15 +186,15 @@ async def test_outbox_queueing_is_idempotent_and_can_be_switched_off(
     async with sessions() as s:
         c = await s.scalar(select(Contribution).where(Contribution.reference == "HDF-OISE-000001"))
         assert c is not None
-        assert await service.queue_notification(s, db_settings, c, "approved") is True
-        assert await service.queue_notification(s, db_settings, c, "approved") is False
+        assert await actions.queue_notification(s, db_settings, c, "approved") is True
+        assert await actions.queue_notification(s, db_settings, c, "approved") is False
         await s.commit()
     async with sessions() as s:
         c = await s.scalar(select(Contribution).where(Contribution.reference == "HDF-OISE-000001"))
         assert c is not None
-        assert await service.queue_notification(s, db_settings, c, "approved") is False
+        assert await actions.queue_notification(s, db_settings, c, "approved") is False
         off = db_settings.model_copy(update={"notify_citizens": False})
-        assert await service.queue_notification(s, off, c, "rejected") is False
+        assert await actions.queue_notification(s, off, c, "rejected") is False
         await s.commit()
     assert [m.dedupe_key for m in await _outbox(sessions)] == ["approved:HDF-OISE-000001"]
 

@@ -11,7 +11,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from moderation.app import LOGIN_FAILED, SESSION_COOKIE
+from moderation.routes.signin import LOGIN_FAILED
+from moderation.web import SESSION_COOKIE
 from storage.models import AuditEntry, Staff, StaffSession
 from storage.settings import Settings
 from tests.test_moderation_fixtures import (

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from moderation.service import CHANNELS, QueueFilters
+from moderation.services.queue import CHANNELS, QueueFilters
 from storage.models import Contribution
 from tests.test_moderation_fixtures import (
     Console,

@@ -13,8 +13,8 @@ from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from moderation import accounts
 from moderation.app import create_app
+from moderation.services import accounts
 from storage.db import session_factory
 from storage.models import Campaign, Contribution, Participant, Territory, Theme
 from storage.settings import Settings

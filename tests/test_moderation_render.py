@@ -368,7 +368,7 @@ async def test_texts_not_in_french_carry_their_language(
 
 
 def test_other_lang_is_a_language_tag_or_nothing() -> None:
-    from moderation.app import other_lang
+    from moderation.web import other_lang
 
     assert [other_lang(v) for v in ("en", "zh-cn", "ar", "pt-BR")] == ["en", "zh-cn", "ar", "pt-BR"]
     assert [other_lang(v) for v in ("fr", "fr-FR", "falc", "", None, 'en" x', "EN", "e")] == [

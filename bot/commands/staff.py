@@ -15,14 +15,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation import accounts
 from moderation.security import generate_password, password_problem
-from moderation.service import audit
+from moderation.services import accounts
+from moderation.services.audit import CLI
 from storage.db import create_engine, session_factory, upgrade
 from storage.settings import Settings
 
 T = TypeVar("T")
-CLI_ACTOR = "cli"
 
 
 def register(sub: Any) -> None:
@@ -95,15 +94,7 @@ def _add(args: argparse.Namespace) -> int:
             territories = await accounts.resolve_territories(
                 session, list(args.territory), args.campaign
             )
-            staff = await accounts.add_staff(session, email, args.role, password, territories)
-            await audit(
-                session,
-                actor=CLI_ACTOR,
-                staff_id=None,
-                action="staff_add",
-                target=staff.email,
-                after={"role": staff.role, "territories": sorted(t.code for t in territories)},
-            )
+            await accounts.add_account(session, CLI, email, args.role, password, territories)
 
         _run(action)
     except accounts.AccountError as exc:
@@ -127,17 +118,7 @@ def _list(args: argparse.Namespace) -> int:
 def _set_disabled(email: str, disabled: bool) -> int:
     async def action(session: AsyncSession) -> None:
         staff = await accounts.get_staff(session, email)
-        before = {"disabled": staff.disabled}
-        await accounts.set_disabled(session, staff, disabled)
-        await audit(
-            session,
-            actor=CLI_ACTOR,
-            staff_id=None,
-            action="staff_disable" if disabled else "staff_enable",
-            target=staff.email,
-            before=before,
-            after={"disabled": disabled},
-        )
+        await accounts.disable_account(session, CLI, staff, disabled)
 
     try:
         _run(action)
@@ -161,15 +142,7 @@ def _reset(args: argparse.Namespace) -> int:
 
         async def action(session: AsyncSession) -> None:
             staff = await accounts.get_staff(session, args.email)
-            await accounts.reset_password(session, staff, password)
-            await audit(
-                session,
-                actor=CLI_ACTOR,
-                staff_id=None,
-                action="staff_reset",
-                target=staff.email,
-                after={"password": "reset"},
-            )
+            await accounts.reset_account_password(session, CLI, staff, password)
 
         _run(action)
     except accounts.AccountError as exc:

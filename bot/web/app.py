@@ -33,13 +33,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.core.http import client_address
 from bot.core.processor import DB_ERRORS
 from bot.web import render
 from bot.web.channel import Answer, WebChannel
 from bot.web.guard import Guard
 from bot.web.proof_of_work import ProofOfWork
 from dialogs.messages import normalise_lang, t
-from moderation.app import client_address
 from moderation.dsfr import DSFR_VERSION, add_dsfr_static
 from storage.ratelimit import Verdict, create_limiter
 from storage.service import DialogService

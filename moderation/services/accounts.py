@@ -1,0 +1,328 @@
+"""Staff accounts: creation, listing, disabling, password reset, each audited (the CLI and the
+console share these); signing in and out, with the lockouts (per account in the database, per
+address in memory)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from moderation.security import (
+    AddressThrottle,
+    hash_password,
+    new_token,
+    password_problem,
+    token_hash,
+    verify_password,
+)
+from moderation.services.audit import By, audit, audit_by
+from storage.models import Campaign, Staff, StaffSession, Territory
+from storage.settings import Settings
+
+ROLES = ("moderator", "admin")
+
+
+class AccountError(ValueError):
+    """A staff account operation that cannot be done; the message is French, for the user."""
+
+
+@dataclass(frozen=True)
+class StaffInfo:
+    id: int
+    email: str
+    role: str
+    disabled: bool
+    territories: tuple[str, ...]
+    locked_until: datetime | None
+    last_login_at: datetime | None
+
+
+def normalise_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if (
+        not email
+        or len(email) > 254
+        or "@" not in email
+        or any(c.isspace() or ord(c) < 32 or c in "<>\"'" for c in email)
+        or email.startswith("@")
+        or email.endswith("@")
+    ):
+        raise AccountError("Adresse électronique invalide.")
+    return email
+
+
+async def resolve_territories(
+    session: AsyncSession, codes: list[str], campaign_code: str | None
+) -> list[Territory]:
+    """Territories by code, in ``campaign_code`` or in the only campaign that has each code."""
+    query = select(Territory).join(Campaign)
+    if campaign_code:
+        campaign = await session.scalar(select(Campaign).where(Campaign.code == campaign_code))
+        if campaign is None:
+            raise AccountError(f"Campagne inconnue : {campaign_code}")
+        query = query.where(Territory.campaign_id == campaign.id)
+    found: list[Territory] = []
+    for code in codes:
+        rows = list(await session.scalars(query.where(Territory.code == code.strip().upper())))
+        if not rows:
+            raise AccountError(f"Territoire inconnu : {code}")
+        if len(rows) > 1:
+            raise AccountError(f"Territoire {code} présent dans plusieurs campagnes : --campaign ?")
+        found.append(rows[0])
+    return found
+
+
+async def add_staff(
+    session: AsyncSession,
+    email: str,
+    role: str,
+    password: str,
+    territories: list[Territory],
+) -> Staff:
+    email = normalise_email(email)
+    if role not in ROLES:
+        raise AccountError("Rôle inconnu (moderator ou admin).")
+    problem = password_problem(password)
+    if problem:
+        raise AccountError(problem)
+    if role == "moderator" and not territories:
+        raise AccountError("Un modérateur doit avoir au moins un territoire.")
+    if await session.scalar(select(Staff.id).where(Staff.email == email)) is not None:
+        raise AccountError("Un compte existe déjà pour cette adresse.")
+    staff = Staff(email=email, role=role, password_hash=hash_password(password))
+    staff.territories = list({t.id: t for t in territories}.values())
+    session.add(staff)
+    await session.flush()
+    return staff
+
+
+async def list_staff(session: AsyncSession) -> list[StaffInfo]:
+    rows = await session.scalars(
+        select(Staff).options(selectinload(Staff.territories)).order_by(Staff.email)
+    )
+    return [
+        StaffInfo(
+            id=s.id,
+            email=s.email,
+            role=s.role,
+            disabled=s.disabled,
+            territories=tuple(sorted(t.code for t in s.territories)),
+            locked_until=s.locked_until,
+            last_login_at=s.last_login_at,
+        )
+        for s in rows
+    ]
+
+
+async def get_staff(session: AsyncSession, email: str) -> Staff:
+    staff = await session.scalar(select(Staff).where(Staff.email == normalise_email(email)))
+    if staff is None:
+        raise AccountError("Aucun compte pour cette adresse.")
+    return staff
+
+
+async def set_disabled(session: AsyncSession, staff: Staff, disabled: bool) -> None:
+    """Disable (and log out everywhere) or re-enable an account."""
+    staff.disabled = disabled
+    if disabled:
+        await session.execute(delete(StaffSession).where(StaffSession.staff_id == staff.id))
+
+
+async def reset_password(session: AsyncSession, staff: Staff, password: str) -> None:
+    """New password, unlocked account, every session closed."""
+    problem = password_problem(password)
+    if problem:
+        raise AccountError(problem)
+    staff.password_hash = hash_password(password)
+    staff.failed_logins = 0
+    staff.locked_until = None
+    await session.execute(delete(StaffSession).where(StaffSession.staff_id == staff.id))
+
+
+async def all_territories(session: AsyncSession) -> list[Territory]:
+    """Every territory of every campaign (the choices of a new account's scope)."""
+    return list(
+        await session.scalars(select(Territory).order_by(Territory.campaign_id, Territory.position))
+    )
+
+
+async def territories_by_id(session: AsyncSession, ids: list[int]) -> list[Territory]:
+    return list(await session.scalars(select(Territory).where(Territory.id.in_(ids))))
+
+
+async def staff_by_id(session: AsyncSession, staff_id: int) -> Staff | None:
+    return await session.get(Staff, staff_id)
+
+
+# --- each change with its audit entry (CLI and console) -------------------------------------------
+
+
+async def add_account(
+    session: AsyncSession,
+    by: By,
+    email: str,
+    role: str,
+    password: str,
+    territories: list[Territory],
+) -> Staff:
+    """:func:`add_staff`, audited as ``staff_add`` by ``by``."""
+    staff = await add_staff(session, email, role, password, territories)
+    await audit_by(
+        session,
+        by,
+        "staff_add",
+        target=staff.email,
+        after={"role": staff.role, "territories": sorted(t.code for t in territories)},
+    )
+    return staff
+
+
+async def disable_account(session: AsyncSession, by: By, staff: Staff, disabled: bool) -> None:
+    """:func:`set_disabled`, audited as ``staff_disable`` or ``staff_enable``."""
+    before = {"disabled": staff.disabled}
+    await set_disabled(session, staff, disabled)
+    await audit_by(
+        session,
+        by,
+        "staff_disable" if disabled else "staff_enable",
+        target=staff.email,
+        before=before,
+        after={"disabled": staff.disabled},
+    )
+
+
+async def reset_account_password(
+    session: AsyncSession, by: By, staff: Staff, password: str
+) -> None:
+    """:func:`reset_password`, audited as ``staff_reset`` (the password is not recorded)."""
+    await reset_password(session, staff, password)
+    await audit_by(session, by, "staff_reset", target=staff.email, after={"password": "reset"})
+
+
+async def unlock_account(session: AsyncSession, by: By, staff: Staff) -> None:
+    """Lift a lockout after failed sign-ins, audited as ``staff_unlock``."""
+    before = {"locked_until": staff.locked_until.isoformat() if staff.locked_until else None}
+    staff.locked_until = None
+    staff.failed_logins = 0
+    await audit_by(
+        session, by, "staff_unlock", target=staff.email, before=before, after={"locked_until": None}
+    )
+
+
+# --- signing in and out ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in: the new session's token, or None when refused."""
+
+    token: str | None
+    #: The address as normalised ("" when it is not one).
+    email: str
+
+
+async def sign_in(
+    session: AsyncSession,
+    settings: Settings,
+    throttle: AddressThrottle,
+    raw_email: str,
+    password: str,
+    *,
+    addr: str,
+    now: datetime,
+    previous_token: str | None = None,
+) -> SignIn:
+    """Check the password and the lockouts; open a session or count the failure. Audited
+    either way (never the password); the caller commits. The refusal never says why."""
+    try:
+        email = normalise_email(raw_email)
+    except AccountError:
+        email = ""
+    staff = await session.scalar(select(Staff).where(Staff.email == email)) if email else None
+    # argon2 is slow on purpose: off the event loop, so other requests are served meanwhile
+    ok = await asyncio.to_thread(verify_password, staff.password_hash if staff else None, password)
+    locked = staff is not None and staff.locked_until is not None and staff.locked_until > now
+    ip_blocked = throttle.blocked(addr, now)
+    if staff is None or staff.disabled or locked or ip_blocked or not ok:
+        throttle.failed(addr, now)
+        reason = (
+            "unknown"
+            if staff is None
+            else "disabled"
+            if staff.disabled
+            else "locked"
+            if locked
+            else "throttled"
+            if ip_blocked
+            else "password"
+        )
+        if staff is not None and not ok:
+            staff.failed_logins += 1
+            if staff.failed_logins >= settings.console_max_failed_logins:
+                staff.locked_until = now + settings.console_lockout
+                staff.failed_logins = 0
+                reason = "password, locked"
+        await audit(
+            session,
+            actor=(email or "?")[:254],
+            staff_id=staff.id if staff else None,
+            action="login_failed",
+            target=None,
+            after={"reason": reason},
+            remote_addr=addr,
+            now=now,
+        )
+        return SignIn(None, email)
+    throttle.succeeded(addr)
+    stale: Any = StaffSession.last_seen_at < now - settings.console_session_idle
+    if previous_token and len(previous_token) <= 200:
+        stale = stale | (StaffSession.token_hash == token_hash(previous_token))
+    await session.execute(delete(StaffSession).where(stale))
+    staff.failed_logins = 0
+    staff.locked_until = None
+    staff.last_login_at = now
+    token = new_token()
+    session.add(
+        StaffSession(
+            token_hash=token_hash(token),
+            staff_id=staff.id,
+            csrf_token=new_token(),
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    await audit(
+        session, actor=staff.email, staff_id=staff.id, action="login", remote_addr=addr, now=now
+    )
+    return SignIn(token, email)
+
+
+async def load_session(
+    session: AsyncSession, token: str | None, idle: timedelta, now: datetime
+) -> tuple[Staff | None, StaffSession | None]:
+    """The staff member and session of ``token``, seen now; (None, None) when there is none
+    (an idle session or a disabled account's is closed, and that is committed)."""
+    if not token or len(token) > 200:
+        return None, None
+    row = await session.get(StaffSession, token_hash(token))
+    if row is None:
+        return None, None
+    staff = await session.get(Staff, row.staff_id)
+    if staff is None or staff.disabled or now - row.last_seen_at > idle:
+        await session.delete(row)
+        await session.commit()
+        return None, None
+    row.last_seen_at = now
+    return staff, row
+
+
+async def sign_out(session: AsyncSession, staff: Staff, row: StaffSession, addr: str) -> None:
+    """Close the session ``row``, audited as ``logout``; the caller commits."""
+    await session.execute(delete(StaffSession).where(StaffSession.token_hash == row.token_hash))
+    await audit(session, actor=staff.email, staff_id=staff.id, action="logout", remote_addr=addr)

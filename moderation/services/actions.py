@@ -1,0 +1,317 @@
+"""Moderation actions on one contribution: approve, reject, edit the texts, reclassify, mark a
+duplicate. Each checks the version the moderator saw (optimistic locking), writes the change and
+its audit entry in the caller's transaction, and queues the citizen's notice of a decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialogs.validation import clean_text
+from moderation.services.audit import audit
+from moderation.services.queue import STATUSES, TEXT_FIELDS, TEXT_LABELS, get_contribution
+from moderation.services.scope import Actor, Scope
+from storage import vocabulary
+from storage.models import Contribution, Outbox, Staff, Territory, Theme
+from storage.settings import Settings
+
+_REASON_LABELS = {
+    "offtopic": "Hors sujet",
+    "abusive": "Propos injurieux ou abusifs",
+    "personal_data": "Données personnelles",
+    "duplicate": "Doublon",
+    "other": "Autre motif",
+}
+#: Every rejection reason (``storage.vocabulary``) as staff read it.
+REJECT_REASONS = {code: _REASON_LABELS[code] for code in vocabulary.REJECT_REASONS}
+NOTE_MAX_CHARS = 2000
+
+
+async def queue_notification(
+    session: AsyncSession, settings: Settings, contribution: Contribution, kind: str
+) -> bool:
+    """Queue the citizen's notice of a decision, once per meaning; False when none was added."""
+    if not settings.notify_citizens:
+        return False
+    key = f"{kind}:{contribution.reference}"
+    if await session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+        return False
+    # the sender (bot.core.notifier) renders notify.<kind> in the participant's language
+    params: dict[str, Any] = {"reference": contribution.reference}
+    if kind == "rejected":
+        params["reason"] = contribution.reject_reason or "other"
+    try:
+        async with session.begin_nested():
+            session.add(
+                Outbox(
+                    participant_id=contribution.participant_id,
+                    dedupe_key=key,
+                    kind=kind,
+                    params=params,
+                )
+            )
+    except IntegrityError:  # queued meanwhile by another moderator: once is enough
+        return False
+    return True
+
+
+@dataclass
+class ActionResult:
+    #: ok | conflict | not_found | invalid
+    status: str
+    message: str
+    contribution: Contribution | None = None
+    notified: bool = False
+
+
+def _snapshot(c: Contribution, fields: Sequence[str]) -> dict[str, Any]:
+    return {f: getattr(c, f) for f in fields}
+
+
+def _handled_message(c: Contribution, by: str | None) -> str:
+    who = f" par {by}" if by else ""
+    when = f" le {c.moderated_at:%d/%m/%Y à %H:%M} UTC" if c.moderated_at else ""
+    return (
+        f"La contribution {c.reference} a déjà été traitée{who}{when} "
+        f"(statut actuel : {STATUSES.get(c.status, c.status)}). "
+        "Rien n'a été modifié ; relisez-la avant d'agir."
+    )
+
+
+async def _conflict(session: AsyncSession, scope: Scope, ref: str) -> ActionResult:
+    fresh = await get_contribution(session, scope, ref)
+    if fresh is None:
+        return ActionResult("not_found", "Contribution introuvable.")
+    by = None
+    if fresh.moderated_by is not None:
+        by = await session.scalar(select(Staff.email).where(Staff.id == fresh.moderated_by))
+    return ActionResult("conflict", _handled_message(fresh, by), fresh)
+
+
+async def _apply(
+    session: AsyncSession,
+    actor: Actor,
+    ref: str,
+    version: int | None,
+    action: str,
+    changes: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    check: Any = None,
+) -> ActionResult:
+    """Change ``ref`` if still at ``version``; audit before/after. Caller commits."""
+    now = now or datetime.now(UTC)
+    c = await get_contribution(session, actor.scope, ref)
+    if c is None:
+        return ActionResult("not_found", "Contribution introuvable.")
+    if version is None:
+        return ActionResult("invalid", "Version manquante : rechargez la page.", c)
+    if c.version != version:
+        return await _conflict(session, actor.scope, ref)
+    if check is not None:
+        problem = await check(c)
+        if problem:
+            return ActionResult("invalid", problem, c)
+    before = _snapshot(c, list(changes))
+    result = await session.execute(
+        update(Contribution)
+        .where(Contribution.id == c.id, Contribution.version == version)
+        .values(
+            **changes,
+            version=Contribution.version + 1,
+            updated_at=now,
+            moderated_by=actor.scope.staff_id,
+            moderated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return await _conflict(session, actor.scope, ref)
+    fresh = await get_contribution(session, actor.scope, ref)
+    if fresh is None:  # moved out of scope by this very action (reclassification)
+        fresh = await session.scalar(
+            select(Contribution)
+            .where(Contribution.id == c.id)
+            .execution_options(populate_existing=True)
+        )
+    await audit(
+        session,
+        actor=actor.scope.email,
+        staff_id=actor.scope.staff_id,
+        action=action,
+        target=ref,
+        before={**before, "version": version},
+        after={**{k: _jsonable(v) for k, v in changes.items()}, "version": version + 1},
+        remote_addr=actor.remote_addr,
+        now=now,
+    )
+    return ActionResult("ok", "", fresh)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+async def approve(
+    session: AsyncSession, settings: Settings, actor: Actor, ref: str, version: int | None
+) -> ActionResult:
+    res = await _apply(
+        session,
+        actor,
+        ref,
+        version,
+        "approve",
+        {"status": "approved", "reject_reason": None, "reject_note": None, "duplicate_of": None},
+    )
+    if res.status == "ok" and res.contribution is not None:
+        res.notified = await queue_notification(session, settings, res.contribution, "approved")
+        res.message = f"Contribution {ref} approuvée."
+    return res
+
+
+async def reject(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    ref: str,
+    version: int | None,
+    reason: str,
+    note: str,
+) -> ActionResult:
+    note = clean_text(note)
+    if reason not in REJECT_REASONS:
+        return ActionResult("invalid", "Choisissez un motif de rejet.")
+    if len(note) > NOTE_MAX_CHARS:
+        return ActionResult("invalid", f"Le commentaire dépasse {NOTE_MAX_CHARS} caractères.")
+    if reason == "other" and not note:
+        return ActionResult("invalid", "Précisez le motif « Autre » dans le commentaire.")
+    res = await _apply(
+        session,
+        actor,
+        ref,
+        version,
+        "reject",
+        {"status": "rejected", "reject_reason": reason, "reject_note": note or None},
+    )
+    if res.status == "ok" and res.contribution is not None:
+        res.notified = await queue_notification(session, settings, res.contribution, "rejected")
+        res.message = f"Contribution {ref} rejetée ({REJECT_REASONS[reason].lower()})."
+    return res
+
+
+async def edit_texts(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    ref: str,
+    version: int | None,
+    texts: Mapping[str, str],
+) -> ActionResult:
+    """Redact/edit the texts; the citizen's originals are kept once, for admins."""
+    c = await get_contribution(session, actor.scope, ref)
+    if c is None:
+        return ActionResult("not_found", "Contribution introuvable.")
+    if version is not None and c.version != version:
+        return await _conflict(session, actor.scope, ref)
+    new: dict[str, str | None] = {}
+    for f in TEXT_FIELDS:
+        if f not in texts:
+            continue
+        value = clean_text(texts[f])
+        limit = settings.custom_theme_max_chars if f == "custom_theme" else settings.text_max_chars
+        if len(value) > limit:
+            return ActionResult("invalid", f"{TEXT_LABELS[f]} : {limit} caractères au plus.", c)
+        if f in ("need", "solution") and not value:
+            return ActionResult("invalid", f"{TEXT_LABELS[f]} : ce texte ne peut être vide.", c)
+        if f == "custom_theme" and c.custom_theme is None and not value:
+            continue
+        new[f] = value or None
+    changes = {f: v for f, v in new.items() if v != getattr(c, f)}
+    if not changes:
+        return ActionResult("invalid", "Aucun texte n'a été modifié.", c)
+    originals = dict(c.originals or {})
+    for f in changes:
+        originals.setdefault(f, getattr(c, f))
+    changes_all: dict[str, Any] = {**changes, "originals": originals}
+    res = await _apply(session, actor, ref, version, "edit", changes_all)
+    if res.status == "ok":
+        res.message = f"Textes de {ref} modifiés ({len(changes)} champ(s))."
+    return res
+
+
+async def reclassify(
+    session: AsyncSession,
+    actor: Actor,
+    ref: str,
+    version: int | None,
+    theme_id: int | None,
+    territory_id: int | None,
+) -> ActionResult:
+    c = await get_contribution(session, actor.scope, ref)
+    if c is None:
+        return ActionResult("not_found", "Contribution introuvable.")
+    if version is not None and c.version != version:
+        return await _conflict(session, actor.scope, ref)
+    changes: dict[str, Any] = {}
+    if theme_id is not None and theme_id != c.theme_id:
+        theme = await session.get(Theme, theme_id)
+        if theme is None or theme.campaign_id != c.campaign_id:
+            return ActionResult("invalid", "Thème inconnu pour cette campagne.", c)
+        changes["theme_id"] = theme_id
+    if territory_id is not None and territory_id != c.territory_id:
+        terr = await session.get(Territory, territory_id)
+        if terr is None or terr.campaign_id != c.campaign_id:
+            return ActionResult("invalid", "Territoire inconnu pour cette campagne.", c)
+        if not actor.scope.allows_territory(territory_id):
+            # writing into another team's territory: an administrator does that
+            return ActionResult(
+                "invalid",
+                "Ce territoire n'est pas dans votre périmètre : demandez à un administrateur.",
+                c,
+            )
+        changes["territory_id"] = territory_id
+    if not changes:
+        return ActionResult("invalid", "Ni le thème ni le territoire n'ont changé.", c)
+    res = await _apply(session, actor, ref, version, "reclassify", changes)
+    if res.status == "ok":
+        res.message = f"Contribution {ref} reclassée."
+    return res
+
+
+async def mark_duplicate(
+    session: AsyncSession, actor: Actor, ref: str, version: int | None, of_ref: str
+) -> ActionResult:
+    of_ref = clean_text(of_ref).upper()
+
+    async def check(c: Contribution) -> str | None:
+        if not of_ref:
+            return "Indiquez la référence de la contribution d'origine."
+        if of_ref == c.reference:
+            return "Une contribution ne peut pas être le doublon d'elle-même."
+        original = await get_contribution(session, actor.scope, of_ref)
+        if original is None or original.campaign_id != c.campaign_id:
+            return f"Référence introuvable dans votre périmètre : {of_ref[:64]}"
+        if original.duplicate_of == c.reference:
+            return f"{of_ref} est déjà marquée comme doublon de {c.reference}."
+        return None
+
+    res = await _apply(
+        session,
+        actor,
+        ref,
+        version,
+        "duplicate",
+        {"status": "duplicate", "duplicate_of": of_ref[:64]},
+        check=check,
+    )
+    if res.status == "ok":
+        res.message = f"Contribution {ref} marquée comme doublon de {of_ref}."
+    return res

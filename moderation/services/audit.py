@@ -1,0 +1,195 @@
+"""The audit journal: every staff action appends one entry; admins read and download it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialogs.validation import clean_text
+from exporter.rows import neutralise  # the exporter's: one neutraliser for every spreadsheet
+from exporter.source import day_bounds
+from moderation.services.filters import DEFAULT_ZONE, like_pattern, parse_date, parse_int
+from storage.models import AuditEntry
+
+CSV_COLUMNS = ("id", "at", "actor", "action", "target", "before", "after", "remote_addr")
+
+
+@dataclass(frozen=True)
+class By:
+    """Who acts, as the journal names them: a staff member (email, id, address) or the CLI."""
+
+    actor: str
+    staff_id: int | None = None
+    remote_addr: str | None = None
+
+
+#: The command line (``cnrbot staff ...``): no account, no address.
+CLI = By("cli")
+
+
+async def audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    staff_id: int | None,
+    action: str,
+    target: str | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    remote_addr: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Append one audit entry (the console never updates nor deletes one)."""
+    session.add(
+        AuditEntry(
+            at=now or datetime.now(UTC),
+            staff_id=staff_id,
+            actor=actor[:254],
+            action=action[:40],
+            target=target[:120] if target else None,
+            before=dict(before) if before is not None else None,
+            after=dict(after) if after is not None else None,
+            remote_addr=remote_addr[:64] if remote_addr else None,
+        )
+    )
+
+
+async def audit_by(
+    session: AsyncSession,
+    by: By,
+    action: str,
+    *,
+    target: str | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`audit` of an action done by ``by``."""
+    await audit(
+        session,
+        actor=by.actor,
+        staff_id=by.staff_id,
+        action=action,
+        target=target,
+        before=before,
+        after=after,
+        remote_addr=by.remote_addr,
+    )
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    action: str = ""
+    actor: str = ""
+    target: str = ""
+    since: date | None = None
+    until: date | None = None
+    page: int = 1
+    zone: str = DEFAULT_ZONE
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str], *, zone: str = DEFAULT_ZONE) -> AuditFilters:
+        return cls(
+            zone=zone,
+            action=clean_text(params.get("action", ""))[:40],
+            actor=clean_text(params.get("actor", ""))[:254],
+            target=clean_text(params.get("target", ""))[:120],
+            since=parse_date(params.get("since")),
+            until=parse_date(params.get("until")),
+            page=max(1, min(parse_int(params.get("page")) or 1, 1_000_000)),
+        )
+
+    def query(self, *, page: int | None = None) -> dict[str, str]:
+        out = {
+            k: v
+            for k, v in (("action", self.action), ("actor", self.actor), ("target", self.target))
+            if v
+        }
+        if self.since:
+            out["since"] = self.since.isoformat()
+        if self.until:
+            out["until"] = self.until.isoformat()
+        p = self.page if page is None else page
+        if p != 1:
+            out["page"] = str(p)
+        return out
+
+    def where(self) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = []
+        if self.action:
+            conds.append(AuditEntry.action == self.action)
+        if self.actor:
+            conds.append(func.lower(AuditEntry.actor).like(like_pattern(self.actor.lower()), "\\"))
+        if self.target:
+            conds.append(AuditEntry.target.like(like_pattern(self.target), escape="\\"))
+        start, end = day_bounds(self.since, self.until, self.zone)
+        if start is not None:
+            conds.append(AuditEntry.at >= start)
+        if end is not None:
+            conds.append(AuditEntry.at < end)
+        return conds
+
+
+async def audit_page(
+    session: AsyncSession, filters: AuditFilters, page_size: int
+) -> tuple[list[AuditEntry], int, int, int]:
+    conds = filters.where()
+    total = await session.scalar(select(func.count(AuditEntry.id)).where(*conds)) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(filters.page, pages)
+    rows = await session.scalars(
+        select(AuditEntry)
+        .where(*conds)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return list(rows), total, page, pages
+
+
+async def audit_rows(session: AsyncSession, filters: AuditFilters) -> list[AuditEntry]:
+    return list(
+        await session.scalars(
+            select(AuditEntry).where(*filters.where()).order_by(AuditEntry.at, AuditEntry.id)
+        )
+    )
+
+
+async def audit_actions(session: AsyncSession) -> list[str]:
+    """The actions the journal holds (for the filter's choices), sorted."""
+    return sorted(a for a in await session.scalars(select(AuditEntry.action).distinct()) if a)
+
+
+def _cell(value: object) -> str:
+    return neutralise("" if value is None else str(value))
+
+
+def audit_csv(rows: list[AuditEntry]) -> bytes:
+    """The journal as a CSV file for a spreadsheet (UTF-8 with BOM, cells neutralised)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    r.id,
+                    r.at.isoformat(),
+                    r.actor,
+                    r.action,
+                    r.target,
+                    json.dumps(r.before, ensure_ascii=False) if r.before is not None else "",
+                    json.dumps(r.after, ensure_ascii=False) if r.after is not None else "",
+                    r.remote_addr,
+                )
+            ]
+        )
+    return ("\ufeff" + buf.getvalue()).encode()

@@ -1,0 +1,137 @@
+"""The dashboard of a campaign: counts per territory, theme, status and day; the pace needed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from moderation.services.filters import DEFAULT_ZONE
+from moderation.services.queue import STATUSES, territories_and_themes
+from moderation.services.scope import Scope
+from storage.models import Campaign, Contribution, Territory, Theme
+
+
+@dataclass
+class Dashboard:
+    campaign: Campaign
+    territories: list[Territory]
+    themes: list[Theme]
+    #: (territory_id, theme_id) -> status -> count
+    cells: dict[tuple[int, int], dict[str, int]]
+    by_status: dict[str, int]
+    per_day: list[tuple[date, int]]
+    per_theme: list[tuple[Theme, int]]
+    empty_themes: list[Theme]
+    oldest_pending: Contribution | None
+    pending: int
+    days_left: int
+    needed_per_day: float
+    decided_last_7_days: int
+    campaigns: list[Campaign] = field(default_factory=list)
+
+
+async def scoped_campaigns(session: AsyncSession, scope: Scope) -> list[Campaign]:
+    ids = select(Territory.campaign_id).where(scope.territory_clause())
+    return list(
+        await session.scalars(
+            select(Campaign).where(Campaign.id.in_(ids)).order_by(Campaign.opens_on.desc())
+        )
+    )
+
+
+async def dashboard(
+    session: AsyncSession,
+    scope: Scope,
+    campaign_id: int | None,
+    today: date | None = None,
+    zone: str = DEFAULT_ZONE,
+) -> Dashboard | None:
+    campaigns = await scoped_campaigns(session, scope)
+    if not campaigns:
+        return None
+    campaign = next((c for c in campaigns if c.id == campaign_id), campaigns[0])
+    tz = ZoneInfo(zone)
+    today = today or datetime.now(tz).date()
+    base = [scope.clause(), Contribution.campaign_id == campaign.id]
+    territories, themes = await territories_and_themes(session, scope, campaign.id)
+    cells: dict[tuple[int, int], dict[str, int]] = {}
+    by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    theme_totals: dict[int, int] = {}
+    rows = await session.execute(
+        select(
+            Contribution.territory_id,
+            Contribution.theme_id,
+            Contribution.status,
+            func.count(Contribution.id),
+        )
+        .where(*base)
+        .group_by(Contribution.territory_id, Contribution.theme_id, Contribution.status)
+    )
+    for terr_id, theme_id, status, n in rows:
+        cells.setdefault((terr_id, theme_id), {})[status] = n
+        by_status[status] = by_status.get(status, 0) + n
+        theme_totals[theme_id] = theme_totals.get(theme_id, 0) + n
+    # Counted per hour (UTC) in SQL, then per local day here: SQLite knows no time zones,
+    # and every zone of the French health regions is a whole number of hours from UTC.
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    hour = (
+        func.strftime("%Y-%m-%d %H:00:00", Contribution.created_at)
+        if dialect == "sqlite"
+        else func.date_trunc("hour", Contribution.created_at)
+    )
+    counted: dict[date, int] = {}
+    for at, n in await session.execute(
+        select(hour, func.count(Contribution.id)).where(*base).group_by(hour)
+    ):
+        instant = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+        instant = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
+        local_day = instant.astimezone(tz).date()
+        counted[local_day] = counted.get(local_day, 0) + n
+    per_day: list[tuple[date, int]] = []
+    if counted:  # every day from the first to the last (at most the last 120), gaps as zero
+        first, last = min(counted), max(counted)
+        first = max(first, last - timedelta(days=119))
+        per_day = [
+            (first + timedelta(days=i), counted.get(first + timedelta(days=i), 0))
+            for i in range((last - first).days + 1)
+        ]
+    oldest = await session.scalar(
+        select(Contribution)
+        .where(*base, Contribution.status == "pending")
+        .options(selectinload(Contribution.territory))
+        .order_by(Contribution.created_at, Contribution.id)
+        .limit(1)
+    )
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    decided = (
+        await session.scalar(
+            select(func.count(Contribution.id)).where(
+                *base, Contribution.status != "pending", Contribution.moderated_at >= week_ago
+            )
+        )
+        or 0
+    )
+    pending = by_status.get("pending", 0)
+    days_left = (campaign.closes_on - today).days
+    needed = pending / days_left if days_left > 0 else float(pending)
+    return Dashboard(
+        campaign=campaign,
+        territories=territories,
+        themes=themes,
+        cells=cells,
+        by_status=by_status,
+        per_day=per_day,
+        per_theme=[(t, theme_totals.get(t.id, 0)) for t in themes],
+        empty_themes=[t for t in themes if not theme_totals.get(t.id)],
+        oldest_pending=oldest,
+        pending=pending,
+        days_left=days_left,
+        needed_per_day=needed,
+        decided_last_7_days=decided,
+        campaigns=campaigns,
+    )

@@ -1,0 +1,13 @@
+"""Codes stored in the tables that the layers above put into words.
+
+One list each: the console labels them in French for staff (``moderation.services``), the
+citizen's notice words them in the citizen's language (catalogue keys ``reject_reason.<code>``).
+"""
+
+from __future__ import annotations
+
+#: ``Contribution.status``.
+STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "duplicate")
+
+#: ``Contribution.reject_reason``; "other" asks the moderator for a note.
+REJECT_REASONS: tuple[str, ...] = ("offtopic", "abusive", "personal_data", "duplicate", "other")
