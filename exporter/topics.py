@@ -1,0 +1,513 @@
+"""Topics found in the contributions of one theme of one territory.
+
+Pure: no I/O, no database. The exporter (or the console) gives the approved contributions of a
+theme; :func:`find_topics` groups them by what they talk about and labels each group:
+
+1. Normalisation: lower case, ``œ``/``æ`` spelled out, words split on anything not a letter,
+   French stop words dropped (the ``stop-words`` package's maintained French list, plus the
+   English list of scikit-learn for the odd contribution in English, plus a few contractions
+   and SMS spellings citizens type), each word stemmed by the Snowball French stemmer
+   (``snowballstemmer``) and its accents folded, so "médecins", "Médecin" and "medecin" meet.
+2. TF-IDF (scikit-learn) over stems and pairs of stems (the need counts twice: it says what
+   the contribution is about, the solution often says how), then character 3-5-grams of the
+   folded words, which let a typo ("medcin", "urgneces") still meet its word.
+3. Latent semantic analysis (a truncated SVD to at most :attr:`TopicSettings.dimensions`) so
+   that words used together ("mammographie", "dépistage") bring their contributions together.
+4. Agglomerative clustering (scikit-learn, average linkage, cosine distance) cut at a distance
+   threshold: the number of topics follows the data, not a number chosen in advance. A group
+   smaller than :attr:`TopicSettings.min_size` is no topic: its contributions are "unassigned"
+   (off-topic, unique, or without any word).
+5. Labels: YAKE (``yake``, French) extracts key phrases from a topic's most central texts; the
+   candidates are re-ranked by the weight of their stems in the topic's TF-IDF centroid, so the
+   label names what sets the topic apart, not what every contribution says. A label is a key
+   phrase of 2 to 4 words as citizens wrote them (the accented spelling most used in the texts).
+6. Ranking: by distinct citizens supporting the topic (one citizen posting ten times counts
+   once), then by the number of contributions, then by label; ids "T1", "T2"... follow that
+   order.
+
+Deterministic: contributions are sorted by id before anything else, the SVD has a fixed seed,
+and every tie is broken by label or id, so the same contributions in any order give the same
+topics with the same ids.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import pairwise
+
+import numpy as np
+import snowballstemmer
+import yake
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+from scipy import sparse
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.preprocessing import normalize as l2_normalise
+from stop_words import get_stop_words
+
+__all__ = ["Contribution", "Topic", "TopicSettings", "Topics", "find_topics", "stems"]
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What the topic engine reads of a contribution (texts as exported: moderated, masked)."""
+
+    id: str
+    #: Who wrote it, as a key (pseudonymised id): only compared, to count distinct citizens.
+    participant: str
+    need: str
+    solution: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A group of contributions about one subject."""
+
+    #: "T1", "T2"... in rank order; stable within one run (same input, same ids).
+    id: str
+    #: 2 to 4 words of the contributions, e.g. "médecin traitant".
+    label: str
+    #: The topic's key phrases, best first (the label is the first).
+    key_phrases: tuple[str, ...]
+    #: The contributions' ids, sorted.
+    contributions: tuple[str, ...]
+    #: How many distinct citizens wrote them.
+    participants: int
+
+    @property
+    def size(self) -> int:
+        return len(self.contributions)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topics of one theme, best supported first, and the contributions in none."""
+
+    topics: tuple[Topic, ...] = ()
+    #: Contributions in no topic (alone on their subject, off-topic, or with no word), sorted.
+    unassigned: tuple[str, ...] = ()
+    _by_contribution: dict[str, Topic] = field(default_factory=dict, repr=False, compare=False)
+
+    def topic_of(self, contribution_id: str) -> Topic | None:
+        """The topic of a contribution, or None when it is in none."""
+        return self._by_contribution.get(contribution_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSettings:
+    """The engine's knobs (defaults tuned on tests/data/topics_labelled.json)."""
+
+    #: Cosine distance (0-2) under which groups merge: higher gives fewer, broader topics.
+    distance_threshold: float = 0.95
+    #: A group of fewer contributions is no topic.
+    min_size: int = 2
+    #: Dimensions kept by the latent semantic analysis.
+    dimensions: int = 0
+    #: Texts of a topic given to YAKE (the most central ones).
+    label_texts: int = 30
+    #: Key phrases kept per topic.
+    key_phrases: int = 5
+    #: Above this many contributions, the clustering runs on a deterministic sample of this
+    #: size and every other contribution joins the topic of its nearest clustered neighbour
+    #: (average linkage costs n² memory and time).
+    max_clustered: int = 4000
+
+
+# --- normalisation ------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+#: SMS spellings and abbreviations citizens type, spelled out before stemming.
+_SPELLED_OUT = {
+    "rdv": "rendez vous",
+    "rdvs": "rendez vous",
+    "bcp": "beaucoup",
+    "pr": "pour",
+    "ds": "dans",
+    "qd": "quand",
+    "pq": "pourquoi",
+    "tjs": "toujours",
+    "ado": "adolescent",
+    "ados": "adolescents",
+    "ophtalmo": "ophtalmologue",
+    "kiné": "kinésithérapeute",
+    "kine": "kinésithérapeute",
+    "psy": "psychologue",
+}
+
+#: Words the maintained lists miss: contractions and fillers of written-as-spoken French.
+_EXTRA_STOP = """
+cest nest ya faut falloir fait faire etc svp stp merci bonjour oui non aujourd hui tres
+trop beaucoup toujours jamais rien tout tous toute toutes aussi plus moins chose choses
+"""
+
+
+def fold(text: str) -> str:
+    """``text`` without accents (NFKD, combining marks dropped)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _stop_words() -> frozenset[str]:
+    words = set(get_stop_words("french")) | set(ENGLISH_STOP_WORDS) | set(_EXTRA_STOP.split())
+    return frozenset(fold(w.casefold()) for w in words)
+
+
+_STOP = _stop_words()
+#: A stem seen in at most this many contributions may be a typo of a stem seen in at least
+#: _TYPO_MIN_FREQUENT.
+_TYPO_MAX_RARE = 2
+_TYPO_MIN_FREQUENT = 3
+#: Characters of one contribution given to YAKE (a huge text does not slow the labels down).
+_LABEL_TEXT_CHARS = 600
+_STEMMER = snowballstemmer.stemmer("french")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    """The folded stem of a lower-case word, or "" for a stop word or a too short word."""
+    plain = fold(word)
+    if plain in _STOP or len(plain) < 3:
+        return ""
+    return fold(_STEMMER.stemWord(word))
+
+
+def _words(text: str) -> list[str]:
+    """The lower-case words of ``text``, SMS spellings spelled out."""
+    lowered = text.casefold().replace("œ", "oe").replace("æ", "ae")
+    out: list[str] = []
+    for word in _WORD.findall(lowered):
+        out.extend(_SPELLED_OUT.get(word, word).split())
+    return out
+
+
+def stems(text: str) -> list[str]:
+    """The significant words of ``text`` as folded French stems, in order."""
+    return [s for s in (_stem(w) for w in _words(text)) if s]
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+
+def find_topics(
+    contributions: Iterable[Contribution], settings: TopicSettings | None = None
+) -> Topics:
+    """Group the contributions of one theme into topics (see the module's docstring)."""
+    settings = settings or TopicSettings()
+    items = sorted({c.id: c for c in contributions}.values(), key=lambda c: c.id)
+    analysed = [(c, stems(c.need), stems(c.solution)) for c in items]
+    with_words = [(c, need, sol) for c, need, sol in analysed if need or sol]
+    without_words = [c.id for c, need, sol in analysed if not (need or sol)]
+    if len(with_words) < max(settings.min_size, 2):
+        return _assemble([], [c.id for c, _, _ in with_words] + without_words, settings)
+
+    fixes = _typo_fixes(with_words)
+    corrected = [
+        (c, [fixes.get(s, s) for s in need], [fixes.get(s, s) for s in sol])
+        for c, need, sol in with_words
+    ]
+    docs = [_doc_terms(need, sol) for _, need, sol in corrected]
+    tfidf = TfidfVectorizer(
+        analyzer=_identity, sublinear_tf=True, norm="l2", dtype=np.float64
+    ).fit_transform(docs)
+    vectors = _reduce(tfidf, settings)
+
+    labels = _cluster(vectors, settings)
+    members: dict[int, list[int]] = defaultdict(list)
+    for row, label in enumerate(labels):
+        members[int(label)].append(row)
+    groups = [rows for rows in members.values() if len(rows) >= settings.min_size]
+    grouped = {row for rows in groups for row in rows}
+    unassigned = [with_words[row][0].id for row in range(len(with_words)) if row not in grouped]
+
+    labeller = _Labeller(corrected, vectors, fixes, settings)
+    drafts = [labeller.draft(rows) for rows in groups]
+    return _assemble(drafts, unassigned + without_words, settings)
+
+
+def _identity(terms: list[str]) -> list[str]:
+    return terms
+
+
+def _doc_terms(need: list[str], solution: list[str]) -> list[str]:
+    """A contribution's terms: the need's stems twice, the solution's once, and stem pairs."""
+    terms = need + need + solution
+    for part in (need, solution):
+        terms += [f"{a} {b}" for a, b in pairwise(part)]
+    return terms
+
+
+def _typo_fixes(items: list[tuple[Contribution, list[str], list[str]]]) -> dict[str, str]:
+    """Rare stems -> a frequent stem one edit away ("medcin" -> "medecin", "urgnec" ->
+    "urgenc"): the theme's own vocabulary corrects its typos."""
+    counts = Counter(s for _, need, sol in items for s in {*need, *sol})
+    frequent = sorted(s for s, n in counts.items() if n >= _TYPO_MIN_FREQUENT and len(s) >= 4)
+    rare = sorted(s for s, n in counts.items() if n <= _TYPO_MAX_RARE and len(s) >= 5)
+    fixes: dict[str, str] = {}
+    if not frequent or not rare:
+        return fixes
+    distances = process.cdist(rare, frequent, scorer=Levenshtein.distance, workers=1)
+    for i, word in enumerate(rare):
+        row = distances[i]
+        best = int(row.argmin())
+        # one edit, two for long words; ties go to the more frequent word, then alphabetical
+        allowed = 1 if len(word) < 8 else 2
+        if row[best] <= allowed:
+            candidates = [j for j in np.flatnonzero(row == row[best])]
+            chosen = min(candidates, key=lambda j: (-counts[frequent[j]], frequent[j]))
+            fixes[word] = frequent[chosen]
+    return fixes
+
+
+def _reduce(tfidf: sparse.csr_matrix, settings: TopicSettings) -> sparse.csr_matrix:
+    """The rows to cluster, L2-normalised: the TF-IDF itself, or its latent semantic analysis
+    when :attr:`TopicSettings.dimensions` asks for it."""
+    n_rows, n_cols = tfidf.shape
+    k = min(settings.dimensions, n_rows - 1, n_cols - 1)
+    if k < 2:
+        return sparse.csr_matrix(l2_normalise(tfidf))
+    svd = TruncatedSVD(n_components=k, algorithm="arpack", random_state=0)
+    return sparse.csr_matrix(l2_normalise(svd.fit_transform(tfidf)))
+
+
+def _cluster(vectors: sparse.csr_matrix, settings: TopicSettings) -> np.ndarray:
+    """A cluster number per row (agglomerative, average linkage, cosine distance)."""
+    n = vectors.shape[0]
+    if n <= settings.max_clustered:
+        return _agglomerate(vectors, settings)
+    # an evenly spread sample (rows are in id order); every other row joins its most similar
+    # sampled row's cluster
+    sample = np.linspace(0, n - 1, settings.max_clustered).round().astype(int)
+    sample_labels = _agglomerate(vectors[sample], settings)
+    nearest = np.empty(n, dtype=int)
+    sampled = vectors[sample].T.tocsc()
+    for start in range(0, n, 1024):
+        similarity = (vectors[start : start + 1024] @ sampled).toarray()
+        nearest[start : start + 1024] = similarity.argmax(axis=1)
+    labels = sample_labels[nearest]
+    labels[sample] = sample_labels
+    return labels
+
+
+def _agglomerate(vectors: sparse.csr_matrix, settings: TopicSettings) -> np.ndarray:
+    similarity = (vectors @ vectors.T).toarray()
+    distance = np.clip(1.0 - similarity, 0.0, 2.0)
+    np.fill_diagonal(distance, 0.0)
+    model = AgglomerativeClustering(
+        n_clusters=None,
+        metric="precomputed",
+        linkage="average",
+        distance_threshold=settings.distance_threshold,
+    )
+    return np.asarray(model.fit_predict(distance))
+
+
+# --- labels and ranking -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    label_choices: tuple[str, ...]
+    contributions: tuple[str, ...]
+    participants: int
+
+
+class _Labeller:
+    """Key phrases of a topic, scored against the whole theme."""
+
+    def __init__(
+        self,
+        items: Sequence[tuple[Contribution, list[str], list[str]]],
+        vectors: sparse.csr_matrix,
+        fixes: dict[str, str],
+        settings: TopicSettings,
+    ) -> None:
+        self.items = items
+        self.vectors = vectors
+        self.fixes = fixes
+        self.settings = settings
+        self.phrase_texts = [f" {_phrase_form(f'{c.need} {c.solution}')} " for c, _, _ in items]
+        self.postings: dict[str, set[int]] = defaultdict(set)
+        for row, (_, need, sol) in enumerate(items):
+            for stem in (*need, *sol):
+                self.postings[stem].add(row)
+        self.extractor = yake.KeywordExtractor(lan="fr", n=3, top=40, dedup_lim=0.95)
+
+    def draft(self, rows: list[int]) -> _Draft:
+        centre = np.asarray(self.vectors[rows].mean(axis=0)).ravel()
+        closeness = self.vectors[rows] @ centre
+        # the most central texts first (ties: id order, rows are sorted by id)
+        central = [r for _, r in sorted(zip((-closeness).tolist(), rows, strict=True))]
+        texts = [self._text(r) for r in central[: self.settings.label_texts]]
+        phrases = self._key_phrases(texts, set(rows))
+        contributions = tuple(sorted(self.items[r][0].id for r in rows))
+        participants = len({self.items[r][0].participant for r in rows})
+        return _Draft(tuple(phrases), contributions, participants)
+
+    def _text(self, row: int) -> str:
+        c = self.items[row][0]
+        return f"{_sentence(c.need)} {_sentence(c.solution)}".strip()[:_LABEL_TEXT_CHARS]
+
+    def _rows_saying(self, words: str, among: Iterable[int]) -> set[int]:
+        """The rows among ``among`` whose text holds the phrase ``words`` (folded, spaced)."""
+        needle = f" {words} "
+        return {r for r in among if needle in self.phrase_texts[r]}
+
+    def _key_phrases(self, texts: list[str], rows: set[int]) -> list[str]:
+        """YAKE's candidates on the topic's central texts, scored by the share of the topic's
+        contributions that say them (as written, accents aside) times the log of how much
+        more than the whole theme does; the spelling the texts use most. The first has 2 to
+        4 words when such a phrase is said at least twice."""
+        blob = "\n".join(texts)
+        try:
+            found = self.extractor.extract_keywords(blob) if blob.strip() else []
+        except (ValueError, ZeroDivisionError, IndexError, KeyError):  # degenerate text
+            found = []
+        lowered = blob.casefold()
+        spellings: dict[str, tuple[int, int, str]] = {}
+        clauses: list[str] = []  # "urgences sont saturées": a label only when nothing better
+        for surface, _ in found:
+            phrase = _readable(str(surface))
+            if not phrase:
+                clause = _readable(str(surface), strict=False)
+                if 2 <= len(clause.split()) <= 4:
+                    clauses.append(clause)
+                continue
+            words = _phrase_form(phrase)
+            # the spelling most used, accents preferred (then alphabetical)
+            rank = (lowered.count(phrase.casefold()), sum(ord(ch) > 127 for ch in phrase))
+            seen = spellings.get(words)
+            if seen is None or rank > seen[:2] or (rank == seen[:2] and phrase < seen[2]):
+                spellings[words] = (*rank, phrase)
+        total = len(self.items)
+        scored: list[tuple[float, int, str]] = []
+        for words, (_, _, phrase) in spellings.items():
+            key = [self.fixes.get(s, s) for s in stems(phrase)]
+            maybe = set(self.postings.get(key[0], ())) if key else set()
+            for stem in key[1:]:
+                maybe &= self.postings.get(stem, set())
+            saying = self._rows_saying(words, maybe)
+            inside = len(saying & rows)
+            if inside == 0:
+                continue
+            share = inside / len(rows)
+            lift = share / (len(saying) / total)
+            scored.append((share * float(np.log1p(lift)), inside, phrase))
+        scored.sort(key=lambda t: (-t[0], -t[1], t[2]))
+        phrases: list[str] = []
+        for _, _, phrase in scored:
+            # a phrase within a better one says nothing more ("traitant" after "médecin
+            # traitant"); a phrase holding a better one may be the label
+            if not any(_contains(p, phrase) and len(p) > len(phrase) for p in phrases):
+                phrases.append(phrase)
+        # the label: a phrase of 2 to 4 words said twice at least, scored with its words
+        # (a phrase of the topic's own words, "conditions de travail", over a phrase with one
+        # of them, "améliorer les conditions")
+        word_score = {_phrase_form(p): score for score, _, p in scored if " " not in p}
+        multi: list[tuple[float, str]] = []
+        for score, inside, phrase in scored:
+            if 2 <= len(phrase.split()) <= 4 and inside >= 2 and phrase in phrases:
+                content = [w for w in _phrase_form(phrase).split() if w not in _STOP]
+                own = sum(word_score.get(w, 0.0) for w in content) / max(len(content), 1)
+                multi.append((score + own, phrase))
+        label = min(multi, key=lambda t: (-t[0], t[1]))[1] if multi else None
+        if label is None and clauses:
+            label = clauses[0]  # YAKE's best
+        if label is not None:
+            phrases = [label, *[p for p in phrases if not _contains(label, p)]]
+        return phrases or _fallback_label(texts)
+
+
+def _contains(longer: str, shorter: str) -> bool:
+    """Whether the phrase ``longer`` holds the words of ``shorter``."""
+    return f" {_phrase_form(shorter)} " in f" {_phrase_form(longer)} "
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else text + "."
+
+
+#: Elided articles and pronouns that start a word ("l'hôpital", "d'école", "s'installe").
+_ELISION = re.compile(r"^(?:[ldjmtsc]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)
+#: Stop words that may stand inside a key phrase.
+_LINKS = frozenset(
+    "de du des a au aux en la le les et pour sur chez par sans avec dans".split()  # noqa: SIM905
+)
+#: A phrase with a negation or an elided pronoun is a clause, not a subject.
+_CLAUSE = re.compile(r"(?:^|\s)(?:ne|pas|n['’]\S*|s['’]\S*|qu['’]\S*|j['’]\S*)(?:\s|$)", re.I)
+
+
+def _readable(phrase: str, *, strict: bool = True) -> str:
+    """A key phrase as a label: lower case except acronyms (CMP, CPTS), no leading elided
+    article ("l'installation" -> "installation"); "" for a negation ("n'est organisée") or
+    an elided pronoun ("médecin s'installe"), and, when ``strict``, for a verb inside
+    ("urgences sont saturées")."""
+    if _CLAUSE.search(phrase):
+        return ""
+    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in phrase.split()]
+    words[0] = _ELISION.sub("", words[0])
+    # no article or preposition at either end ("un médecin traitant", "urgences de")
+    while words and (not words[0] or fold(words[0]) in _STOP):
+        words.pop(0)
+    while words and fold(words[-1]) in _STOP:
+        words.pop()
+    # inside, only the little words of a noun phrase ("maison de santé", "visites à
+    # domicile"), not a verb ("urgences sont saturées")
+    for word in words[1:-1] if strict else ():
+        plain = fold(_ELISION.sub("", word) or word)
+        if plain in _STOP and plain not in _LINKS and not _ELISION.match(word):
+            return ""
+    return " ".join(words)
+
+
+def _phrase_form(text: str) -> str:
+    """``text`` folded to its words (no accents, no punctuation), single spaces."""
+    return " ".join(fold(w) for w in _WORD.findall(text.casefold()))
+
+
+def _fallback_label(texts: list[str]) -> list[str]:
+    """When YAKE finds nothing: the most frequent significant words, as written."""
+    counts: Counter[str] = Counter()
+    spelling: dict[str, Counter[str]] = defaultdict(Counter)
+    for text in texts:
+        for word in _words(text):
+            stem = _stem(word)
+            if stem:
+                counts[stem] += 1
+                spelling[stem][word] += 1
+    top = sorted(counts, key=lambda s: (-counts[s], s))[:3]
+    return [" ".join(spelling[s].most_common(1)[0][0] for s in top)] if top else ["sans titre"]
+
+
+def _assemble(drafts: list[_Draft], unassigned: list[str], settings: TopicSettings) -> Topics:
+    """Rank the topics, give them distinct labels and their ids."""
+    ordered = sorted(
+        drafts,
+        key=lambda d: (-d.participants, -len(d.contributions), d.label_choices[0], d.contributions),
+    )
+    topics: list[Topic] = []
+    used: set[str] = set()
+    for number, draft in enumerate(ordered, start=1):
+        label = next((c for c in draft.label_choices if c not in used), None)
+        if label is None:
+            label = f"{draft.label_choices[0]} ({number})"
+        used.add(label)
+        phrases = (label, *[p for p in draft.label_choices if p != label])
+        topics.append(
+            Topic(
+                id=f"T{number}",
+                label=label,
+                key_phrases=phrases[: settings.key_phrases],
+                contributions=draft.contributions,
+                participants=draft.participants,
+            )
+        )
+    by_contribution = {cid: topic for topic in topics for cid in topic.contributions}
+    return Topics(tuple(topics), tuple(sorted(unassigned)), by_contribution)
