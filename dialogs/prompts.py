@@ -1,6 +1,7 @@
-"""What the conversation shows: each step's question and choices, the review's summary, the
-citizen's contributions, the closed-consultation notice. Pure functions of the conversation
-and its context; :mod:`dialogs.steps` says which one each state asks.
+"""What the conversation shows: each step's question and choices, every button's label (to
+recognise one typed where words are expected), the review's summary, the citizen's
+contributions, the closed-consultation notice. Pure functions of the conversation and its
+context; :mod:`dialogs.steps` says which one each state asks.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 from dialogs.machine import EDITABLE
 from dialogs.messages import CATALOGUES, t
 from dialogs.model import CampaignView, Choice, Context, ContributionSummary, Conversation, Reply
+from dialogs.validation import fold
 
 #: More territories than this are typed (postal code, commune), not offered as buttons.
 MAX_TERRITORY_BUTTONS = 12
@@ -121,6 +123,58 @@ ask_delete = ask_with_choices(
 def language_choices() -> tuple[Choice, ...]:
     """Every interface language, each named in itself."""
     return tuple(Choice(f"lang:{lang}", t(lang, f"lang.name.{lang}")) for lang in CATALOGUES)
+
+
+# --- button labels ---------------------------------------------------------------------------
+
+
+def is_a_button_label(text: str, c: CampaignView) -> bool:
+    """A button label typed where words are expected (e.g. "Envoyer" at the need step)."""
+    if len(text) > 60:
+        return False
+    return fold(text) in _choice_labels(c)
+
+
+_LABELS: dict[int, tuple[CampaignView, frozenset[str]]] = {}
+
+
+def _choice_labels(c: CampaignView) -> frozenset[str]:
+    """Every button label, in every language (a citizen may copy either); cached per campaign."""
+    cached = _LABELS.get(id(c))
+    if cached is not None and cached[0] is c:
+        return cached[1]
+    labels: set[str] = set()
+    for lang in CATALOGUES:
+        for th in (*c.themes, *c.extra_themes):
+            labels.update((fold(th.short(lang)), fold(th.label(lang))))
+        labels.update(fold(p.label(lang)) for p in c.profiles)
+        labels.update(fold(t(lang, msg_id)) for msg_id in _BUTTON_IDS)
+    labels.discard("")
+    frozen = frozenset(labels)
+    if len(_LABELS) > 16:
+        _LABELS.clear()
+    _LABELS[id(c)] = (c, frozen)
+    return frozen
+
+
+_BUTTON_IDS = (
+    "consent.accept",
+    "consent.decline",
+    "consent.read",
+    "theme.other",
+    "levers.skip",
+    "profile.skip",
+    "review.send",
+    "review.cancel",
+    *(f"review.edit_{name}" for name in EDITABLE),
+    "done.new",
+    "done.mine",
+    "cancel.yes",
+    "cancel.no",
+    "delete.yes",
+    "delete.no",
+    "lang.keep",
+)
 
 
 # --- the review's summary -------------------------------------------------------------------

@@ -18,7 +18,6 @@ from dialogs.language import detect_language
 from dialogs.machine import EDITABLE, fire
 from dialogs.messages import CATALOGUES, t
 from dialogs.model import (
-    CampaignView,
     Choice,
     ChoiceEvent,
     Context,
@@ -280,7 +279,7 @@ def _free_text(turn: Turn, raw: str) -> None:
     limits = turn.ctx.limits
     max_chars = limits.levers_max if state == "levers" else limits.text_max
     checked = check_text(raw, min_chars=limits.text_min, max_chars=max_chars)
-    if checked.text and _looks_like_a_choice(checked.text, turn.ctx.campaign):
+    if checked.text and prompts.is_a_button_label(checked.text, turn.ctx.campaign):
         turn.say("text.looks_like_choice")
         turn.prompt()
         return
@@ -319,55 +318,6 @@ def _free_text(turn: Turn, raw: str) -> None:
             )
         )
     after_move(turn)
-
-
-def _looks_like_a_choice(text: str, c: CampaignView) -> bool:
-    """A button label typed where words are expected (e.g. "Envoyer" at the need step)."""
-    if len(text) > 60:
-        return False
-    return fold(text) in _choice_labels(c)
-
-
-_LABELS: dict[int, tuple[CampaignView, frozenset[str]]] = {}
-
-
-def _choice_labels(c: CampaignView) -> frozenset[str]:
-    """Every button label, in every language (a citizen may copy either); cached per campaign."""
-    cached = _LABELS.get(id(c))
-    if cached is not None and cached[0] is c:
-        return cached[1]
-    labels: set[str] = set()
-    for lang in CATALOGUES:
-        for th in (*c.themes, *c.extra_themes):
-            labels.update((fold(th.short(lang)), fold(th.label(lang))))
-        labels.update(fold(p.label(lang)) for p in c.profiles)
-        labels.update(fold(t(lang, msg_id)) for msg_id in _BUTTON_IDS)
-    labels.discard("")
-    frozen = frozenset(labels)
-    if len(_LABELS) > 16:
-        _LABELS.clear()
-    _LABELS[id(c)] = (c, frozen)
-    return frozen
-
-
-_BUTTON_IDS = (
-    "consent.accept",
-    "consent.decline",
-    "consent.read",
-    "theme.other",
-    "levers.skip",
-    "profile.skip",
-    "review.send",
-    "review.cancel",
-    *(f"review.edit_{name}" for name in EDITABLE),
-    "done.new",
-    "done.mine",
-    "cancel.yes",
-    "cancel.no",
-    "delete.yes",
-    "delete.no",
-    "lang.keep",
-)
 
 
 def _on_levers(turn: Turn, choice: str) -> bool:
