@@ -10,8 +10,9 @@ from __future__ import annotations
 import secrets
 from datetime import time, timedelta
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogs.model import DEFAULT_TIMEZONE, Limits
@@ -24,6 +25,10 @@ class Settings(BaseSettings):
     """All configuration. Each field ``x`` is read from ``CNR_X``."""
 
     model_config = SettingsConfigDict(env_prefix="CNR_", extra="ignore")
+
+    #: ``production`` refuses to start with what is only fine on one machine for a try
+    #: (see :meth:`production_problems`); deploy/.env.example sets it.
+    environment: Literal["development", "production"] = "development"
 
     # --- storage -------------------------------------------------------------------------
     database_url: str = "sqlite+aiosqlite:///cnr.db"
@@ -150,6 +155,35 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive duration")
         return value
 
+    @model_validator(mode="after")
+    def _ready_for_production(self) -> Settings:
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise ValueError("refused in production: " + "; ".join(problems))
+        return self
+
+    def production_problems(self) -> list[str]:
+        """What makes this configuration unfit for production (empty: fit)."""
+        problems: list[str] = []
+        if self.secret_key is None:
+            problems.append(
+                "CNR_SECRET_KEY is not set (a secret file per machine would give each worker "
+                "its own pseudonyms and keys)"
+            )
+        elif _looks_like_a_default(self.secret_key.get_secret_value()):
+            problems.append(
+                "CNR_SECRET_KEY is a placeholder or an example (generate one: "
+                'python3 -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if self.webhook_path and self.webhook_secret is None:
+            problems.append("CNR_WEBHOOK_SECRET is not set while CNR_WEBHOOK_PATH is")
+        elif self.webhook_secret is not None and _looks_like_a_default(
+            self.webhook_secret.get_secret_value()
+        ):
+            problems.append("CNR_WEBHOOK_SECRET is a placeholder or an example")
+        return problems
+
     def dialog_limits(self) -> Limits:
         """The plain values the pure dialog needs."""
         return Limits(
@@ -176,3 +210,13 @@ class Settings(BaseSettings):
             path.chmod(0o600)
             fh.write(value + "\n")
         return value.encode()
+
+
+#: Words of the secrets written in documentation, examples and tests.
+_PLACEHOLDER_WORDS = ("change", "example", "not-for-production", "placeholder", "secret", "xxxx")
+
+
+def _looks_like_a_default(value: str) -> bool:
+    """A secret copied from a document or a test, or with too little variety to be random."""
+    lowered = value.lower()
+    return any(word in lowered for word in _PLACEHOLDER_WORDS) or len(set(value)) < 10

@@ -66,14 +66,42 @@ def test_env_example_defaults_are_the_real_defaults(clean_env: pytest.MonkeyPatc
         clean_env.delenv(name)
 
 
+#: What an operator generates for the secrets the example leaves empty.
+FILLED_SECRETS = {
+    "CNR_SECRET_KEY": "q8Zr1vKx-Jm3tWb7NpYc2Ld9HfSe4UaG",
+    "CNR_WEBHOOK_SECRET": "Xw5Tn0Rb8Kq2Vy6Mz4Lc1Jd7Gh3Fs9Pa",
+    "CNR_TELEGRAM_TOKEN": "123456:ABCdefGhIJKlmNoPQRstuVWXyz0123456",
+}
+
+
 def test_env_example_values_are_valid(clean_env: pytest.MonkeyPatch) -> None:
     for name, value, _ in env_example():
         if value:
             clean_env.setenv(name, value)
+    for name, value in FILLED_SECRETS.items():
+        clean_env.setenv(name, value)
     settings = Settings()
+    assert settings.environment == "production"
     assert settings.console_secure_cookies is True
     assert settings.webhook_path is not None
     assert settings.webhook_path.startswith("/tg/")  # what deploy/nginx.conf forwards
+
+
+def test_the_example_without_its_secrets_refuses_to_start(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """Copied as it is, the example is refused, saying which secrets to fill in."""
+    from pydantic import ValidationError
+
+    for name, value, _ in env_example():
+        if value:
+            clean_env.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    message = str(refused.value)
+    assert "refused in production" in message
+    assert "CNR_SECRET_KEY is not set" in message
+    assert "CNR_WEBHOOK_SECRET is not set" in message
 
 
 def test_secrets_are_not_given_empty_values() -> None:
