@@ -4,24 +4,29 @@ Pure: no I/O, no database. The exporter (or the console) gives the approved cont
 theme; :func:`find_topics` groups them by what they talk about and labels each group:
 
 1. Normalisation: lower case, ``œ``/``æ`` spelled out, words split on anything not a letter,
-   French stop words dropped (the ``stop-words`` package's maintained French list, plus the
-   English list of scikit-learn for the odd contribution in English, plus a few contractions
-   and SMS spellings citizens type), each word stemmed by the Snowball French stemmer
-   (``snowballstemmer``) and its accents folded, so "médecins", "Médecin" and "medecin" meet.
-2. TF-IDF (scikit-learn) over stems and pairs of stems (the need counts twice: it says what
-   the contribution is about, the solution often says how), then character 3-5-grams of the
-   folded words, which let a typo ("medcin", "urgneces") still meet its word.
-3. Latent semantic analysis (a truncated SVD to at most :attr:`TopicSettings.dimensions`) so
-   that words used together ("mammographie", "dépistage") bring their contributions together.
-4. Agglomerative clustering (scikit-learn, average linkage, cosine distance) cut at a distance
-   threshold: the number of topics follows the data, not a number chosen in advance. A group
-   smaller than :attr:`TopicSettings.min_size` is no topic: its contributions are "unassigned"
-   (off-topic, unique, or without any word).
-5. Labels: YAKE (``yake``, French) extracts key phrases from a topic's most central texts; the
-   candidates are re-ranked by the weight of their stems in the topic's TF-IDF centroid, so the
-   label names what sets the topic apart, not what every contribution says. A label is a key
-   phrase of 2 to 4 words as citizens wrote them (the accented spelling most used in the texts).
-6. Ranking: by distinct citizens supporting the topic (one citizen posting ten times counts
+   SMS spellings spelled out ("rdv"), French stop words dropped (the ``stop-words`` package's
+   maintained French list, plus scikit-learn's English list for the odd contribution in
+   English, plus a few fillers of written-as-spoken French), each word stemmed by the Snowball
+   French stemmer (``snowballstemmer``) and its accents folded, so "médecins", "Médecin" and
+   "medecin" meet. A stem seen once or twice that is one edit away from a stem of the theme
+   seen three times or more is taken for a typo of it ("medcin", "urgneces").
+2. TF-IDF (scikit-learn) over the stems and the pairs of neighbouring stems; the need counts
+   twice (it says what the contribution is about, the solution often says how).
+3. Agglomerative clustering (scikit-learn, average linkage, cosine distance) cut at a distance
+   threshold: the number of topics follows the data, not a number chosen in advance. Average
+   linkage merges two groups when their contributions share enough words *on average*, which
+   does not depend on how many contributions there are, so one threshold suits 10 or 5,000.
+   A group smaller than :attr:`TopicSettings.min_size` is no topic: its contributions are
+   "unassigned" (off-topic, alone on their subject, or without any word). A latent semantic
+   analysis (truncated SVD) can be asked for; it is off by default: on the labelled set it
+   did not help and it costs most of the time.
+4. Labels: YAKE (``yake``, French) extracts key phrases from a topic's most central texts; each
+   is scored by the share of the topic's contributions that say it times the log of how much
+   more they say it than the whole theme (a phrase every contribution says names nothing). A
+   label is a phrase of 2 to 4 words as citizens wrote it (the spelling the texts use most,
+   accents kept), without a leading article, a negation or a verb inside: "maison de santé",
+   "visites à domicile", "médecin traitant".
+5. Ranking: by distinct citizens supporting the topic (one citizen posting ten times counts
    once), then by the number of contributions, then by label; ids "T1", "T2"... follow that
    order.
 
@@ -52,7 +57,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.preprocessing import normalize as l2_normalise
 from stop_words import get_stop_words
 
-__all__ = ["Contribution", "Topic", "TopicSettings", "Topics", "find_topics", "stems"]
+__all__ = ["Contribution", "Topic", "TopicSettings", "Topics", "find_topics", "fold", "stems"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +113,7 @@ class TopicSettings:
     distance_threshold: float = 0.95
     #: A group of fewer contributions is no topic.
     min_size: int = 2
-    #: Dimensions kept by the latent semantic analysis.
+    #: Dimensions kept by a latent semantic analysis before clustering (0: none).
     dimensions: int = 0
     #: Texts of a topic given to YAKE (the most central ones).
     label_texts: int = 30
@@ -117,7 +122,7 @@ class TopicSettings:
     #: Above this many contributions, the clustering runs on a deterministic sample of this
     #: size and every other contribution joins the topic of its nearest clustered neighbour
     #: (average linkage costs n² memory and time).
-    max_clustered: int = 4000
+    max_clustered: int = 3000
 
 
 # --- normalisation ------------------------------------------------------------------------
@@ -286,18 +291,25 @@ def _cluster(vectors: sparse.csr_matrix, settings: TopicSettings) -> np.ndarray:
     sample = np.linspace(0, n - 1, settings.max_clustered).round().astype(int)
     sample_labels = _agglomerate(vectors[sample], settings)
     nearest = np.empty(n, dtype=int)
+    closest = np.empty(n)
     sampled = vectors[sample].T.tocsc()
     for start in range(0, n, 1024):
         similarity = (vectors[start : start + 1024] @ sampled).toarray()
         nearest[start : start + 1024] = similarity.argmax(axis=1)
+        closest[start : start + 1024] = similarity.max(axis=1)
     labels = sample_labels[nearest]
+    # a row near no sampled row (nothing in common within the threshold) stays alone
+    alone = np.flatnonzero(1.0 - closest > settings.distance_threshold)
+    labels[alone] = -1 - alone
     labels[sample] = sample_labels
     return labels
 
 
 def _agglomerate(vectors: sparse.csr_matrix, settings: TopicSettings) -> np.ndarray:
-    similarity = (vectors @ vectors.T).toarray()
-    distance = np.clip(1.0 - similarity, 0.0, 2.0)
+    # one n x n matrix, turned from similarities into distances in place (n = 3,000: 72 MB)
+    distance = (vectors @ vectors.T).toarray()
+    np.subtract(1.0, distance, out=distance)
+    np.clip(distance, 0.0, 2.0, out=distance)
     np.fill_diagonal(distance, 0.0)
     model = AgglomerativeClustering(
         n_clusters=None,

@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from exporter.topics import Contribution, Topics, TopicSettings, find_topics, fold, stems
@@ -268,3 +269,24 @@ def test_normalisation_folds_case_accents_typos_and_stop_words() -> None:
     assert stems("Les MÉDECINS") == stems("le médecin") == stems("medecin") == ["medecin"]
     assert stems("un rdv chez le spécialiste") == stems("rendez-vous spécialistes")
     assert stems("de la et ou 😀 42") == []
+
+
+def test_large_inputs_cluster_a_sample_and_place_the_rest() -> None:
+    """Above max_clustered, the rest joins its nearest sampled contribution's topic, and a
+    contribution sharing nothing with the sample stays unassigned."""
+    items = [i for i in _labelled() if i["theme"] == "prevention"]
+    contributions = _contributions(items)
+    # sorted right after the first contribution: row 1, which the sample of 40 rows out of 91
+    # (evenly spread, rows 0, 2, 5...) leaves out
+    first = min(c.id for c in contributions)
+    lonely = Contribution(f"{first}-b", "p-lonely", "Xylophone quadrichromie.", "Zeppelin.")
+    settings = TopicSettings(max_clustered=40)
+    assert 1 not in np.linspace(0, len(items), 40).round().astype(int)
+    result = find_topics([*contributions, lonely], settings)
+    truth = {i["id"]: i["topic"] for i in items} | {lonely.id: OFF_TOPIC}
+    purity, coverage = purity_and_coverage(result, truth)
+    assert purity >= 0.7 and coverage >= 0.7, (purity, coverage)
+    assert result.topic_of(lonely.id) is None
+    assert find_topics(list(reversed(contributions)), settings) == find_topics(
+        contributions, settings
+    )

@@ -513,12 +513,14 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def build(seed: int = SEED) -> list[dict[str, str]]:
+def build(seed: int = SEED, per_topic: int = PER_TOPIC) -> list[dict[str, str]]:
+    """The labelled set (``per_topic`` contributions per topic, plus the off-topic ones);
+    bench/topics.py asks for more per topic to measure the engine at scale."""
     rng = random.Random(seed)
     items: list[dict[str, str]] = []
     for theme, topics in TOPICS.items():
         for label, (needs, solutions) in topics.items():
-            for k in range(PER_TOPIC):
+            for k in range(per_topic):
                 need = needs[k % len(needs)]
                 if rng.random() < 0.2:  # a longer contribution: two observations
                     other = rng.choice([n for n in needs if n != need])
