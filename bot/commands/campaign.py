@@ -13,7 +13,7 @@ from storage.settings import Settings
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("campaign", help="load and list consultation campaigns")
+    parser = sub.add_parser("campaign")
     csub = parser.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
     load = csub.add_parser(
         "load",

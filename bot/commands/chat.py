@@ -12,7 +12,6 @@ from storage.settings import Settings
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "chat",
-        help="contribute in the terminal (same conversation as on Telegram; resumable)",
         description=(
             "Chat with the assistant in the terminal: type the number or the label of a "
             "choice, free text, or a command such as /help, /back, /cancel. The database "

@@ -20,7 +20,7 @@ from storage.settings import Settings
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("console", help="serve the staff moderation console (web)")
+    parser = sub.add_parser("console")
     parser.add_argument("--listen", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8081, help="port (default 8081)")
     parser.set_defaults(func=_console)
@@ -32,8 +32,10 @@ def _console(args: argparse.Namespace) -> int:
     async def serve() -> None:
         engine = create_engine(settings)
         await upgrade(engine)
+        from bot.access_log import AccessLogger
+
         app = create_app(settings, session_factory(engine))
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, access_log_class=AccessLogger)
         await runner.setup()
         site = web.TCPSite(runner, args.listen, args.port)
         await site.start()

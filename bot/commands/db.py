@@ -11,7 +11,7 @@ from storage.settings import Settings
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("db", help="database schema (Alembic migrations)")
+    parser = sub.add_parser("db")
     dbsub = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = dbsub.add_parser("upgrade", help="create or migrate the database to the latest schema")
     up.set_defaults(func=_upgrade)

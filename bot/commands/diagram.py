@@ -17,7 +17,7 @@ END = "<!-- diagram:end -->"
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
-        "diagram", help="print the conversation's state diagram (Mermaid) as embedded in README"
+        "diagram",
     )
     parser.add_argument(
         "--update-readme",

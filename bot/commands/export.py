@@ -32,7 +32,6 @@ from storage.settings import Settings
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "export",
-        help="write the annex documents (DOCX, ODT, Markdown) and data files (CSV, XLSX, JSON)",
         description="Export approved contributions per territory, in the annex format.",
     )
     parser.add_argument("--campaign", required=True, metavar="CODE", help="campaign code")

@@ -42,7 +42,6 @@ PROG = "cnrbot poster"
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "poster",
-        help="write printable A4 posters (SVG) with QR codes to the web chat and the bot",
         description=(
             "Write an A4 poster (SVG, to print or convert to PDF) for a territory: the "
             "campaign's name, a call to take part, a QR code to the web chat with the territory "

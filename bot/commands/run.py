@@ -31,7 +31,6 @@ NO_TOKEN = (
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "run",
-        help="run the Telegram bot (long polling, or --webhook)",
         description=(
             "Run the Telegram bot. Token from CNR_TELEGRAM_TOKEN; Bot API server from "
             "CNR_TELEGRAM_API_BASE_URL (a self-hosted one, or the tests' fake server)."

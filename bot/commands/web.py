@@ -26,7 +26,6 @@ from storage.settings import Settings
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "web",
-        help="serve the citizen web chat",
         description="Serve the citizen web chat (no account; works without JavaScript).",
     )
     parser.add_argument("--listen", default="127.0.0.1", help="address (default 127.0.0.1)")
@@ -48,10 +47,11 @@ def _web(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, listen: str, port: int, today: date | None) -> int:
+    from bot.access_log import AccessLogger
     from bot.web.app import create_app
 
     app = create_app(settings, today=today)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log_class=AccessLogger, handle_signals=False)
     try:
         await runner.setup()
         site = web.TCPSite(runner, listen, port)

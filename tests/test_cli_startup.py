@@ -1,0 +1,139 @@
+"""A fast command line: ``cnrbot --help`` and the first prompt of ``cnrbot chat`` import none
+of the stacks they do not use (each subcommand's module is imported when it runs), and no
+library's warning reaches a citizen's terminal. The times are in ``bench/cli_startup.py``."""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bot.commands
+from bot.cli import COMMANDS, main
+
+#: Packages neither ``cnrbot --help`` nor the terminal chat needs.
+HEAVY = (
+    "aiohttp",
+    "jinja2",
+    "telegram",
+    "docx",
+    "odf",
+    "openpyxl",
+    "exporter",
+    "moderation",
+    "bot.web",
+    "bot.telegram",
+)
+MARK = "--- modules ---"
+#: Runs ``cnrbot ARGS...`` in this process, then prints the names of the modules it loaded.
+PROBE = f"""
+import sys
+import bot.cli
+try:
+    bot.cli.main(sys.argv[1:])
+except SystemExit:
+    pass
+print({MARK!r})
+print("\\n".join(sorted(sys.modules)))
+"""
+DATE = "2022-11-20"  # within the shipped campaign's dates
+TIMEOUT = 60
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNR_")}
+    env.update(
+        CNR_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/cnr.db",
+        CNR_SECRET_KEY="cli-startup-test-secret",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run_cnrbot(
+    tmp_path: Path, args: list[str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def loaded_modules(tmp_path: Path, args: list[str]) -> tuple[str, set[str]]:
+    """What ``cnrbot ARGS`` printed before the probe's list, and the modules it loaded."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        input="",  # end of input at once: the chat stops at its first prompt
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert MARK in result.stdout, result.stdout + result.stderr
+    printed, modules = result.stdout.split(MARK + "\n", 1)
+    return printed, set(modules.split())
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def test_every_command_module_has_a_summary() -> None:
+    modules = {info.name for info in pkgutil.iter_modules(bot.commands.__path__)}
+    assert modules == set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_subcommand_is_registered_by_its_module(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: cnrbot {name} ")
+
+
+def test_help_lists_every_command_with_its_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    listed = " ".join(capsys.readouterr().out.split())
+    for name, summary in COMMANDS.items():
+        assert f"{name} {summary}" in listed
+
+
+def test_an_unknown_command_is_refused_with_the_choices(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["nope"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_help_loads_no_command_stack(tmp_path: Path) -> None:
+    printed, modules = loaded_modules(tmp_path, ["--help"])
+    assert "chat" in printed and "export" in printed
+    assert "bot.cli" in modules
+    assert heavy_in(modules) == []
+    assert not any(m.startswith("bot.commands.") for m in modules)
+
+
+def test_first_chat_prompt_loads_no_web_export_console_or_telegram(tmp_path: Path) -> None:
+    printed, modules = loaded_modules(tmp_path, ["chat", "--date", DATE])
+    assert "CNR Santé" in printed  # the welcome was shown
+    assert "bot.terminal" in modules  # the probe did run the chat
+    assert heavy_in(modules) == []
