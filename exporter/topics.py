@@ -165,6 +165,8 @@ def _stop_words() -> frozenset[str]:
 
 
 _STOP = _stop_words()
+#: Longer than any French word ("anticonstitutionnellement": 25 letters).
+_LONGEST_WORD = 30
 #: A stem seen in at most this many contributions may be a typo of a stem seen in at least
 #: _TYPO_MIN_FREQUENT.
 _TYPO_MAX_RARE = 2
@@ -176,9 +178,10 @@ _STEMMER = snowballstemmer.stemmer("french")
 
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    """The folded stem of a lower-case word, or "" for a stop word or a too short word."""
+    """The folded stem of a lower-case word, or "" for a stop word, a word too short, or a
+    "word" too long to be one (a key held down)."""
     plain = fold(word)
-    if plain in _STOP or len(plain) < 3:
+    if plain in _STOP or not 3 <= len(plain) <= _LONGEST_WORD:
         return ""
     return fold(_STEMMER.stemWord(word))
 

@@ -223,10 +223,11 @@ def test_texts_without_words_are_unassigned() -> None:
         Contribution("E3", "p3", "!!! ???", "..."),
         Contribution("E4", "p4", "ok", "a"),
         Contribution("E5", "p5", "12 34", "2022"),
+        Contribution("E6", "p6", "a" * 5000, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"),
     ]
     result = find_topics(odd)
     assert result.topics == ()
-    assert result.unassigned == ("E1", "E2", "E3", "E4", "E5")
+    assert result.unassigned == ("E1", "E2", "E3", "E4", "E5", "E6")
     # mixed with real ones, they stay out of the topics
     real = [
         Contribution(f"R{k}", f"q{k}", f"Pas de médecin traitant depuis {k + 1} ans.", "")
@@ -234,7 +235,7 @@ def test_texts_without_words_are_unassigned() -> None:
     ]
     result = find_topics(odd + real)
     assert len(result.topics) == 1 and result.topics[0].size == 3
-    assert result.unassigned == ("E1", "E2", "E3", "E4", "E5")
+    assert result.unassigned == ("E1", "E2", "E3", "E4", "E5", "E6")
 
 
 def test_one_huge_text_among_short_ones() -> None:
