@@ -24,29 +24,20 @@ import resource
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.topics import Contribution, Topics, TopicSettings, find_topics  # noqa: E402
-from tests.data.make_topics_labelled import OFF_TOPIC, THEME_1, build  # noqa: E402
+from exporter.topics import Contribution, TopicSettings, find_topics  # noqa: E402
+from tests.data.make_topics_labelled import (  # noqa: E402
+    OFF_TOPIC,
+    THEME_1,
+    build,
+    purity_and_coverage,
+)
 
 LABELLED = ROOT / "tests" / "data" / "topics_labelled.json"
-
-
-def measures(result: Topics, truth: dict[str, str]) -> tuple[float, float]:
-    """Purity and coverage (see the module docstring)."""
-    placed = pure = well_placed = 0
-    for topic in result.topics:
-        majority, count = Counter(truth[c] for c in topic.contributions).most_common(1)[0]
-        placed += topic.size
-        pure += count
-        if majority != OFF_TOPIC:
-            well_placed += count
-    on_topic = sum(1 for label in truth.values() if label != OFF_TOPIC)
-    return (pure / placed if placed else 0.0), (well_placed / on_topic if on_topic else 0.0)
 
 
 def _contributions(items: list[dict[str, str]]) -> list[Contribution]:
@@ -65,7 +56,7 @@ def quality(settings: TopicSettings) -> None:
         start = time.perf_counter()
         result = find_topics(_contributions(mine), settings)
         ms = (time.perf_counter() - start) * 1000
-        purity, coverage = measures(result, truth)
+        purity, coverage = purity_and_coverage((t.contributions for t in result.topics), truth)
         true_topics = len(set(truth.values()) - {OFF_TOPIC})
         labels = " | ".join(f"{t.label} ({t.participants})" for t in result.topics)
         print(
@@ -89,7 +80,7 @@ def child(n: int, threshold: float) -> None:
     result = find_topics(contributions, TopicSettings(distance_threshold=threshold))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    purity, coverage = measures(result, truth)
+    purity, coverage = purity_and_coverage((t.contributions for t in result.topics), truth)
     print(
         json.dumps(
             {

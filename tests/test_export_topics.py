@@ -17,16 +17,15 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from exporter.topics import Contribution, Topics, TopicSettings, find_topics, fold, stems
+from tests.data.make_topics_labelled import OFF_TOPIC, purity_and_coverage
 
 DATA = Path(__file__).parent / "data" / "topics_labelled.json"
-OFF_TOPIC = "hors sujet"
 
 
 def _labelled() -> list[dict[str, str]]:
@@ -42,18 +41,9 @@ def _themes() -> list[str]:
     return sorted({i["theme"] for i in _labelled()})
 
 
-def purity_and_coverage(result: Topics, truth: dict[str, str]) -> tuple[float, float]:
-    """The two measures of the module docstring."""
-    placed = pure = well_placed = 0
-    for topic in result.topics:
-        labels = Counter(truth[c] for c in topic.contributions)
-        majority, count = labels.most_common(1)[0]
-        placed += topic.size
-        pure += count
-        if majority != OFF_TOPIC:
-            well_placed += count
-    on_topic = sum(1 for label in truth.values() if label != OFF_TOPIC)
-    return (pure / placed if placed else 0.0), well_placed / on_topic
+def _measures(result: Topics, truth: dict[str, str]) -> tuple[float, float]:
+    """Purity and coverage of the module docstring."""
+    return purity_and_coverage((t.contributions for t in result.topics), truth)
 
 
 def test_the_labelled_set_is_large_varied_and_labelled() -> None:
@@ -74,7 +64,7 @@ def test_topics_match_the_labelled_subjects(theme: str) -> None:
     items = [i for i in _labelled() if i["theme"] == theme]
     truth = {i["id"]: i["topic"] for i in items}
     result = find_topics(_contributions(items))
-    purity, coverage = purity_and_coverage(result, truth)
+    purity, coverage = _measures(result, truth)
     assert purity >= 0.7, purity
     assert coverage >= 0.7, coverage
     true_topics = len(set(truth.values()) - {OFF_TOPIC})
@@ -285,7 +275,7 @@ def test_large_inputs_cluster_a_sample_and_place_the_rest() -> None:
     assert 1 not in np.linspace(0, len(items), 40).round().astype(int)
     result = find_topics([*contributions, lonely], settings)
     truth = {i["id"]: i["topic"] for i in items} | {lonely.id: OFF_TOPIC}
-    purity, coverage = purity_and_coverage(result, truth)
+    purity, coverage = _measures(result, truth)
     assert purity >= 0.7 and coverage >= 0.7, (purity, coverage)
     assert result.topic_of(lonely.id) is None
     assert find_topics(list(reversed(contributions)), settings) == find_topics(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import random
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 OUT = Path(__file__).with_name("topics_labelled.json")
@@ -561,6 +563,26 @@ def build(seed: int = SEED, per_topic: int = PER_TOPIC) -> list[dict[str, str]]:
         {key: item[key] for key in ("id", "theme", "topic", "need", "solution", "participant")}
         for item in items
     ]
+
+
+def purity_and_coverage(
+    topics: Iterable[Sequence[str]], truth: dict[str, str]
+) -> tuple[float, float]:
+    """How well ``topics`` (each a sequence of contribution ids) match the truth labels.
+
+    Purity: of the contributions placed in a topic, the share whose truth label is the majority
+    truth label of their topic. Coverage: of the on-topic contributions (truth label not
+    "hors sujet"), the share placed in a topic whose majority truth label is their own.
+    """
+    placed = pure = well_placed = 0
+    for ids in topics:
+        majority, count = Counter(truth[c] for c in ids).most_common(1)[0]
+        placed += len(ids)
+        pure += count
+        if majority != OFF_TOPIC:
+            well_placed += count
+    on_topic = sum(1 for label in truth.values() if label != OFF_TOPIC)
+    return (pure / placed if placed else 0.0), (well_placed / on_topic if on_topic else 0.0)
 
 
 def main() -> None:
