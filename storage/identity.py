@@ -3,6 +3,10 @@
 Both keys are derived with HKDF-SHA256 from ``settings.master_secret()``, each with its own
 ``info`` label, so the pseudonymisation key and the encryption key are independent: knowing
 one (say, from a leaked export of keys) says nothing of the other.
+
+Rotation (``storage.keys``): with ``settings.previous_secret_keys``, the cipher still decrypts
+what an older secret encrypted (``MultiFernet``) and encrypts with the current one; the
+pseudonymiser tells the keys a citizen had under the older secrets, so they can be re-keyed.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import base64
 import hashlib
 import hmac
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -32,18 +36,35 @@ class Pseudonymiser:
 
     def __init__(self, settings: Settings) -> None:
         self._key = derive_key(settings.master_secret(), PSEUDONYM_INFO)
+        self._previous = [
+            derive_key(old, PSEUDONYM_INFO) for old in settings.previous_master_secrets()
+        ]
 
     def key(self, channel: str, user_id: str) -> str:
-        message = f"{channel}:{user_id}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return _hmac(self._key, channel, user_id)
+
+    @property
+    def rotating(self) -> bool:
+        """Whether older secrets are still configured (citizens may need re-keying)."""
+        return bool(self._previous)
+
+    def previous_keys(self, channel: str, user_id: str) -> list[str]:
+        """The keys this citizen had under the older secrets (newest first)."""
+        return [_hmac(key, channel, user_id) for key in self._previous]
+
+
+def _hmac(key: bytes, channel: str, user_id: str) -> str:
+    return hmac.new(key, f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()
 
 
 class ChatCipher:
     """Encrypts what is needed to answer a participant (their chat id) with Fernet."""
 
     def __init__(self, settings: Settings) -> None:
-        key = derive_key(settings.master_secret(), CHAT_CIPHER_INFO)
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        secrets = [settings.master_secret(), *settings.previous_master_secrets()]
+        self._fernet = MultiFernet(
+            [Fernet(base64.urlsafe_b64encode(derive_key(s, CHAT_CIPHER_INFO))) for s in secrets]
+        )
 
     def encrypt(self, value: str) -> bytes:
         return self._fernet.encrypt(value.encode())
@@ -51,3 +72,7 @@ class ChatCipher:
     def decrypt(self, token: bytes) -> str:
         """The clear value; raises ``cryptography.fernet.InvalidToken`` if tampered with."""
         return self._fernet.decrypt(token).decode()
+
+    def rotate(self, token: bytes) -> bytes:
+        """``token`` encrypted again with the current secret (same clear value)."""
+        return self._fernet.rotate(token)

@@ -35,7 +35,7 @@ from dialogs.model import (
     SetLanguage,
     SubmitContribution,
 )
-from storage import campaigns_db, repository
+from storage import campaigns_db, keys, repository
 from storage.db import create_engine, reader, session_factory, upgrade
 from storage.identity import Pseudonymiser
 from storage.settings import Settings
@@ -212,6 +212,7 @@ class DialogService:
         participant's pseudonymous key when the channel computed it already.
         """
         key = key or self.pseudonymiser.key(channel, user_id)
+        await self._adopt_previous_key(channel, user_id, key)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return await self._handle_once(
@@ -298,6 +299,13 @@ class DialogService:
             replies, new, participant_id, key, submitted, changed=new.version != conv.version
         )
 
+    async def _adopt_previous_key(self, channel: str, user_id: str, key: str) -> None:
+        """While a secret is being rotated out: a citizen known under their older key is
+        re-keyed before anything else reads them (see storage.keys)."""
+        if self.pseudonymiser.rotating:
+            async with self.engine.begin() as db:
+                await keys.adopt_previous_key(db, self.pseudonymiser, channel, user_id, key)
+
     async def peek(
         self,
         channel: str,
@@ -314,6 +322,8 @@ class DialogService:
         made up): their state is not even looked for."""
         key = key or self.pseudonymiser.key(channel, user_id)
         now = now or datetime.now(UTC)
+        if not new:
+            await self._adopt_previous_key(channel, user_id, key)
         async with self.reader.connect() as db:
             state = None if new else await repository.load_state(db, key)
             participant = state.participant if state else None

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     #: When unset, a random one is created once in ``secret_file`` (mode 0600).
     secret_key: SecretStr | None = None
     secret_file: Path = Path("cnr-secret.key")
+    #: Secrets replaced by ``secret_key`` (a JSON list, newest first), kept while
+    #: ``cnrbot db rotate-keys`` re-encrypts and re-keys (see storage.keys): what they
+    #: encrypted still decrypts, and a citizen known under one is recognised and re-keyed.
+    previous_secret_keys: tuple[SecretStr, ...] = ()
 
     # --- campaign and conversation ----------------------------------------------------------
     #: Campaign offered to citizens (its ``code``); default: the only or latest loaded one.
@@ -129,6 +133,14 @@ class Settings(BaseSettings):
     # --- export -----------------------------------------------------------------------------
     similarity_threshold: float = Field(default=0.82, ge=0.0, le=1.0)
 
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _no_blank_previous(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for secret in value:
+            if len(secret.get_secret_value().strip()) < 16:
+                raise ValueError("each previous secret must be at least 16 characters")
+        return value
+
     @field_validator("secret_key", "webhook_secret", "telegram_token")
     @classmethod
     def _no_blank_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -196,6 +208,12 @@ class Settings(BaseSettings):
             privacy_notice_version=self.privacy_notice_version,
             draft_ttl=self.draft_ttl,
         )
+
+    def previous_master_secrets(self) -> list[bytes]:
+        """The secrets being rotated out (see ``previous_secret_keys``), without the current."""
+        current = self.master_secret()
+        olds = [s.get_secret_value().encode() for s in self.previous_secret_keys]
+        return [old for old in dict.fromkeys(olds) if old != current]
 
     def master_secret(self) -> bytes:
         """The master secret; created once in ``secret_file`` when not given."""
