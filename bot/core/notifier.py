@@ -28,10 +28,11 @@ from dialogs.messages import normalise_lang, t
 from storage.contacts import Contacts
 from storage.outbox import Claimed, OutboxStore
 from storage.settings import Settings
+from storage.vocabulary import REJECT_REASONS
 
 log = logging.getLogger(__name__)
 
-REASONS = ("offtopic", "abusive", "personal_data", "duplicate", "other")
+REASONS = REJECT_REASONS  # the codes the console stores (one list: storage.vocabulary)
 MAX_ATTEMPTS = 5
 
 
