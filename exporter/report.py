@@ -203,6 +203,9 @@ def build_report(
     local_dates = [i.submitted_at.astimezone(tz).date() for i in items]
     profile_label = campaign.profiles
 
+    def profile_of(item: Item) -> str:
+        return profile_label.get(item.profile, item.profile) if item.profile else NO_PROFILE
+
     by_number: dict[int, list[Item]] = {n: [] for n in range(1, 6)}
     for item in items:
         by_number.setdefault(item.theme_number, []).append(item)
@@ -236,11 +239,7 @@ def build_report(
         first=min(local_dates) if local_dates else None,
         last=max(local_dates) if local_dates else None,
         channels=_counted(Counter(CHANNELS.get(i.channel, i.channel) for i in items)),
-        profiles=_counted(
-            Counter(
-                profile_label.get(i.profile, i.profile) if i.profile else NO_PROFILE for i in items
-            )
-        ),
+        profiles=_counted(Counter(profile_of(i) for i in items)),
         languages=_counted(Counter(LANGUAGES.get(i.language, i.language) for i in items)),
         per_theme=[(f"thème {b.number}", b.count) for b in blocks],
     )
@@ -249,7 +248,7 @@ def build_report(
             i.reference,
             d.isoformat(),
             _annex_theme(i),
-            profile_label.get(i.profile, i.profile) if i.profile else NO_PROFILE,
+            profile_of(i),
             LANGUAGES.get(i.language, i.language),
         )
         for i, d in zip(items, local_dates, strict=True)
@@ -257,30 +256,25 @@ def build_report(
     stamp = max((i.submitted_at for i in items), default=EPOCH).astimezone(UTC)
     stamp = stamp.replace(microsecond=0)
     if territory_code is None:
+        title = TITLE.format(name=campaign.region) + " — synthèse régionale"
+        situation = campaign.context or PLACEHOLDER_CONTEXT
         matrix = _matrix(campaign, items)
-        return Report(
-            title=TITLE.format(name=campaign.region) + " — synthèse régionale",
-            is_region=True,
-            situation_heading=SITUATION,
-            situation=campaign.context or PLACEHOLDER_CONTEXT,
-            stats=stats,
-            themes=blocks,
-            perspectives=campaign.perspectives or PLACEHOLDER_PERSPECTIVES,
-            annex=annex,
-            stamp=stamp,
-            matrix=matrix,
-        )
-    territory = campaign.territory(territory_code)
+    else:
+        territory = campaign.territory(territory_code)
+        title = TITLE.format(name=territory.name)
+        situation = territory.situation or PLACEHOLDER_SITUATION
+        matrix = []
     return Report(
-        title=TITLE.format(name=territory.name),
-        is_region=False,
+        title=title,
+        is_region=territory_code is None,
         situation_heading=SITUATION,
-        situation=territory.situation or PLACEHOLDER_SITUATION,
+        situation=situation,
         stats=stats,
         themes=blocks,
         perspectives=campaign.perspectives or PLACEHOLDER_PERSPECTIVES,
         annex=annex,
         stamp=stamp,
+        matrix=matrix,
     )
 
 

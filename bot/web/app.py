@@ -40,6 +40,7 @@ from bot.web.channel import Answer, WebChannel
 from bot.web.guard import Guard
 from bot.web.proof_of_work import ProofOfWork
 from dialogs.messages import normalise_lang, t
+from dialogs.validation import SHORT_INPUT_MAX_CHARS
 from moderation.dsfr import DSFR_VERSION, add_dsfr_static
 from storage.ratelimit import Verdict, create_limiter
 from storage.service import DialogService
@@ -60,7 +61,7 @@ RECORDED_ID = re.compile(r"[A-Za-z0-9_-]{8,48}(\.[0-9a-f]{10})?")
 #: Origins allowed in CSP frame-ancestors (anything else in the setting is ignored).
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 #: What a form field may hold besides the text (choice ids, commands, states).
-FIELD_MAX = 200
+FIELD_MAX = SHORT_INPUT_MAX_CHARS
 
 SETTINGS = web.AppKey("settings", Settings)
 CHANNEL = web.AppKey("channel", WebChannel)
