@@ -11,12 +11,19 @@
   :func:`erase_old_replies` erases the web chat's stored replies after
   ``settings.web_reply_retention``.
 * Web chat rate counters (``storage.ratelimit``) whose window is over are deleted.
+* Identities after the campaign: :func:`erase_identities_after_close` erases, once every
+  campaign a participant took part in closed more than ``settings.identity_retention`` ago,
+  what ties them to a person (the encrypted chat id, the conversation, pending notices) and
+  replaces their pseudonymous key with a random one: their contributions stay, tied to nobody.
+* Rejected texts: :func:`erase_rejected_texts` erases the texts of contributions rejected
+  more than ``settings.rejected_text_retention`` ago (reference, reason and dates stay).
 * Interrupted notices: :func:`recover_interrupted_sends` marks outbox rows claimed
   (``sending``) longer ago than ``settings.outbox_sending_timeout`` as ``failed`` with
   ``last_error = "interrupted"``; they are never sent again (a crash loses a notice rather than
   repeating it).
 
-:func:`run_maintenance` runs the three, each in its own transaction; the running bot does it
+:func:`run_maintenance` runs them, each step in its own transaction (``dry_run``: each rolled
+back, the report then tells what would be erased); the running bot does it
 every ``settings.maintenance_interval`` (:class:`MaintenanceLoop`), ``cnrbot db maintenance``
 once. Every step is idempotent (conditional updates, deletes by condition), so several workers
 may run it at the same time; on PostgreSQL a transaction-level advisory lock per step lets one
@@ -28,17 +35,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs.flow import FREE_TEXT_STATES
 from storage.db import session_factory
-from storage.models import ConversationRow, InboundMessage, Outbox, Participant
+from storage.models import (
+    Campaign,
+    ChatIdentity,
+    Contribution,
+    ConversationRow,
+    InboundMessage,
+    Outbox,
+    Participant,
+)
 from storage.ratelimit import purge_expired
 from storage.repository import delete_participant
 from storage.settings import Settings
@@ -115,6 +131,94 @@ def _has_texts(data: Any) -> bool:
     if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
         return False
     return any(data["answers"].get(key) for key in FREE_TEXT_KEYS)
+
+
+# --- identities and rejected texts ------------------------------------------------------------
+
+#: Prefix of the random key an anonymised participant gets (no HMAC ever equals it).
+ERASED_KEY_PREFIX = "erased-"
+#: What replaces an erased text (the columns are not nullable).
+ERASED_TEXT = ""
+
+
+async def erase_identities_after_close(
+    session: AsyncSession, now: datetime, keep: timedelta
+) -> int:
+    """Anonymise participants whose every campaign closed before ``now - keep``; return how
+    many. Their contributions stay (counted, exported); nothing links them to an account or a
+    browser any more."""
+    cutoff = (now - keep).date()
+    live = select(Campaign.id).where(Campaign.closes_on >= cutoff)
+    over = select(Campaign.id).where(Campaign.closes_on < cutoff)
+    took_part_in_over = Participant.id.in_(
+        select(ConversationRow.participant_id).where(ConversationRow.campaign_id.in_(over))
+    ) | Participant.id.in_(
+        select(Contribution.participant_id).where(Contribution.campaign_id.in_(over))
+    )
+    still_live = Participant.id.in_(
+        select(ConversationRow.participant_id).where(ConversationRow.campaign_id.in_(live))
+    ) | Participant.id.in_(
+        select(Contribution.participant_id).where(Contribution.campaign_id.in_(live))
+    )
+    ids = list(
+        await session.scalars(
+            select(Participant.id).where(
+                took_part_in_over,
+                ~still_live,
+                ~Participant.key.startswith(ERASED_KEY_PREFIX),
+            )
+        )
+    )
+    for participant_id in ids:
+        for model in (ChatIdentity, ConversationRow):
+            await session.execute(
+                delete(model)
+                .where(model.participant_id == participant_id)
+                .execution_options(synchronize_session=False)
+            )
+        await session.execute(
+            delete(Outbox)
+            .where(Outbox.participant_id == participant_id, Outbox.status == "pending")
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(
+            update(Participant)
+            .where(Participant.id == participant_id)
+            .values(key=ERASED_KEY_PREFIX + secrets.token_hex(28))
+            .execution_options(synchronize_session=False)
+        )
+    return len(ids)
+
+
+async def erase_rejected_texts(session: AsyncSession, now: datetime, keep: timedelta) -> int:
+    """Erase the texts of contributions rejected before ``now - keep``; return how many."""
+    has_text = (
+        (Contribution.need != ERASED_TEXT)
+        | (Contribution.solution != ERASED_TEXT)
+        | Contribution.levers.is_not(None)
+        | Contribution.custom_theme.is_not(None)
+        | Contribution.originals.is_not(None)
+        | Contribution.reject_note.is_not(None)
+    )
+    result = await session.execute(
+        update(Contribution)
+        .where(
+            Contribution.status == "rejected",
+            Contribution.moderated_at < now - keep,
+            has_text,
+        )
+        .values(
+            need=ERASED_TEXT,
+            solution=ERASED_TEXT,
+            levers=None,
+            custom_theme=None,
+            originals=null(),  # SQL NULL, not JSON null
+            reject_note=None,
+            version=Contribution.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
 
 
 # --- inbound updates --------------------------------------------------------------------------
@@ -218,6 +322,12 @@ class MaintenanceReport:
     counters_deleted: int = 0
     updates_deleted: int = 0
     sends_interrupted: int = 0
+    #: Participants anonymised after their campaigns closed (settings.identity_retention).
+    identities_erased: int = 0
+    #: Rejected contributions whose texts were erased (settings.rejected_text_retention).
+    rejected_texts_erased: int = 0
+    #: A dry run: nothing was changed, the counts say what would have been.
+    dry_run: bool = False
     #: Steps skipped because another worker was doing them (PostgreSQL).
     skipped: list[str] = field(default_factory=list)
     #: Steps that failed (exception class names), retried on the next run.
@@ -231,8 +341,12 @@ class MaintenanceReport:
             f"update payloads erased: {self.payloads_erased}; "
             f"web replies erased: {self.replies_erased}; "
             f"interrupted notices marked failed: {self.sends_interrupted}; "
-            f"expired rate counters deleted: {self.counters_deleted}"
+            f"expired rate counters deleted: {self.counters_deleted}; "
+            f"identities erased after their campaign: {self.identities_erased}; "
+            f"rejected texts erased: {self.rejected_texts_erased}"
         )
+        if self.dry_run:
+            text = "dry run, nothing changed; would have: " + text
         if self.skipped:
             text += f"; skipped (another worker): {', '.join(self.skipped)}"
         if self.errors:
@@ -241,12 +355,17 @@ class MaintenanceReport:
 
 
 async def run_maintenance(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    dry_run: bool = False,
 ) -> MaintenanceReport:
     """Run every maintenance step once, each in its own transaction. A failing step is
-    reported in ``errors`` (class name only) and does not stop the others."""
+    reported in ``errors`` (class name only) and does not stop the others. ``dry_run``: each
+    step's transaction is rolled back; the counts tell what would have been done."""
     now = now or datetime.now(UTC)
-    report = MaintenanceReport()
+    report = MaintenanceReport(dry_run=dry_run)
 
     async def drafts(session: AsyncSession) -> None:
         report.drafts_purged = await purge_expired_drafts(session, now, settings.draft_ttl)
@@ -267,19 +386,37 @@ async def run_maintenance(
     async def counters(session: AsyncSession) -> None:
         report.counters_deleted = await purge_expired(session, now)
 
+    async def retention(session: AsyncSession) -> None:
+        report.identities_erased = await erase_identities_after_close(
+            session, now, settings.identity_retention
+        )
+        report.rejected_texts_erased = await erase_rejected_texts(
+            session, now, settings.rejected_text_retention
+        )
+
     steps: list[tuple[int, str, Callable[[AsyncSession], Awaitable[None]]]] = [
         (1, "drafts", drafts),
         (2, "updates", updates),
         (3, "outbox", outbox),
         (4, "rate counters", counters),
+        (5, "retention", retention),
     ]
     for lock, name, step in steps:
         try:
-            async with sessions() as session, session.begin():
-                if not await _try_lock(session, lock):
-                    report.skipped.append(name)
-                    continue
-                await step(session)
+            async with sessions() as session:
+                transaction = await session.begin()
+                try:
+                    if not await _try_lock(session, lock):
+                        report.skipped.append(name)
+                        continue
+                    await step(session)
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                if dry_run:
+                    await transaction.rollback()
+                else:
+                    await transaction.commit()
         except Exception as exc:  # reported; the next run retries
             report.errors.append(f"{name}:{type(exc).__name__}")
     return report
@@ -302,9 +439,17 @@ class MaintenanceLoop:
     (class names only) and retried on the next round; the loop never ends on its own."""
 
     def __init__(
-        self, settings: Settings, engine: AsyncEngine, *, interval: float | None = None
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        *,
+        interval: float | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
+        #: The time the retention is judged at (a channel acting "as on" another day passes its
+        #: own clock: a campaign of 2022 tried today must not have its participants erased).
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.sessions = session_factory(engine)
         self.interval = (
             interval if interval is not None else settings.maintenance_interval.total_seconds()
@@ -351,7 +496,7 @@ class MaintenanceLoop:
 
     async def run_once(self) -> MaintenanceReport:
         try:
-            report = await run_maintenance(self.sessions, self.settings)
+            report = await run_maintenance(self.sessions, self.settings, self.clock())
         except Exception as exc:  # never end the loop; never log more than the class
             report = MaintenanceReport(errors=[type(exc).__name__])
         if report.errors:

@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     #: 24 h: Telegram re-delivers an update for up to 24 h, and a forgotten update_id would be
     #: applied again.
     inbound_retention: timedelta = timedelta(hours=48)
+    #: How long after its campaign closes a participant's identity is kept (Telegram chat id,
+    #: the link to a browser): then the maintenance erases it and gives the participant a
+    #: random key, so their contributions stay, tied to nobody. Until then they can still
+    #: read and delete their contributions, and be told of moderation outcomes.
+    identity_retention: timedelta = timedelta(days=90)
+    #: How long after its rejection a contribution keeps its texts (to answer a citizen who
+    #: asks why): then the maintenance erases them, keeping the reference, reason and dates.
+    rejected_text_retention: timedelta = timedelta(days=30)
     #: Outbox rows claimed ("sending") longer ago than this were interrupted (a crash): they
     #: are marked failed, never sent again (a crash loses a notice rather than repeating it).
     outbox_sending_timeout: timedelta = timedelta(minutes=10)
@@ -159,7 +167,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "outbox_sending_timeout", "maintenance_interval", "altcha_expires", "web_reply_retention"
+        "outbox_sending_timeout",
+        "maintenance_interval",
+        "altcha_expires",
+        "web_reply_retention",
+        "identity_retention",
+        "rejected_text_retention",
     )
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:

@@ -18,6 +18,8 @@ RETENTION_SETTINGS = (
     "web_reply_retention",
     "outbox_sending_timeout",
     "console_session_idle",
+    "identity_retention",
+    "rejected_text_retention",
 )
 
 

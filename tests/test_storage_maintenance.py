@@ -326,7 +326,8 @@ async def test_concurrent_maintenance_runs_do_each_thing_once(
     assert again.summary() == (
         "expired drafts erased: 0; unanswered privacy notices erased: 0; "
         "processed updates deleted: 0; update payloads erased: 0; web replies erased: 0; "
-        "interrupted notices marked failed: 0; expired rate counters deleted: 0"
+        "interrupted notices marked failed: 0; expired rate counters deleted: 0; "
+        "identities erased after their campaign: 0; rejected texts erased: 0"
     )
     assert len(await _updates(engine)) == len(UPDATES) - 2
 
@@ -350,7 +351,8 @@ def test_cli_maintenance(
     assert out.splitlines() == [
         "expired drafts erased: 1; unanswered privacy notices erased: 1; "
         "processed updates deleted: 2; update payloads erased: 2; web replies erased: 0; "
-        "interrupted notices marked failed: 2; expired rate counters deleted: 0",
+        "interrupted notices marked failed: 2; expired rate counters deleted: 0; "
+        "identities erased after their campaign: 0; rejected texts erased: 0",
         "outbox: pending 1, sending 1, sent 1, failed 3",
     ]
     assert SECRET.decode() not in out

@@ -169,7 +169,9 @@ class WebChannel:
         self.adapter.core = self.processor
         self.contacts = Contacts(settings, engine)
         self.outbox = OutboxStore(engine)
-        self.maintenance = MaintenanceLoop(settings, engine, interval=maintenance_interval)
+        self.maintenance = MaintenanceLoop(
+            settings, engine, interval=maintenance_interval, clock=self.now
+        )
         self._last_seq = 0
 
     async def start(self) -> None:
