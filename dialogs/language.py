@@ -20,6 +20,7 @@ from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.lang_detect_exception import LangDetectException
 from langdetect.utils.lang_profile import LangProfile
 
+from dialogs.messages import written_in
 from dialogs.validation import count_letters
 
 _SAMPLE = 100
@@ -51,13 +52,15 @@ def _factory() -> DetectorFactory:
 def detect_language(
     text: str, interface_lang: str, *, min_letters: int, min_confidence: float
 ) -> Detected:
-    """The language of ``text`` (ISO 639-1), or ``interface_lang`` when it cannot be told."""
+    """The language of ``text`` (ISO 639-1), or the one the interface is written in when it
+    cannot be told (French for « Français facile »: its citizens write French)."""
+    fallback = written_in(interface_lang)
     # In lower case: langdetect skips words written in capitals, so a text typed in caps lock
     # was detected from its few other n-grams (French in capitals came out as German or
     # English, confidently). The profiles are overwhelmingly lower-case n-grams.
     sample = text[:_SAMPLE].lower()
     if count_letters(sample) < min_letters:
-        return Detected(interface_lang, False)
+        return Detected(fallback, False)
     detector = _factory().create()
     detector.n_trial = _TRIALS
     detector.CONV_THRESHOLD = _CONVERGENCE
@@ -65,7 +68,7 @@ def detect_language(
         detector.append(sample)
         ranked = detector.get_probabilities()
     except LangDetectException:
-        return Detected(interface_lang, False)
+        return Detected(fallback, False)
     if not ranked or ranked[0].prob < min_confidence:
-        return Detected(interface_lang, False)
+        return Detected(fallback, False)
     return Detected(str(ranked[0].lang), True)

@@ -306,7 +306,7 @@ def test_choice_from_another_step_is_refused() -> None:
 def test_language_command_and_switch() -> None:
     d = Driver()
     d.send("/language")
-    assert d.choices == ["lang:fr", "lang:en"]
+    assert d.choices == ["lang:fr", "lang:en", "lang:falc"]
     d.press("lang:en")
     assert d.conv.lang == "en" and d.effects == [SetLanguage("en")]
     assert "continue in English" in d.text
