@@ -91,7 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.logs import configure_logging
 
     configure_logging(args.verbose)
-    result: int = args.func(args)
+    from pydantic import ValidationError
+
+    try:
+        result: int = args.func(args)
+    except ValidationError as exc:  # the CNR_* settings: say which, without a traceback
+        print(f"cnrbot: configuration refused ({exc.error_count()} problem(s)):", file=sys.stderr)
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"  {where}: {error['msg']}", file=sys.stderr)
+        return 2
     return result
 
 

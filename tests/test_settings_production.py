@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,23 @@ def test_production_with_real_secrets_starts_and_development_is_lenient(
     assert relaxed.environment == "development"
     assert relaxed.production_problems() != []  # known, but a laptop may run it
 
+
+def test_a_command_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CNR_ENVIRONMENT": "production",
+        "CNR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cnr.db",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "CNR_SECRET_KEY is not set" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "cnr.db").exists()

@@ -3,6 +3,8 @@ what was backed up; wrong or damaged files are refused with a clear message."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,33 @@ async def test_backup_refuses_a_missing_directory(
 ) -> None:
     with pytest.raises(BackupError, match="no such directory"):
         await backup(sqlite_settings, tmp_path / "nowhere" / "cnr.backup")
+
+
+def test_the_commands_round_trip(tmp_path: Path) -> None:
+    """``cnrbot db backup`` and ``restore`` as an operator types them (SQLite)."""
+    env = {
+        "CNR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cnr.db",
+        "CNR_SECRET_KEY": "backup-test-secret",
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def cnrbot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert cnrbot("db", "upgrade").returncode == 0
+    made = cnrbot("db", "backup", str(tmp_path / "b.sqlite"))
+    assert made.returncode == 0, made.stderr
+    assert "0 contribution(s)" in made.stdout
+    back = cnrbot("db", "restore", str(tmp_path / "b.sqlite"))
+    assert back.returncode == 0, back.stderr
+    bad = cnrbot("db", "restore", str(tmp_path / "missing"))
+    assert bad.returncode == 2 and "cannot read" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -163,3 +163,31 @@ def test_previous_secrets_are_checked() -> None:
         Settings(secret_key=NEW, previous_secret_keys=("short",))
     same = Settings(secret_key=NEW, previous_secret_keys=(NEW, OLD, OLD))
     assert same.previous_master_secrets() == [OLD.encode()]
+
+
+def test_the_commands(tmp_path: Path) -> None:
+    """``cnrbot db rotate-keys`` as an operator types it, and its refusal without an old key;
+    ``cnrbot db maintenance --dry-run`` says it changed nothing."""
+    import subprocess
+    import sys
+
+    base = {"PATH": "/usr/bin:/bin", "CNR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"}
+
+    def cnrbot(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            env={**base, **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    refused = cnrbot("db", "rotate-keys", CNR_SECRET_KEY=NEW)
+    assert refused.returncode == 2 and "CNR_PREVIOUS_SECRET_KEYS" in refused.stderr
+    done = cnrbot("db", "rotate-keys", CNR_SECRET_KEY=NEW, CNR_PREVIOUS_SECRET_KEYS=f'["{OLD}"]')
+    assert done.returncode == 0, done.stderr
+    assert "Telegram participants re-keyed: 0" in done.stdout
+    dry = cnrbot("db", "maintenance", "--dry-run", CNR_SECRET_KEY=NEW)
+    assert dry.returncode == 0 and dry.stdout.startswith("dry run, nothing changed")

@@ -1,9 +1,11 @@
-"""``cnrbot db upgrade|current|purge-drafts|maintenance``."""
+"""``cnrbot db upgrade|current|purge-drafts|maintenance|backup|restore|rotate-keys``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
 from storage.db import create_engine, current_revision, upgrade
@@ -26,11 +28,34 @@ def register(sub: Any) -> None:
         "maintenance",
         help=(
             "once: erase expired drafts, delete processed updates older than "
-            "CNR_INBOUND_RETENTION, mark notices interrupted by a crash as failed "
+            "CNR_INBOUND_RETENTION, mark notices interrupted by a crash as failed, erase "
+            "identities and rejected texts past their retention "
             "(the running bot does it every CNR_MAINTENANCE_INTERVAL)"
         ),
     )
+    maint.add_argument(
+        "--dry-run", action="store_true", help="report what would be erased; change nothing"
+    )
     maint.set_defaults(func=_maintenance)
+    back = dbsub.add_parser(
+        "backup", help="write a backup of the database to FILE (online: workers may run)"
+    )
+    back.add_argument("file", type=Path, metavar="FILE")
+    back.set_defaults(func=_backup)
+    rest = dbsub.add_parser(
+        "restore",
+        help="replace the database's content by the backup in FILE (stop the workers first)",
+    )
+    rest.add_argument("file", type=Path, metavar="FILE")
+    rest.set_defaults(func=_restore)
+    rot = dbsub.add_parser(
+        "rotate-keys",
+        help=(
+            "re-encrypt and re-key with CNR_SECRET_KEY what CNR_PREVIOUS_SECRET_KEYS encrypted "
+            "(see storage/keys.py)"
+        ),
+    )
+    rot.set_defaults(func=_rotate_keys)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -94,7 +119,7 @@ def _maintenance(args: argparse.Namespace) -> int:
         try:
             await upgrade(engine)
             sessions = session_factory(engine)
-            report = await run_maintenance(sessions, settings)
+            report = await run_maintenance(sessions, settings, dry_run=args.dry_run)
             async with sessions() as session:
                 counts = await outbox_counts(session)
             return report, counts
@@ -105,3 +130,51 @@ def _maintenance(args: argparse.Namespace) -> int:
     print(report.summary())
     print("outbox: " + ", ".join(f"{status} {n}" for status, n in counts.items()))
     return 1 if report.errors else 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from storage.backup import BackupError, backup
+
+    try:
+        told = asyncio.run(backup(Settings(), args.file))
+    except BackupError as exc:
+        print(f"cnrbot db backup: {exc}", file=sys.stderr)
+        return 2
+    print(f"backup written to {args.file}: {told}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from storage.backup import BackupError, restore
+
+    try:
+        told = asyncio.run(restore(Settings(), args.file))
+    except BackupError as exc:
+        print(f"cnrbot db restore: {exc}", file=sys.stderr)
+        return 2
+    print(f"database restored from {args.file}: {told}")
+    return 0
+
+
+def _rotate_keys(args: argparse.Namespace) -> int:
+    from storage.keys import rotate_keys
+
+    settings = Settings()
+    if not settings.previous_secret_keys:
+        print(
+            "cnrbot db rotate-keys: set the new secret in CNR_SECRET_KEY and the old one in "
+            'CNR_PREVIOUS_SECRET_KEYS (e.g. ["old secret"]) first',
+            file=sys.stderr,
+        )
+        return 2
+
+    async def go() -> str:
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine)
+            return str(await rotate_keys(settings, engine))
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(go()))
+    return 0
