@@ -18,7 +18,7 @@ from dialogs.language import detect_language
 from dialogs.machine import EDITABLE, fire
 from dialogs.messages import CATALOGUES, t, written_in
 from dialogs.model import (
-    AttachmentEvent,
+    Choice,
     ChoiceEvent,
     Context,
     Conversation,
@@ -30,7 +30,6 @@ from dialogs.model import (
     SetLanguage,
     SubmitContribution,
 )
-from dialogs.pii import find_personal_data
 from dialogs.validation import check_text, clean_text, count_letters, fold
 
 # --- one turn ---------------------------------------------------------------------------------
@@ -71,22 +70,15 @@ TextHandler = Callable[[Turn, str], None]
 
 @dataclass(frozen=True)
 class Step:
-    """One state of the conversation: what it asks, what it does with an answer, and the
-    hint given when something else than an answer comes (a photo, a sticker...)."""
+    """One state of the conversation: what it asks, and what it does with an answer."""
 
     prompt: prompts.Prompt
     on_choice: ChoiceHandler
     on_text: TextHandler
-    hint: str = "text.expected_choice"
 
 
 def prompt_for(conv: Conversation, ctx: Context) -> list[Reply]:
-    """What the conversation asks now: the question put aside the step when there is one
-    (never two questions open at once), else the step's own (text and choices)."""
-    if conv.aside:
-        asked = prompts.ask_aside(conv, ctx)
-        if asked:
-            return asked
+    """What the conversation asks at its current state (text and choices)."""
     return STEPS[conv.state].prompt(conv, ctx)
 
 
@@ -101,10 +93,6 @@ def choose(turn: Turn, event: ChoiceEvent) -> None:
     if choice.startswith("lang:"):
         _set_language(turn, choice[5:])
         return
-    if choice.startswith("aside:"):
-        if not (conv.aside and _on_aside(turn, choice[6:])):
-            _stale(turn)
-        return
     if choice == "mine" and conv.state == "done":
         turn.effects.append(ListContributions())
         return
@@ -113,26 +101,8 @@ def choose(turn: Turn, event: ChoiceEvent) -> None:
 
 
 def answer_text(turn: Turn, raw: str) -> None:
-    """Text typed at the current step (or at the question put aside it)."""
-    if turn.conv.aside:
-        _aside_text(turn, raw)
-        return
+    """Text typed at the current step."""
     STEPS[turn.conv.state].on_text(turn, raw)
-
-
-def attachment(turn: Turn, event: AttachmentEvent) -> None:
-    """A photo, a voice note, a sticker, a file, a location, a contact...: the step's own hint
-    (with words for what was sent when it can be named), then its question again."""
-    conv = turn.conv
-    hint = "text.expected_choice" if conv.aside else STEPS[conv.state].hint
-    text = t(turn.lang, hint)
-    if event.kind in ("location", "contact"):
-        text = t(turn.lang, f"attachment.{event.kind}") + " " + text
-    turn.replies.append(Reply(text))
-    if conv.state == "new":
-        greet(turn)
-    else:
-        turn.prompt()
 
 
 def _stale(turn: Turn) -> None:
@@ -141,8 +111,6 @@ def _stale(turn: Turn) -> None:
 
 
 def _set_language(turn: Turn, lang: str) -> None:
-    if (turn.conv.aside or "").startswith("lang:"):
-        turn.conv.aside = None  # the offer to switch is answered
     if lang == "keep" or lang not in CATALOGUES:
         turn.prompt()
         return
@@ -304,17 +272,13 @@ def _custom_theme_text(turn: Turn, raw: str) -> None:
 
 
 def _free_text(turn: Turn, raw: str) -> None:
-    """The need, the solution or the levers: checked (the optional levers have no minimum
-    length: "CPTS, ARS" says it), then held for a question when it looks like it holds
-    personal data, else stored."""
+    """The need, the solution or the levers: checked, stored with the language it is written
+    in, and switching to that language offered once per draft when it is not the interface's."""
     conv = turn.conv
     state = conv.state
     limits = turn.ctx.limits
-    if state == "levers":
-        min_chars, max_chars = 1, limits.levers_max
-    else:
-        min_chars, max_chars = limits.text_min, limits.text_max
-    checked = check_text(raw, min_chars=min_chars, max_chars=max_chars)
+    max_chars = limits.levers_max if state == "levers" else limits.text_max
+    checked = check_text(raw, min_chars=limits.text_min, max_chars=max_chars)
     if checked.text and prompts.is_a_button_label(checked.text, turn.ctx.campaign):
         turn.say("text.looks_like_choice")
         turn.prompt()
@@ -323,23 +287,9 @@ def _free_text(turn: Turn, raw: str) -> None:
         turn.say(checked.error, **dict(checked.params))
         turn.prompt()
         return
-    if find_personal_data(checked.text, titles=True):
-        conv.aside, conv.held = "pii", checked.text
-        turn.prompt()
-        return
-    _store_text(turn, checked.text)
-
-
-def _store_text(turn: Turn, text: str) -> None:
-    """Store the answer with the language it is written in, and go on; switching to that
-    language is offered once per draft when it is not the interface's (asked alone: the next
-    step's question comes once it is answered)."""
-    conv = turn.conv
-    state = conv.state
-    limits = turn.ctx.limits
-    conv.answers[state] = text
+    conv.answers[state] = checked.text
     detected = detect_language(
-        text,
+        checked.text,
         conv.lang,
         min_letters=limits.langdetect_min_letters,
         min_confidence=limits.langdetect_min_confidence,
@@ -354,7 +304,19 @@ def _store_text(turn: Turn, text: str) -> None:
     )
     if offer:
         conv.lang_offered = True
-        conv.aside = f"lang:{detected.lang}"
+        turn.replies.append(
+            Reply(
+                t(
+                    conv.lang,
+                    "lang.offer_switch",
+                    language=t(conv.lang, f"lang.in.{detected.lang}"),
+                ),
+                (
+                    Choice(f"lang:{detected.lang}", t(detected.lang, f"lang.name.{detected.lang}")),
+                    Choice("lang:keep", t(conv.lang, "lang.keep")),
+                ),
+            )
+        )
     after_move(turn)
 
 
