@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from dialogs import flow
 from dialogs.messages import normalise_lang, t
 from dialogs.model import Choice, ChoiceEvent, CommandEvent, Event, Reply
-from storage.service import DialogService
+from storage.service import DialogService, HandleResult
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,27 @@ log = logging.getLogger(__name__)
 CHANNEL = "terminal"
 MIN_WIDTH, MAX_WIDTH = 30, 88
 PROMPT = "> "
+#: The packages of this project: their warnings (one line, never a text nor an identity, such
+#: as "database unavailable") are shown in the terminal; the libraries' log lines are not.
+OWN_LOGGERS = frozenset({"bot", "cnrbot", "dialogs", "storage", "exporter", "moderation"})
+
+
+class OwnRecordsOnly(logging.Filter):
+    """Passes the records of :data:`OWN_LOGGERS` only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.partition(".")[0] in OWN_LOGGERS
+
+
+def keep_libraries_off_the_terminal() -> None:
+    """The citizen's terminal is no place for a library's log line or warning (transitions'
+    "Can't trigger event", a driver's or SQLAlchemy's warning): Python warnings go through
+    logging, and the root logger's handlers pass on this project's records only. ``cnrbot -v
+    chat`` leaves them all on, for a developer."""
+    logging.captureWarnings(True)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, OwnRecordsOnly) for f in handler.filters):
+            handler.addFilter(OwnRecordsOnly())
 
 
 def user_id_file(settings: Settings) -> Path:
@@ -172,11 +193,21 @@ def run_chat(
             return 130
         try:
 
-            def send(event: Event) -> None:
+            def send(event: Event | None) -> None:
+                """Handle ``event``; None: show where the conversation stands (the welcome
+                for a newcomer), as when the chat is started again."""
                 now = datetime.now(UTC)
                 if today is not None:
                     now = datetime.combine(today, now.timetz())
                 try:
+                    if event is None:
+                        result = runner.run(
+                            service.peek(CHANNEL, user, lang_hint=lang_hint, now=now)
+                        )
+                        if result.conversation.state != "new":
+                            _show(result)
+                            return
+                        event = CommandEvent("start")
                     result = runner.run(
                         service.handle(CHANNEL, user, event, lang_hint=lang_hint, now=now)
                     )
@@ -191,12 +222,17 @@ def run_chat(
                     out.write(render([Reply(t(term.lang, "channel.error"))], width))
                     out.flush()
                     return
+                _show(result)
+
+            def _show(result: HandleResult) -> None:
                 out.write(render(result.replies, width))
                 out.flush()
                 term.shown(result.replies, result.conversation.version)
                 term.lang = result.conversation.lang
 
-            send(CommandEvent("start"))  # shows the current step (or the welcome)
+            # Where the conversation stands (not /start: typed mid-draft, it asks whether to
+            # start again); a newcomer is greeted as /start does.
+            send(None)
             while True:
                 try:
                     line = read()

@@ -54,11 +54,12 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def run_cnrbot(
-    tmp_path: Path, args: list[str], stdin: str = ""
+def run_python(
+    tmp_path: Path, argv: list[str], stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """``python ARGV...`` in ``tmp_path``, on a database there, ``stdin`` as its input."""
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, *argv],
         input=stdin,
         capture_output=True,
         text=True,
@@ -69,18 +70,16 @@ def run_cnrbot(
     )
 
 
+def run_cnrbot(
+    tmp_path: Path, args: list[str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return run_python(tmp_path, ["-m", "bot.cli", *args], stdin)
+
+
 def loaded_modules(tmp_path: Path, args: list[str]) -> tuple[str, set[str]]:
     """What ``cnrbot ARGS`` printed before the probe's list, and the modules it loaded."""
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
-        input="",  # end of input at once: the chat stops at its first prompt
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        timeout=TIMEOUT,
-        check=False,
-    )
+    # no input: the chat stops at its first prompt
+    result = run_python(tmp_path, ["-c", PROBE, *args])
     assert result.returncode == 0, result.stderr
     assert MARK in result.stdout, result.stdout + result.stderr
     printed, modules = result.stdout.split(MARK + "\n", 1)
@@ -137,3 +136,97 @@ def test_first_chat_prompt_loads_no_web_export_console_or_telegram(tmp_path: Pat
     assert "CNR Santé" in printed  # the welcome was shown
     assert "bot.terminal" in modules  # the probe did run the chat
     assert heavy_in(modules) == []
+
+
+# --- what a citizen's terminal shows ------------------------------------------------------
+
+#: Lines a citizen may type that the conversation does not expect, at every step they reach.
+ODD_LINES = [
+    "/back",
+    "/cancel",
+    "/erase",
+    "/resume",
+    "/send",
+    "/start NOWHERE",
+    "/",
+    "//",
+    "/passer",
+    "99",
+    "0",
+    "-1",
+    "",
+    "   ",
+    "\x00\x1b[31m\u202e",
+    "é" * 5000,
+    "1",  # accept
+    "/back",
+    "/back",
+    "/cancel",
+    "Oise",
+    "/language",
+    "zz",
+    "/delete",
+    "2",  # no, keep my data
+    "2",  # theme 2
+    "/skip",
+    "trop court",
+    "日本語のテキストを書いています。これは地域の医療についての意見です。",
+    "/cancel",
+    "/cancel",
+    "1",
+    "/mine",
+    "/inconnu",
+    "/delete",
+    "1",  # yes, erase
+    "/back",
+]
+
+
+@pytest.mark.parametrize("date", [DATE, "2023-06-01"], ids=["open", "closed"])
+def test_odd_input_writes_nothing_on_stderr(tmp_path: Path, date: str) -> None:
+    result = run_cnrbot(tmp_path, ["chat", "--date", date], "\n".join(ODD_LINES) + "\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("> ") >= len(ODD_LINES)  # every line was read and answered
+    assert result.stderr == ""
+
+
+#: ``cnrbot chat`` where each line handled also makes libraries log and warn, and this
+#: project log a warning of its own.
+NOISY_CHAT = """
+import logging, sys, warnings
+import bot.cli
+from storage.service import DialogService
+
+handle = DialogService.handle
+
+async def noisy(self, *args, **kwargs):
+    logging.getLogger("transitions.core").warning("Can't trigger event back from state new!")
+    logging.getLogger("sqlalchemy.pool.impl").error("a library's error")
+    warnings.warn("a library's Python warning", RuntimeWarning)
+    logging.getLogger("storage.service").warning("our own one-line warning")
+    return await handle(self, *args, **kwargs)
+
+DialogService.handle = noisy
+sys.exit(bot.cli.main(sys.argv[1:]))
+"""
+
+
+def noisy_chat(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    argv = ["-c", NOISY_CHAT, *options, "chat", "--date", DATE]
+    return run_python(tmp_path, argv, "/back\n1\n")
+
+
+def test_library_log_lines_and_warnings_never_reach_the_terminal(tmp_path: Path) -> None:
+    result = noisy_chat(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "CNR Santé" in result.stdout
+    assert "our own one-line warning" in result.stderr  # ours are shown
+    for library in ("Can't trigger event", "a library's error", "a library's Python warning"):
+        assert library not in result.stderr
+
+
+def test_verbose_chat_shows_the_libraries(tmp_path: Path) -> None:
+    result = noisy_chat(tmp_path, "-v")
+    assert result.returncode == 0, result.stderr
+    assert "Can't trigger event" in result.stderr
+    assert "a library's Python warning" in result.stderr

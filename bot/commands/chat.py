@@ -35,8 +35,11 @@ def register(sub: Any) -> None:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from bot.terminal import run_chat  # imported when used: the CLI starts fast
+    # imported when the chat runs, not for `cnrbot chat --help`
+    from bot.terminal import keep_libraries_off_the_terminal, run_chat
 
+    if not args.verbose:
+        keep_libraries_off_the_terminal()
     settings = Settings()
     return run_chat(
         settings,
