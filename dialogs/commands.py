@@ -1,7 +1,11 @@
 """Commands, available at every step: ``/start``, ``/help``, ``/back``, ``/cancel``,
-``/language``, ``/privacy``, ``/mine``, ``/delete`` (and their French words)."""
+``/language``, ``/privacy``, ``/mine``, ``/delete`` (and their French words: ``/aide``,
+``/retour``, ``/annuler``, ``/langue``, ``/confidentialite``, ``/mes_contributions``,
+``/supprimer_mes_donnees``..., the French command menu's)."""
 
 from __future__ import annotations
+
+import unicodedata
 
 from dialogs import prompts, steps
 from dialogs.machine import DRAFT_STATES, draft_in_progress, fire
@@ -11,6 +15,17 @@ from dialogs.validation import fold
 
 #: Canonical commands (Telegram's command menu) and the other words accepted for them.
 COMMANDS = ("start", "help", "back", "cancel", "language", "privacy", "mine", "delete")
+#: The commands' names in the French command menu (and in « Français facile »), each an alias.
+FRENCH_COMMANDS = {
+    "start": "start",  # Telegram's own "Start" button sends /start
+    "help": "aide",
+    "back": "retour",
+    "cancel": "annuler",
+    "language": "langue",
+    "privacy": "confidentialite",
+    "mine": "mes_contributions",
+    "delete": "supprimer_mes_donnees",
+}
 COMMAND_ALIASES = {
     "aide": "help",
     "retour": "back",
@@ -24,7 +39,9 @@ COMMAND_ALIASES = {
     "mes_contributions": "mine",
     "contributions": "mine",
     "supprimer": "delete",
+    "supprimer_mes_donnees": "delete",
     "effacer": "delete",
+    "effacer_mes_donnees": "delete",
     "commencer": "start",
     "demarrer": "start",
 }
@@ -33,7 +50,8 @@ COMMAND_ALIASES = {
 def command(turn: Turn, event: CommandEvent) -> None:
     """Apply a command. Help, privacy, language, "my contributions" and "delete my data" work
     even while the consultation is closed; the others then say it is closed."""
-    name = COMMAND_ALIASES.get(event.name, event.name)
+    name = _plain(event.name)
+    name = COMMAND_ALIASES.get(name, name)
     conv = turn.conv
     if name == "start":
         _start(turn, event.arg)
@@ -70,12 +88,20 @@ def command(turn: Turn, event: CommandEvent) -> None:
         turn.prompt()
 
 
+def _plain(name: str) -> str:
+    """``/confidentialité`` is ``/confidentialite`` (accents dropped)."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _start(turn: Turn, payload: str) -> None:
-    """``/start`` (again): the greeting before consent, else the current step; with a
-    territory's deep link (a poster), that territory."""
+    """``/start`` (again): the greeting before consent; with a draft under way, "start again
+    or continue?"; else the current step. With a territory's deep link (a poster): that
+    territory, or with a draft under way for another, "change the territory?"."""
     conv = turn.conv
     territory = _territory_from_payload(turn.ctx.campaign, payload)
-    if territory and conv.state in ("new", "consent", "territory", "done"):
+    under_way = conv.state in DRAFT_STATES and draft_in_progress(conv)
+    if territory and not under_way and conv.state in ("new", "consent", "territory", "done"):
         steps.set_territory(conv, territory)
         if conv.state == "territory" and fire(conv, "set_territory"):
             steps.after_move(turn)
@@ -85,6 +111,12 @@ def _start(turn: Turn, payload: str) -> None:
         return
     if conv.state in ("new", "consent"):
         steps.greet(turn)
+        return
+    if territory and conv.state in DRAFT_STATES and territory != conv.answers.get("territory"):
+        steps.ask_territory_change(turn, territory)
+        return
+    if under_way and not territory:
+        steps.ask_restart(turn)
         return
     turn.prompt()
 

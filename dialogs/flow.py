@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from dialogs import prompts, steps
-from dialogs.commands import COMMAND_ALIASES, COMMANDS, command
+from dialogs.commands import COMMAND_ALIASES, COMMANDS, FRENCH_COMMANDS, command
 from dialogs.machine import (
     DRAFT_STATES,
     EDITABLE,
@@ -34,6 +34,7 @@ from dialogs.machine import (
 )
 from dialogs.messages import normalise_lang
 from dialogs.model import (
+    AttachmentEvent,
     ChoiceEvent,
     CommandEvent,
     Context,
@@ -54,6 +55,7 @@ __all__ = [
     "DRAFT_STATES",
     "EDITABLE",
     "FREE_TEXT_STATES",
+    "FRENCH_COMMANDS",
     "MACHINE",
     "STATES",
     "TRANSITIONS",
@@ -115,6 +117,8 @@ def _dispatch(turn: Turn, event: Event) -> None:
         turn.say_closed()
     elif isinstance(event, ChoiceEvent):
         steps.choose(turn, event)
+    elif isinstance(event, AttachmentEvent):
+        steps.attachment(turn, event)
     elif event.state is not None and event.state != turn.conv.state:
         turn.say("channel.stale_text")
         turn.prompt()

@@ -114,6 +114,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     # a draft left idle too long starts again at the territory (a draft state implies consent:
     # the territory is only reached by accepting the privacy notice)
     _t("expire", [*DRAFT_STATES, "confirm_cancel"], "territory", conditions=[has_draft]),
+    # /start mid-draft, "start again": from the territory, the draft forgotten
+    _t("restart", list(DRAFT_STATES), "territory"),
     _t("cancel", list(DRAFT_STATES), "confirm_cancel"),
     _t("discard", "confirm_cancel", "done"),
     _t("delete", [s for s in STATES if s != "confirm_delete"], "confirm_delete"),
@@ -143,11 +145,15 @@ def fire(conv: Conversation, trigger: str) -> bool:
 
     A trigger with no transition from the current state is refused here, before
     ``transitions`` would log a warning about it (an ordinary case: ``back`` at the first step).
+    A question put aside the step (``conv.aside``) is over once the state has changed.
     """
     event = MACHINE.events.get(trigger)
     if event is None or conv.state not in event.transitions:
         return False
-    return bool(event.trigger(conv))
+    moved = bool(event.trigger(conv))
+    if moved:
+        conv.aside = conv.held = None
+    return moved
 
 
 def mermaid() -> str:

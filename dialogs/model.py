@@ -55,6 +55,14 @@ class Conversation:
     return_resume: str | None = None
     #: Whether the language the citizen seems to write in was offered (once per draft).
     lang_offered: bool = False
+    #: A question put before the step's own, answered first (never two questions open):
+    #: ``"pii"`` (personal data in the answer just typed: rewrite or keep), ``"lang:<code>"``
+    #: (continue in the language the citizen writes in), ``"restart"`` (/start mid-draft:
+    #: start again or continue), ``"territory:<code>"`` (a poster's territory mid-draft).
+    #: Over when the state changes (:func:`dialogs.machine.fire`).
+    aside: str | None = None
+    #: The answer held while ``aside`` is ``"pii"`` (stored only if the citizen keeps it).
+    held: str | None = None
 
     def __post_init__(self) -> None:
         # Answers of schema 1 (a stored conversation, older code) carry the bookkeeping under
@@ -86,6 +94,8 @@ class Conversation:
             "return_to": self.return_to,
             "return_resume": self.return_resume,
             "lang_offered": self.lang_offered,
+            "aside": self.aside,
+            "held": self.held,
         }
 
     @classmethod
@@ -103,6 +113,8 @@ class Conversation:
             return_to=data.get("return_to"),
             return_resume=data.get("return_resume"),
             lang_offered=bool(data.get("lang_offered", False)),
+            aside=data.get("aside"),
+            held=data.get("held"),
         )
 
 
@@ -142,7 +154,16 @@ class CommandEvent:
     arg: str = ""
 
 
-Event = TextEvent | ChoiceEvent | CommandEvent
+@dataclass(frozen=True)
+class AttachmentEvent:
+    """Something other than text sent where the conversation reads text and buttons: a photo,
+    a voice note, a sticker, a file, a location, a contact... (``kind``: which; its content is
+    never read)."""
+
+    kind: str
+
+
+Event = TextEvent | ChoiceEvent | CommandEvent | AttachmentEvent
 
 
 # --- replies and effects ------------------------------------------------------------------

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from dialogs.machine import EDITABLE
 from dialogs.messages import CATALOGUES, FALC, t, written_in
 from dialogs.model import CampaignView, Choice, Context, ContributionSummary, Conversation, Reply
+from dialogs.pii import find_personal_data
 from dialogs.validation import fold
 
 #: More territories than this are typed (postal code, commune), not offered as buttons.
@@ -127,6 +128,53 @@ ask_delete = ask_with_choices(
 )
 
 
+# --- a question put aside the step (Conversation.aside) -------------------------------------
+
+
+def ask_aside(conv: Conversation, ctx: Context) -> list[Reply]:
+    """The question put before the step's own; [] when there is none."""
+    aside, lang = conv.aside or "", conv.lang
+    kind, _, value = aside.partition(":")
+    if aside == "pii":
+        kinds = dict.fromkeys(f.kind for f in find_personal_data(conv.held or "", titles=True))
+        what = ", ".join(t(lang, f"pii.kind.{k}") for k in kinds) or t(lang, "pii.kind.name")
+        choices = (
+            Choice("aside:rewrite", t(lang, "pii.rewrite")),
+            Choice("aside:keep", t(lang, "pii.keep")),
+        )
+        return [Reply(t(lang, "pii.found", what=what), choices)]
+    if kind == "lang" and value in CATALOGUES:
+        text = t(lang, "lang.offer_switch", language=t(lang, f"lang.in.{value}"))
+        offered = (
+            Choice(f"lang:{value}", t(value, f"lang.name.{value}")),
+            Choice("lang:keep", t(lang, "lang.keep")),
+        )
+        return [Reply(text, offered)]
+    if aside == "restart":
+        return _reply(
+            lang,
+            "restart.confirm",
+            Choice("aside:restart", t(lang, "restart.yes")),
+            Choice("aside:continue", t(lang, "restart.no")),
+        )
+    if kind == "territory":
+        new = ctx.campaign.territory(value)
+        current = ctx.campaign.territory(str(conv.answers.get("territory", "")))
+        if new is not None:
+            text = t(
+                lang,
+                "territory.change_confirm",
+                territory=new.name,
+                current=current.name if current else t(lang, "review.none"),
+            )
+            choices = (
+                Choice("aside:move", t(lang, "territory.change_yes")),
+                Choice("aside:stay", t(lang, "territory.change_no")),
+            )
+            return [Reply(text, choices)]
+    return []
+
+
 def language_choices() -> tuple[Choice, ...]:
     """Every interface language, each named in itself."""
     return tuple(Choice(f"lang:{lang}", t(lang, f"lang.name.{lang}")) for lang in CATALOGUES)
@@ -181,6 +229,12 @@ _BUTTON_IDS = (
     "delete.yes",
     "delete.no",
     "lang.keep",
+    "pii.rewrite",
+    "pii.keep",
+    "restart.yes",
+    "restart.no",
+    "territory.change_yes",
+    "territory.change_no",
 )
 
 

@@ -18,6 +18,7 @@ from dialogs.language import detect_language
 from dialogs.machine import EDITABLE, fire
 from dialogs.messages import CATALOGUES, t, written_in
 from dialogs.model import (
+    AttachmentEvent,
     Choice,
     ChoiceEvent,
     Context,
@@ -30,6 +31,7 @@ from dialogs.model import (
     SetLanguage,
     SubmitContribution,
 )
+from dialogs.pii import find_personal_data
 from dialogs.validation import check_text, clean_text, count_letters, fold
 
 # --- one turn ---------------------------------------------------------------------------------
@@ -70,15 +72,22 @@ TextHandler = Callable[[Turn, str], None]
 
 @dataclass(frozen=True)
 class Step:
-    """One state of the conversation: what it asks, and what it does with an answer."""
+    """One state of the conversation: what it asks, what it does with an answer, and the
+    hint given when something else than an answer comes (a photo, a sticker...)."""
 
     prompt: prompts.Prompt
     on_choice: ChoiceHandler
     on_text: TextHandler
+    hint: str = "text.expected_choice"
 
 
 def prompt_for(conv: Conversation, ctx: Context) -> list[Reply]:
-    """What the conversation asks at its current state (text and choices)."""
+    """What the conversation asks now: the question put aside the step when there is one
+    (never two questions open at once), else the step's own (text and choices)."""
+    if conv.aside:
+        asked = prompts.ask_aside(conv, ctx)
+        if asked:
+            return asked
     return STEPS[conv.state].prompt(conv, ctx)
 
 
@@ -93,6 +102,10 @@ def choose(turn: Turn, event: ChoiceEvent) -> None:
     if choice.startswith("lang:"):
         _set_language(turn, choice[5:])
         return
+    if choice.startswith("aside:"):
+        if not (conv.aside and _on_aside(turn, choice[6:])):
+            _stale(turn)
+        return
     if choice == "mine" and conv.state == "done":
         turn.effects.append(ListContributions())
         return
@@ -101,8 +114,26 @@ def choose(turn: Turn, event: ChoiceEvent) -> None:
 
 
 def answer_text(turn: Turn, raw: str) -> None:
-    """Text typed at the current step."""
+    """Text typed at the current step (or at the question put aside it)."""
+    if turn.conv.aside:
+        _aside_text(turn, raw)
+        return
     STEPS[turn.conv.state].on_text(turn, raw)
+
+
+def attachment(turn: Turn, event: AttachmentEvent) -> None:
+    """A photo, a voice note, a sticker, a file, a location, a contact...: the step's own hint
+    (with words for what was sent when it can be named), then its question again."""
+    conv = turn.conv
+    hint = "text.expected_choice" if conv.aside else STEPS[conv.state].hint
+    text = t(turn.lang, hint)
+    if event.kind in ("location", "contact"):
+        text = t(turn.lang, f"attachment.{event.kind}") + " " + text
+    turn.replies.append(Reply(text))
+    if conv.state == "new":
+        greet(turn)
+    else:
+        turn.prompt()
 
 
 def _stale(turn: Turn) -> None:
@@ -111,13 +142,18 @@ def _stale(turn: Turn) -> None:
 
 
 def _set_language(turn: Turn, lang: str) -> None:
+    if (turn.conv.aside or "").startswith("lang:"):
+        turn.conv.aside = None  # the offer to switch is answered
     if lang == "keep" or lang not in CATALOGUES:
         turn.prompt()
         return
     turn.conv.lang = lang
     turn.effects.append(SetLanguage(lang))
     turn.say("lang.set")
-    turn.prompt()
+    if turn.conv.state == "new":
+        greet(turn)  # the greeting in that language, and the choice kept (as after /start)
+    else:
+        turn.prompt()
 
 
 def _no_choice(turn: Turn, choice: str) -> bool:
@@ -272,13 +308,17 @@ def _custom_theme_text(turn: Turn, raw: str) -> None:
 
 
 def _free_text(turn: Turn, raw: str) -> None:
-    """The need, the solution or the levers: checked, stored with the language it is written
-    in, and switching to that language offered once per draft when it is not the interface's."""
+    """The need, the solution or the levers: checked (the optional levers have no minimum
+    length: "CPTS, ARS" says it), then held for a question when it looks like it holds
+    personal data, else stored."""
     conv = turn.conv
     state = conv.state
     limits = turn.ctx.limits
-    max_chars = limits.levers_max if state == "levers" else limits.text_max
-    checked = check_text(raw, min_chars=limits.text_min, max_chars=max_chars)
+    if state == "levers":
+        min_chars, max_chars = 1, limits.levers_max
+    else:
+        min_chars, max_chars = limits.text_min, limits.text_max
+    checked = check_text(raw, min_chars=min_chars, max_chars=max_chars)
     if checked.text and prompts.is_a_button_label(checked.text, turn.ctx.campaign):
         turn.say("text.looks_like_choice")
         turn.prompt()
@@ -287,9 +327,23 @@ def _free_text(turn: Turn, raw: str) -> None:
         turn.say(checked.error, **dict(checked.params))
         turn.prompt()
         return
-    conv.answers[state] = checked.text
+    if find_personal_data(checked.text, titles=True):
+        conv.aside, conv.held = "pii", checked.text
+        turn.prompt()
+        return
+    _store_text(turn, checked.text)
+
+
+def _store_text(turn: Turn, text: str) -> None:
+    """Store the answer with the language it is written in, and go on; switching to that
+    language is offered once per draft when it is not the interface's (asked alone: the next
+    step's question comes once it is answered)."""
+    conv = turn.conv
+    state = conv.state
+    limits = turn.ctx.limits
+    conv.answers[state] = text
     detected = detect_language(
-        checked.text,
+        text,
         conv.lang,
         min_letters=limits.langdetect_min_letters,
         min_confidence=limits.langdetect_min_confidence,
@@ -304,20 +358,69 @@ def _free_text(turn: Turn, raw: str) -> None:
     )
     if offer:
         conv.lang_offered = True
-        turn.replies.append(
-            Reply(
-                t(
-                    conv.lang,
-                    "lang.offer_switch",
-                    language=t(conv.lang, f"lang.in.{detected.lang}"),
-                ),
-                (
-                    Choice(f"lang:{detected.lang}", t(detected.lang, f"lang.name.{detected.lang}")),
-                    Choice("lang:keep", t(conv.lang, "lang.keep")),
-                ),
-            )
-        )
+        conv.aside = f"lang:{detected.lang}"
     after_move(turn)
+
+
+# --- a question put aside the step (Conversation.aside) ---------------------------------------
+
+
+def _on_aside(turn: Turn, answer: str) -> bool:
+    """The answer to the question put aside the step; False when it does not fit it."""
+    conv = turn.conv
+    aside = conv.aside or ""
+    if aside == "pii" and answer in ("keep", "rewrite"):
+        held, conv.aside, conv.held = conv.held, None, None
+        if answer == "keep" and held:
+            _store_text(turn, held)
+        else:
+            turn.prompt()
+        return True
+    if aside == "restart" and answer in ("restart", "continue"):
+        conv.aside = None
+        if answer == "restart" and fire(conv, "restart"):
+            clear_draft(conv)
+            turn.say("restart.done")
+        turn.prompt()
+        return True
+    if aside.startswith("territory:") and answer in ("move", "stay"):
+        conv.aside = None
+        code = aside.partition(":")[2]
+        territory = turn.ctx.campaign.territory(code)
+        if answer == "move" and territory is not None:
+            set_territory(conv, code)
+            turn.say("territory.changed", territory=territory.name)
+        turn.prompt()
+        return True
+    return False
+
+
+def _aside_text(turn: Turn, raw: str) -> None:
+    """Text typed while a question is put aside the step: one of its buttons' labels picks
+    it; other text leaves the question unanswered (the answer held is not kept, the
+    language, the draft and the territory stay as they are) and answers the step."""
+    conv = turn.conv
+    key = fold(raw)
+    if key:
+        for reply in prompt_for(conv, turn.ctx):
+            for choice in reply.choices:
+                if fold(choice.label) == key:
+                    choose(turn, ChoiceEvent(choice.id))
+                    return
+    conv.aside = conv.held = None
+    STEPS[conv.state].on_text(turn, raw)
+
+
+def ask_restart(turn: Turn) -> None:
+    """/start with a draft under way: start again, or continue?"""
+    turn.conv.aside = "restart"
+    turn.prompt()
+
+
+def ask_territory_change(turn: Turn, code: str) -> None:
+    """/start <territory> (a poster) with a draft under way for another: change it?"""
+    turn.conv.aside = f"territory:{code}"
+    turn.prompt()
 
 
 def _on_levers(turn: Turn, choice: str) -> bool:
@@ -504,6 +607,7 @@ def _forget_bookkeeping(conv: Conversation) -> None:
     conv.territory_candidates = ()
     conv.return_to = conv.return_resume = None
     conv.lang_offered = False
+    conv.aside = conv.held = None
 
 
 def _forget_everything(conv: Conversation) -> None:
@@ -528,19 +632,26 @@ def expire_draft(turn: Turn) -> bool:
 
 _EXPECTED_CHOICE = _typed_choice("text.expected_choice")
 
+_WORDS = "channel.unsupported"  # a step that reads words: "write your answer"
+_CONFIRM = "confirm.hint"
+
 STEPS: dict[str, Step] = {
-    "new": Step(prompts.ask_welcome, _on_consent, _greet_text),
-    "consent": Step(prompts.ask_consent, _on_consent, _typed_choice("consent.required")),
-    "territory": Step(prompts.ask_territory, _on_territory, _territory_text),
-    "theme": Step(prompts.ask_theme, _on_theme, _EXPECTED_CHOICE),
-    "custom_theme": Step(prompts.ask_only("custom_theme.prompt"), _no_choice, _custom_theme_text),
-    "need": Step(prompts.ask_only("need.prompt"), _no_choice, _free_text),
-    "solution": Step(prompts.ask_only("solution.prompt"), _no_choice, _free_text),
-    "levers": Step(prompts.ask_levers, _on_levers, _free_text),
-    "profile": Step(prompts.ask_profile, _on_profile, _EXPECTED_CHOICE),
-    "review": Step(prompts.ask_review, _on_review, _EXPECTED_CHOICE),
-    "done": Step(prompts.ask_done, _on_done, _EXPECTED_CHOICE),
-    "confirm_cancel": Step(prompts.ask_cancel, _on_confirm_cancel, _EXPECTED_CHOICE),
-    "confirm_delete": Step(prompts.ask_delete, _on_confirm_delete, _EXPECTED_CHOICE),
+    "new": Step(prompts.ask_welcome, _on_consent, _greet_text, _WORDS),
+    "consent": Step(
+        prompts.ask_consent, _on_consent, _typed_choice("consent.required"), "consent.required"
+    ),
+    "territory": Step(prompts.ask_territory, _on_territory, _territory_text, "territory.hint"),
+    "theme": Step(prompts.ask_theme, _on_theme, _EXPECTED_CHOICE, "theme.hint"),
+    "custom_theme": Step(
+        prompts.ask_only("custom_theme.prompt"), _no_choice, _custom_theme_text, _WORDS
+    ),
+    "need": Step(prompts.ask_only("need.prompt"), _no_choice, _free_text, _WORDS),
+    "solution": Step(prompts.ask_only("solution.prompt"), _no_choice, _free_text, _WORDS),
+    "levers": Step(prompts.ask_levers, _on_levers, _free_text, "levers.hint"),
+    "profile": Step(prompts.ask_profile, _on_profile, _EXPECTED_CHOICE, "profile.hint"),
+    "review": Step(prompts.ask_review, _on_review, _EXPECTED_CHOICE, "review.hint"),
+    "done": Step(prompts.ask_done, _on_done, _EXPECTED_CHOICE, "done.hint"),
+    "confirm_cancel": Step(prompts.ask_cancel, _on_confirm_cancel, _EXPECTED_CHOICE, _CONFIRM),
+    "confirm_delete": Step(prompts.ask_delete, _on_confirm_delete, _EXPECTED_CHOICE, _CONFIRM),
 }
 assert set(STEPS) == set(machine.STATES), "one step per state of the machine"

@@ -24,6 +24,13 @@ _WHITESPACE_CONTROLS = {
 #: most this many characters; the free texts' limits are :class:`dialogs.model.Limits`.
 SHORT_INPUT_MAX_CHARS = 200
 
+#: Characters that show nothing but are not format characters (so :func:`_drop_controls` keeps
+#: them): the combining grapheme joiner, Khmer's invisible vowels, variation selectors, Hangul
+#: fillers (letters to ``str.isalpha``!); the blank braille pattern is a space.
+_INVISIBLE = re.compile(
+    "[\u034f\u17b4\u17b5\u115f\u1160\u3164\uffa0\ufe00-\ufe0f\U000e0100-\U000e01ef]"
+)
+_BLANK_BRAILLE = "\u2800"
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
@@ -36,6 +43,7 @@ def clean_text(text: str) -> str:
     # characters the loop below would change (categories C* and Z* but the plain space).
     if not text.replace("\n", "").isprintable():
         text = _drop_controls(text)
+    text = _drop_invisible(text)
     cleaned = _SPACES.sub(" ", text)
     cleaned = _SPACE_AROUND_NEWLINE.sub("\n", cleaned)
     cleaned = _BLANK_LINES.sub("\n\n", cleaned)
@@ -47,7 +55,7 @@ def one_line(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     if not text.isprintable():
         text = _drop_controls(text)
-    return " ".join(text.split())
+    return " ".join(_drop_invisible(text).split())
 
 
 def _drop_controls(text: str) -> str:
@@ -62,6 +70,12 @@ def _drop_controls(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def _drop_invisible(text: str) -> str:
+    """Invisible characters that are printable to Python: gone (not counted in lengths)."""
+    text = _INVISIBLE.sub("", text)
+    return text.replace(_BLANK_BRAILLE, " ") if _BLANK_BRAILLE in text else text
 
 
 def count_letters(text: str) -> int:

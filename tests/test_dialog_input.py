@@ -73,8 +73,17 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
-@pytest.mark.parametrize("step", FREE_STEPS)
-@pytest.mark.parametrize(("raw", "error"), HOSTILE)
+@pytest.mark.parametrize(
+    ("step", "raw", "error"),
+    [
+        (step, raw, error)
+        for step in FREE_STEPS
+        for raw, error in HOSTILE
+        # the optional levers have no minimum length (issue 11, point 5): "Rectorat" is an
+        # answer there (tests/test_dialog_rough_edges.py)
+        if not (step == "levers" and error == "text.too_short")
+    ],
+)
 def test_hostile_free_text_is_refused_clearly(lang: str, step: str, raw: str, error: str) -> None:
     answers = {k: v for k, v in BASE.items() if k not in (step, "levers")}
     conv = Conversation(state=step, lang=lang, answers=answers, consent_version="v")
