@@ -6,8 +6,8 @@ citizen's notice words them in the citizen's language (catalogue keys ``reject_r
 
 from __future__ import annotations
 
-#: ``Contribution.status``.
-STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "duplicate")
+#: ``Contribution.status``; "withdrawn": by the citizen, texts erased (``storage.withdraw``).
+STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "duplicate", "withdrawn")
 
 #: ``Contribution.reject_reason``; "other" asks the moderator for a note.
 REJECT_REASONS: tuple[str, ...] = ("offtopic", "abusive", "personal_data", "duplicate", "other")

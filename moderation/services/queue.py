@@ -25,6 +25,7 @@ _STATUS_LABELS = {
     "approved": "approuvée",
     "rejected": "rejetée",
     "duplicate": "doublon",
+    "withdrawn": "retirée par son auteur",
 }
 #: Every status (``storage.vocabulary``) as staff read it.
 STATUSES = {code: _STATUS_LABELS[code] for code in vocabulary.STATUSES}
