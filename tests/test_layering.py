@@ -57,3 +57,34 @@ def test_dialogs_stay_pure() -> None:
         if module.split(".")[0] in forbidden or module in ("asyncio", "socket", "sqlite3")
     ]
     assert offenders == []
+
+
+#: What each layer may import of the project (README "Layout"): dialogs at the bottom, storage
+#: on it, the exporter on storage, the channels and the console on top. The console shares the
+#: channels' HTTP helper (client address behind a proxy) and access log, nothing else of bot/.
+ALLOWED = {
+    "dialogs": {"dialogs"},
+    "storage": {"dialogs", "storage"},
+    "exporter": {"dialogs", "storage", "exporter"},
+    "moderation": {
+        "dialogs",
+        "storage",
+        "exporter",
+        "moderation",
+        "bot.core.http",
+        "bot.access_log",
+    },
+}
+PROJECT = ("dialogs", "storage", "exporter", "moderation", "bot")
+
+
+def test_each_layer_imports_only_the_layers_below() -> None:
+    offenders = []
+    for layer, allowed in ALLOWED.items():
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            for module, _ in _imports(path):
+                if module.split(".")[0] not in PROJECT:
+                    continue
+                if not any(module == a or module.startswith(a + ".") for a in allowed):
+                    offenders.append(f"{path.relative_to(ROOT)}: {module}")
+    assert offenders == [], "an import against the layering:\n" + "\n".join(offenders)
