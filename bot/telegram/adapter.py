@@ -1,5 +1,6 @@
 """The Telegram adapter of the core: what each kind of update means, and how replies become
-Telegram messages (inline keyboards, long texts split, the pressed keyboard removed).
+Telegram messages (inline keyboards, long texts split, the pressed question edited to show the
+choice made, its keyboard gone).
 
 The core (``bot.core.processor``) drains each citizen's updates in order and calls
 :meth:`TelegramAdapter.process` for one; this module routes it (a message, a button, a group,
@@ -22,11 +23,17 @@ from bot.telegram import render
 from bot.telegram.envelope import CHANNEL, Envelope, envelope
 from dialogs.flow import parse_text
 from dialogs.messages import normalise_lang, t
-from dialogs.model import Conversation, Event, Reply
+from dialogs.model import AttachmentEvent, ChoiceEvent, Conversation, Event, Reply
 from storage.identity import Pseudonymiser
 from storage.inbox import JSON
 
 log = logging.getLogger(__name__)
+
+#: What a message carries besides text (Bot API ``Message`` fields), as the dialog names it.
+ATTACHMENTS = (
+    "location", "venue", "contact", "photo", "voice", "video_note", "video", "audio",
+    "animation", "sticker", "document", "poll", "dice", "game", "story", "invoice",
+)  # fmt: skip
 
 
 class TelegramAdapter:
@@ -53,12 +60,8 @@ class TelegramAdapter:
         if env.kind == "callback_query" and env.user is not None:
             # Answer at once (the spinner stops), while the dialog does its work.
             core.spawn(self._answer_callback(str(obj.get("id", ""))))
-            event: Event = render.parse_callback_data(obj.get("data"))
-            message = obj.get("message")
-            pressed = (0, 0)
-            if isinstance(message, dict) and env.chat_id is not None:
-                pressed = (env.chat_id, int(message.get("message_id", 0)))
-            await self._dialog(env, event, remove_keyboard=pressed)
+            choice = render.parse_callback_data(obj.get("data"))
+            await self._dialog(env, choice, pressed=obj.get("message"), data=obj.get("data"))
         elif env.kind == "callback_query":  # a button outside a private chat: not ours
             core.spawn(self._answer_callback(str(obj.get("id", ""))))
             core.stats.skipped += 1
@@ -67,6 +70,9 @@ class TelegramAdapter:
             text_ = obj.get("text")
             if isinstance(text_, str) and env.user_id is not None:
                 await self._dialog(env, parse_text(text_))
+            elif env.user_id is not None:  # a photo, a location...: the step answers it
+                kind = next((k for k in ATTACHMENTS if k in obj), "other")
+                await self._dialog(env, AttachmentEvent(kind))
             else:
                 await self._local_reply(env, "channel.unsupported")
         elif env.kind == "edited_message" and env.private:
@@ -82,16 +88,28 @@ class TelegramAdapter:
             core.finish(env)
 
     async def _dialog(
-        self, env: Envelope, event: Event, *, remove_keyboard: tuple[int, int] = (0, 0)
+        self, env: Envelope, event: Event, *, pressed: object = None, data: object = None
     ) -> None:
+        """Apply ``event``; ``pressed``: the message whose button (``data``) was pressed."""
         chat_id = env.chat_id if env.chat_id is not None else env.user_id
         assert chat_id is not None
         try:
             result = await self.core.apply(env, event, identity=str(chat_id))
         except AlreadyApplied:
             return
-        if remove_keyboard[1]:
-            self.core.spawn(self._remove_keyboard(*remove_keyboard))
+        if isinstance(pressed, dict) and env.chat_id is not None:
+            message_id = int(pressed.get("message_id", 0))
+            chosen = None
+            # taken (not a button of an older step): the question shows the choice made
+            taken = isinstance(event, ChoiceEvent) and (
+                result.changed or event.version == result.conversation.version
+            )
+            label = render.pressed_label(pressed, data) if taken else None
+            text_ = pressed.get("text")
+            if label and isinstance(text_, str):
+                line = t(result.conversation.lang, "channel.chosen", choice=label)
+                chosen = render.with_choice(text_, line)
+            self.core.spawn(self._close_question(env.chat_id, message_id, chosen))
         await self._send_replies(
             chat_id, result.replies, result.conversation, result.participant_id
         )
@@ -193,8 +211,13 @@ class TelegramAdapter:
         with contextlib.suppress(BadRequest):  # expired, or already answered before a crash
             await self.bot.answer_callback_query(query_id)
 
-    async def _remove_keyboard(self, chat_id: int, message_id: int) -> None:
+    async def _close_question(self, chat_id: int, message_id: int, text_: str | None) -> None:
+        """The pressed question's keyboard removed; ``text_``: its text with the choice made."""
         if not message_id:
             return
+        if text_ is not None:
+            with contextlib.suppress(BadRequest, Forbidden):  # too old to edit: keyboard only
+                await self.bot.edit_message_text(text_, chat_id, message_id, reply_markup=None)
+                return
         with contextlib.suppress(BadRequest, Forbidden):  # already gone or not modified
             await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
-from telegram import Bot, BotCommand
+from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -34,6 +34,8 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
+from bot import metrics
+from bot.core.health import add_health_routes
 from bot.core.notifier import Notifier, Pushed
 from bot.core.processor import DB_ERRORS, DialogHandler, Processor
 from bot.telegram.adapter import TelegramAdapter
@@ -96,6 +98,15 @@ def webhook_path(settings: Settings) -> str:
     return f"/telegram/{digest}"
 
 
+def _menu(lang: str) -> list[BotCommand]:
+    """The private chats' command menu in ``lang``: the commands under their names in that
+    language (French names but in English; each is an alias the dialog knows)."""
+    from dialogs.flow import COMMANDS, FRENCH_COMMANDS
+
+    names = {c: c for c in COMMANDS} if lang == "en" else FRENCH_COMMANDS
+    return [BotCommand(names[c], t(lang, f"menu.{c}")) for c in COMMANDS]
+
+
 class OutageNotice:
     """During a database outage, tell each citizen once that there is a temporary problem."""
 
@@ -150,7 +161,7 @@ class TelegramChannel:
         application: Application[Any, Any, Any, Any, Any, Any] | None = None,
         concurrency: int | None = None,
         sweep_interval: float = 1.0,
-        notify_interval: float = 30.0,
+        notify_interval: float | None = None,
         poll_timeout: float = 10.0,
         maintenance_interval: float | None = None,
     ) -> None:
@@ -211,13 +222,20 @@ class TelegramChannel:
         await self.application.shutdown()
 
     async def set_commands(self) -> None:
+        """The command menus. Private chats (where citizens talk with the bot) get the most
+        specific scope Telegram has for them: French names (/aide, /retour...) for French
+        users and those of other languages, English names in English. The default scope
+        (groups, where the bot only says it talks in private) keeps the English names."""
         from dialogs.flow import COMMANDS
 
+        private = BotCommandScopeAllPrivateChats()
         for lang in LANGUAGES:
             commands = [BotCommand(c, t(lang, f"menu.{c}")) for c in COMMANDS]
             await self.bot.set_my_commands(commands, language_code=lang)
+            await self.bot.set_my_commands(_menu(lang), scope=private, language_code=lang)
         default = [BotCommand(c, t("fr", f"menu.{c}")) for c in COMMANDS]
         await self.bot.set_my_commands(default)
+        await self.bot.set_my_commands(_menu("fr"), scope=private)
 
     # --- receiving -------------------------------------------------------------------------------
 
@@ -233,9 +251,11 @@ class TelegramChannel:
                 len(updates),
                 type(exc).__name__,
             )
+            metrics.error(exc, "telegram")
             self._spawn(self.outage.tell([env for env, _ in pairs]))
             return False
         self.outage.over()
+        self.processor.repeated(len(pairs) - len(recorded))
         self.processor.notify(recorded)
         return True
 
@@ -303,13 +323,12 @@ class TelegramChannel:
     # --- webhook ---------------------------------------------------------------------------------
 
     def webhook_app(self) -> web.Application:
+        """The webhook on its secret path, ``/healthz`` and ``/readyz`` (``bot.core.health``:
+        not ready while the database is out of reach, or when draining)."""
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_post(self.path, self._webhook)
-        app.router.add_get("/healthz", self._health)
+        add_health_routes(app, lambda _app: self.inbox.engine, lambda _app: self._closing)
         return app
-
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
 
     async def _webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")

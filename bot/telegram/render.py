@@ -39,6 +39,28 @@ def parse_callback_data(data: str | None) -> ChoiceEvent:
     return ChoiceEvent(choice=match.group(2), version=int(match.group(1)))
 
 
+def pressed_label(message: object, data: object) -> str | None:
+    """The label of the button carrying ``data`` in a message of a callback query (as
+    Telegram sends it back), or None (not found, not a real button)."""
+    if not isinstance(message, dict) or not isinstance(data, str) or not data:
+        return None
+    markup = message.get("reply_markup")
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        for button in row if isinstance(row, list) else []:
+            if isinstance(button, dict) and button.get("callback_data") == data:
+                label = button.get("text")
+                return label if isinstance(label, str) and label.strip() else None
+    return None
+
+
+def with_choice(text: str, chosen: str) -> str | None:
+    """A question's text followed by the choice made (``chosen``, a line already worded), so
+    that the chat reads as a record of the answers; None when it would not fit one message."""
+    edited = f"{text.rstrip()}\n\n{chosen}"
+    return edited if _units(edited) <= TEXT_LIMIT else None
+
+
 def keyboard(reply: Reply, version: int) -> InlineKeyboardMarkup | None:
     if not reply.choices:
         return None
