@@ -123,6 +123,10 @@ class TopicSettings:
     #: size and every other contribution joins the topic of its nearest clustered neighbour
     #: (average linkage costs n² memory and time).
     max_clustered: int = 3000
+    #: Topics labelled by YAKE, best supported first (None: all). The others are labelled
+    #: by their most frequent words: YAKE costs ~25 ms a topic, and an export shows only the
+    #: main topics of a theme in its documents.
+    labelled_topics: int | None = None
 
 
 # --- normalisation ------------------------------------------------------------------------
@@ -235,7 +239,19 @@ def find_topics(
     unassigned = [with_words[row][0].id for row in range(len(with_words)) if row not in grouped]
 
     labeller = _Labeller(corrected, vectors, fixes, settings)
-    drafts = [labeller.draft(rows) for rows in groups]
+    if settings.labelled_topics is None:
+        drafts = [labeller.draft(rows) for rows in groups]
+    else:
+        # rank first (distinct citizens, size, ids), then label the best ones with YAKE
+        groups.sort(
+            key=lambda rows: (
+                -len({corrected[r][0].participant for r in rows}),
+                -len(rows),
+                min(corrected[r][0].id for r in rows),
+            )
+        )
+        cut = settings.labelled_topics
+        drafts = [labeller.draft(rows, full=k < cut) for k, rows in enumerate(groups)]
     return _assemble(drafts, unassigned + without_words, settings)
 
 
@@ -347,22 +363,27 @@ class _Labeller:
         self.vectors = vectors
         self.fixes = fixes
         self.settings = settings
-        self.phrase_texts = [f" {_phrase_form(f'{c.need} {c.solution}')} " for c, _, _ in items]
+        #: row -> its text as a phrase form, " "-framed (computed when first needed)
+        self.phrase_texts: dict[int, str] = {}
         self.postings: dict[str, set[int]] = defaultdict(set)
         for row, (_, need, sol) in enumerate(items):
             for stem in (*need, *sol):
                 self.postings[stem].add(row)
         self.extractor = yake.KeywordExtractor(lan="fr", n=3, top=40, dedup_lim=0.95)
 
-    def draft(self, rows: list[int]) -> _Draft:
+    def draft(self, rows: list[int], *, full: bool = True) -> _Draft:
+        """A topic of ``rows``: labelled by YAKE when ``full``, else by its frequent words."""
+        contributions = tuple(sorted(self.items[r][0].id for r in rows))
+        participants = len({self.items[r][0].participant for r in rows})
+        if not full:
+            texts = [self._text(r) for r in rows[: self.settings.label_texts]]
+            return _Draft(tuple(_fallback_label(texts)), contributions, participants)
         centre = np.asarray(self.vectors[rows].mean(axis=0)).ravel()
         closeness = self.vectors[rows] @ centre
         # the most central texts first (ties: id order, rows are sorted by id)
         central = [r for _, r in sorted(zip((-closeness).tolist(), rows, strict=True))]
         texts = [self._text(r) for r in central[: self.settings.label_texts]]
         phrases = self._key_phrases(texts, set(rows))
-        contributions = tuple(sorted(self.items[r][0].id for r in rows))
-        participants = len({self.items[r][0].participant for r in rows})
         return _Draft(tuple(phrases), contributions, participants)
 
     def _text(self, row: int) -> str:
@@ -372,7 +393,14 @@ class _Labeller:
     def _rows_saying(self, words: str, among: Iterable[int]) -> set[int]:
         """The rows among ``among`` whose text holds the phrase ``words`` (folded, spaced)."""
         needle = f" {words} "
-        return {r for r in among if needle in self.phrase_texts[r]}
+        return {r for r in among if needle in self._phrase_text(r)}
+
+    def _phrase_text(self, row: int) -> str:
+        text = self.phrase_texts.get(row)
+        if text is None:
+            c = self.items[row][0]
+            text = self.phrase_texts[row] = f" {_phrase_form(f'{c.need} {c.solution}')} "
+        return text
 
     def _key_phrases(self, texts: list[str], rows: set[int]) -> list[str]:
         """YAKE's candidates on the topic's central texts, scored by the share of the topic's
@@ -441,7 +469,13 @@ class _Labeller:
 
 def _contains(longer: str, shorter: str) -> bool:
     """Whether the phrase ``longer`` holds the words of ``shorter``."""
-    return f" {_phrase_form(shorter)} " in f" {_phrase_form(longer)} "
+    return f" {_key_form(shorter)} " in f" {_key_form(longer)} "
+
+
+@lru_cache(maxsize=50_000)
+def _key_form(phrase: str) -> str:
+    """:func:`_phrase_form` of a key phrase, remembered (phrases are compared pairwise)."""
+    return _phrase_form(phrase)
 
 
 def _sentence(text: str) -> str:
