@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from bot.web.channel import Answer
 from dialogs.flow import FREE_TEXT_STATES
-from dialogs.messages import t
+from dialogs.messages import html_lang, t
 from dialogs.model import Choice
+from dialogs.prompts import language_choices
 
 #: Steps where the citizen may type (the territory step takes a commune or a postal code).
 TEXT_STATES = frozenset((*FREE_TEXT_STATES, "territory"))
@@ -37,6 +38,16 @@ def paragraphs(text: str) -> list[list[str]]:
     return out
 
 
+@dataclass(frozen=True)
+class LanguageButton:
+    """A button of the language switch: the choice it sends, its label, the label's language."""
+
+    choice: str
+    label: str
+    lang: str
+    current: bool
+
+
 @dataclass
 class View:
     """Everything a page (or a chat fragment) shows."""
@@ -56,9 +67,22 @@ class View:
     notices: list[str] = field(default_factory=list)
     proof: bool = False
 
+    @property
+    def html_lang(self) -> str:
+        """The page's ``lang`` (``fr-x-falc`` for « Français facile »)."""
+        return html_lang(self.lang)
+
+    @property
+    def languages(self) -> list[LanguageButton]:
+        """The language switch of every page: each language named in itself."""
+        return [
+            LanguageButton(c.id, c.label, html_lang(c.id[5:]), c.id[5:] == self.lang)
+            for c in language_choices()
+        ]
+
     def json(self) -> dict[str, object]:
         return {
-            "lang": self.lang,
+            "lang": self.html_lang,  # compared by the chat script with the page's lang
             "version": self.version,
             "state": self.state,
             "accepts_text": self.accepts_text,
