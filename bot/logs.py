@@ -13,6 +13,9 @@ query, no user agent).
 from __future__ import annotations
 
 import logging
+import sys
+import traceback
+from typing import Any, Literal
 
 #: The lowest level each library may log at, whatever the root level.
 LIBRARY_LEVELS: dict[str, int] = {
@@ -29,10 +32,85 @@ LIBRARY_LEVELS: dict[str, int] = {
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(verbose: bool) -> None:
-    """Ours at DEBUG with ``-v`` (WARNING without), the libraries capped (see above)."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=FORMAT)
+#: The fields of a JSON line, by their record attribute (``time`` is added: UTC, ISO 8601).
+JSON_FIELDS = {"levelname": "level", "name": "logger"}
+
+
+def configure_logging(verbose: bool, log_format: Literal["text", "json"] | None = None) -> None:
+    """Ours at DEBUG with ``-v`` (WARNING without), the libraries capped (see above).
+
+    ``log_format`` (default: the ``CNR_LOG_FORMAT`` setting): ``text``, or ``json`` for one
+    JSON object per line (:func:`json_formatter`)."""
+    if log_format is None:
+        log_format = _format_setting()
+    if log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(json_formatter())
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=FORMAT)
     cap_libraries()
+
+
+def _format_setting() -> Literal["text", "json"]:
+    from pydantic import ValidationError
+
+    from storage.settings import LogSettings
+
+    try:
+        return LogSettings().log_format
+    except ValidationError:
+        return "text"  # the command's own Settings() says what is wrong, setting by setting
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line (python-json-logger): ``time``, ``level``, ``logger``,
+    ``message``; for an error with an exception, ``exc_class`` and ``traceback`` (its frames
+    only: an exception's message may quote what it failed on)."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    class Formatter(JsonFormatter):
+        def formatException(self, ei: Any) -> str:
+            return "".join(traceback.format_tb(ei[2]))
+
+        def add_fields(
+            self, log_data: dict[str, Any], record: logging.LogRecord, message: dict[str, Any]
+        ) -> None:
+            if "exc_info" in message:
+                message["traceback"] = message.pop("exc_info")
+            super().add_fields(log_data, record, message)
+            if record.exc_info and record.exc_info[0] is not None:
+                log_data["exc_class"] = record.exc_info[0].__name__
+
+    return Formatter(
+        "%(levelname)s %(name)s %(message)s",
+        rename_fields=JSON_FIELDS,
+        timestamp="time",
+    )
+
+
+def json_logging() -> bool:
+    """Whether the root logger writes JSON lines (``CNR_LOG_FORMAT=json``)."""
+    from_json = getattr(sys.modules.get("pythonjsonlogger.core"), "BaseJsonFormatter", None)
+    if from_json is None:
+        return False
+    return any(isinstance(h.formatter, from_json) for h in logging.getLogger().handlers)
+
+
+def announce(text: str, level: int = logging.INFO) -> None:
+    """A long-running command's word to its operator (listening on..., stopped): a plain line
+    on stderr, or a JSON line (level INFO, logger ``cnrbot``) when logs are JSON, so that a
+    log collector reads every line of stderr alike. Never a text of a citizen's."""
+    if not json_logging():
+        print(text, file=sys.stderr, flush=True)
+        return
+    record = logging.makeLogRecord(
+        {"name": "cnrbot", "levelno": level, "levelname": logging.getLevelName(level), "msg": text}
+    )
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is not None:
+            print(handler.formatter.format(record), file=sys.stderr, flush=True)
+            return
 
 
 def cap_libraries() -> None:

@@ -31,6 +31,7 @@ from moderation.web import (
     SESSIONS_KEY,
     SETTINGS_KEY,
     THROTTLE_KEY,
+    Handler,
     as_utc,
     error_pages,
     other_lang,
@@ -38,6 +39,7 @@ from moderation.web import (
     template_context,
 )
 from storage.db import create_engine, session_factory
+from storage.health import readiness
 from storage.settings import Settings
 
 __all__ = ["create_app"]
@@ -53,7 +55,7 @@ def create_app(
     when the application stops. The schema must be migrated already (``cnrbot db upgrade``).
     """
     app = web.Application(
-        middlewares=[session_middleware, error_pages], client_max_size=1024 * 1024
+        middlewares=[_health, session_middleware, error_pages], client_max_size=1024 * 1024
     )
     app[SETTINGS_KEY] = settings
     if sessions is None:
@@ -85,6 +87,21 @@ def create_app(
     app.router.add_static("/static/", HERE / "static", append_version=False)
     add_dsfr_static(app)
     return app
+
+
+@web.middleware
+async def _health(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``/healthz`` and ``/readyz`` as on every listener (``bot.core.health``), answered before
+    the sign-in: they need no session."""
+    if request.path == "/healthz":
+        return web.Response(text="ok", headers={"Cache-Control": "no-store"})
+    if request.path == "/readyz":
+        reason = await readiness(request.app[ENGINE_KEY])
+        status = 503 if reason else 200
+        return web.Response(
+            status=status, text=reason or "ready", headers={"Cache-Control": "no-store"}
+        )
+    return await handler(request)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -21,7 +21,18 @@ from dialogs.model import DEFAULT_TIMEZONE, Limits
 _LIMITS = Limits()
 
 
-class Settings(BaseSettings):
+class LogSettings(BaseSettings):
+    """What logging needs, read before a command builds its :class:`Settings` (``cnrbot``
+    sets logging up first); :class:`Settings` has these fields too."""
+
+    model_config = SettingsConfigDict(env_prefix="CNR_", extra="ignore")
+
+    #: ``text`` (one line for a person) or ``json`` (one JSON object per line, for a log
+    #: collector: time, level, logger, message, and the exception's class for errors).
+    log_format: Literal["text", "json"] = "text"
+
+
+class Settings(LogSettings):
     """All configuration. Each field ``x`` is read from ``CNR_X``."""
 
     model_config = SettingsConfigDict(env_prefix="CNR_", extra="ignore")
@@ -130,6 +141,14 @@ class Settings(BaseSettings):
     #: How often the running bot purges expired drafts and processed updates and recovers
     #: interrupted outbox sends (``cnrbot db maintenance`` does it once).
     maintenance_interval: timedelta = timedelta(hours=1)
+
+    # --- observability -----------------------------------------------------------------------
+    #: Port of the Prometheus metrics listener (``/metrics``) of each long-running command
+    #: (``cnrbot run``, ``web``, ``console``); unset: no metrics listener. Never public: each
+    #: process on one host needs its own port; 0 picks a free one (printed at start).
+    metrics_port: int | None = Field(default=None, ge=0, le=65_535)
+    #: Address the metrics listener binds to (an internal one: never behind the public proxy).
+    metrics_listen: str = "127.0.0.1"
 
     # --- moderation console ------------------------------------------------------------------
     console_session_idle: timedelta = timedelta(minutes=30)

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.metrics import serve_metrics
 from moderation.app import create_app
 from storage.db import create_engine, session_factory, upgrade
 from storage.settings import Settings
@@ -29,7 +30,7 @@ def register(sub: Any) -> None:
 def _console(args: argparse.Namespace) -> int:
     settings = Settings()
 
-    async def serve() -> None:
+    async def serve() -> int:
         engine = create_engine(settings)
         await upgrade(engine)
         from bot.access_log import AccessLogger
@@ -40,6 +41,12 @@ def _console(args: argparse.Namespace) -> int:
         site = web.TCPSite(runner, args.listen, args.port)
         await site.start()
         print(f"console de modération : http://{args.listen}:{args.port}/", flush=True)
+        try:
+            metrics = await serve_metrics(settings, lambda: engine, "console")
+        except OSError:
+            await runner.cleanup()
+            await engine.dispose()
+            return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -48,8 +55,10 @@ def _console(args: argparse.Namespace) -> int:
             await stop.wait()
         finally:
             await runner.cleanup()
+            await metrics.stop()
             await engine.dispose()
+        return 0
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        return asyncio.run(serve())
     return 0

@@ -82,6 +82,8 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
 
 
 async def _main(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.logs import announce
+    from bot.metrics import serve_metrics
     from bot.telegram.app import TelegramChannel
     from storage.service import DialogService
 
@@ -95,6 +97,11 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
 
     service = await DialogService.open(settings)
     channel = TelegramChannel(settings, service, service.engine)
+    try:
+        metrics = await serve_metrics(settings, lambda: service.engine, "run")
+    except OSError:
+        await service.close()
+        return 1
     try:
         try:
             await channel.start()
@@ -112,13 +119,14 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
             port = await channel.serve_webhook(args.listen, args.port)
             if not args.no_register:
                 await channel.register_webhook(args.public_url)
-            print(f"cnrbot: webhook listening on {args.listen}:{port}", file=sys.stderr, flush=True)
+            announce(f"cnrbot: webhook listening on {args.listen}:{port}")
             await stop.wait()
         else:
-            print("cnrbot: polling", file=sys.stderr, flush=True)
+            announce("cnrbot: polling")
             await channel.poll(stop)
     finally:
         await channel.stop()
+        await metrics.stop()
         await service.close()
-    print("cnrbot: stopped", file=sys.stderr, flush=True)
+    announce("cnrbot: stopped")
     return 0

@@ -48,7 +48,9 @@ def _web(args: argparse.Namespace) -> int:
 
 async def _serve(settings: Settings, listen: str, port: int, today: date | None) -> int:
     from bot.access_log import AccessLogger
-    from bot.web.app import create_app
+    from bot.logs import announce
+    from bot.metrics import serve_metrics
+    from bot.web.app import CHANNEL, create_app
 
     app = create_app(settings, today=today)
     runner = web.AppRunner(app, access_log_class=AccessLogger, handle_signals=False)
@@ -60,7 +62,12 @@ async def _serve(settings: Settings, listen: str, port: int, today: date | None)
         print(f"cnrbot web: cannot listen on {listen}:{port} ({exc.strerror})", file=sys.stderr)
         await runner.cleanup()
         return 1
-    print(f"cnrbot: web chat on http://{listen}:{port}/", file=sys.stderr, flush=True)
+    try:
+        metrics = await serve_metrics(settings, lambda: app[CHANNEL].service.engine, "web")
+    except OSError:
+        await runner.cleanup()
+        return 1
+    announce(f"cnrbot: web chat on http://{listen}:{port}/")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -70,5 +77,6 @@ async def _serve(settings: Settings, listen: str, port: int, today: date | None)
         await stop.wait()
     finally:
         await runner.cleanup()
-    print("cnrbot: stopped", file=sys.stderr, flush=True)
+        await metrics.stop()
+    announce("cnrbot: stopped")
     return 0

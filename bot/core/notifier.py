@@ -23,6 +23,7 @@ from datetime import UTC, datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot import metrics
 from dialogs.flow import DRAFT_STATES
 from dialogs.messages import normalise_lang, t
 from storage.contacts import Contacts
@@ -124,6 +125,7 @@ class Notifier:
                 await self.run_once()
             except Exception as exc:  # the loop must survive outages; logged, never hidden
                 log.warning("notifier round failed: %s", type(exc).__name__)
+                metrics.error(exc, "notifier")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval):
                     await self._wake.wait()
@@ -155,6 +157,7 @@ class Notifier:
             for row in rows:
                 status, error = await self._send(row)
                 await self.store.mark(row.id, status, error)
+                metrics.notice(self.pusher.name, status)
                 if status == "sent":
                     sent += 1
             self.sent += sent - before

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import metrics
 from dialogs.model import ChoiceEvent, Event, Reply
 from storage.contacts import Brief, Contacts
 from storage.inbox import APPLIED, DONE, FAILED, JSON, PENDING, Inbox, Keyed
@@ -205,6 +207,10 @@ class Processor(Generic[Env]):
         self._sweeper: asyncio.Task[None] | None = None
         self._sweep_now = asyncio.Event()
         self._side_tasks: set[asyncio.Task[Any]] = set()
+        #: For the metrics, by message id while it is handled: the state it led to, and
+        #: whether it turned out to be applied already.
+        self._steps: dict[str, str] = {}
+        self._duplicates: set[str] = set()
         self.stats = Stats()
         self.started_at = datetime.now(UTC)
 
@@ -229,6 +235,7 @@ class Processor(Generic[Env]):
         when the same message is in hand already (a double submission: its first giver is
         answered, the adapter pairs the two)."""
         if env.message_id in self._held:
+            metrics.message(self.channel, "duplicate")
             return False
         self._hold(env, payload, unrecorded=True)
         self._ensure(env.key)
@@ -242,6 +249,12 @@ class Processor(Generic[Env]):
 
     def holds(self, message_id: str) -> bool:
         return message_id in self._held
+
+    def repeated(self, count: int) -> None:
+        """``count`` messages the channel received were known already (re-deliveries the
+        inbox recorded before): counted, nothing else to do."""
+        for _ in range(count):
+            metrics.message(self.channel, "duplicate")
 
     # --- marking done, in batches -----------------------------------------------------------
 
@@ -258,6 +271,7 @@ class Processor(Generic[Env]):
                 await self.flush()
             except DB_ERRORS as exc:
                 log.warning("marking messages done failed (%s); retrying", type(exc).__name__)
+                metrics.error(exc, "processor")
                 await asyncio.sleep(self.sweep_interval)
                 self._finish_wakeup.set()
 
@@ -292,6 +306,8 @@ class Processor(Generic[Env]):
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             log.error("drain of a citizen's messages stopped: %s", type(exc).__name__)
+            if exc is not None:
+                metrics.error(exc, "processor")
         if key in self._again:
             self._again.discard(key)
             self._ensure(key)
@@ -369,6 +385,8 @@ class Processor(Generic[Env]):
             except DB_ERRORS as exc:
                 # The database went away: recorded rows stay; the sweeper comes back for them.
                 log.warning("processing paused, database unavailable (%s)", type(exc).__name__)
+                if not isinstance(exc, _Later):  # the channel's own error is counted already
+                    metrics.error(exc, "processor")
                 self._again.discard(key)
                 self._drop_queued(key, exc)
                 return
@@ -441,9 +459,12 @@ class Processor(Generic[Env]):
                         self.adapter.describe(env),
                     )
                     await self.adapter.resume(env, payload)
+                    metrics.message(self.channel, "resumed")
                 else:
+                    started = time.perf_counter()
                     await self.adapter.process(env, payload)
                     self.stats.processed += 1
+                    self._measured(env.message_id, time.perf_counter() - started)
             except self.adapter.unreachable as exc:
                 # The channel is out of reach (after its own retries): try again later.
                 log.warning(
@@ -452,6 +473,7 @@ class Processor(Generic[Env]):
                     self.channel,
                     type(exc).__name__,
                 )
+                metrics.error(exc, "processor")
                 if held.unrecorded:
                     self.adapter.dropped(env, exc)
                 raise _Later() from exc
@@ -464,6 +486,17 @@ class Processor(Generic[Env]):
             finally:
                 # applied, finished, or left pending in the inbox for the sweeper
                 self._held.discard(env.message_id)
+                self._steps.pop(env.message_id, None)
+                self._duplicates.discard(env.message_id)
+
+    def _measured(self, message_id: str, seconds: float) -> None:
+        """A message handled: its outcome, and its time under the step it led to."""
+        if message_id in self._duplicates:
+            metrics.message(self.channel, "duplicate")
+            return
+        metrics.message(self.channel, "done")
+        step = metrics.step_label(self._steps.get(message_id))
+        metrics.STEP_SECONDS.labels(metrics.channel_label(self.channel), step).observe(seconds)
 
     # --- applying ----------------------------------------------------------------------------
 
@@ -512,7 +545,7 @@ class Processor(Generic[Env]):
 
         try:
             async with self.db_slot:
-                return await self.service.handle(
+                result = await self.service.handle(
                     channel,
                     env.user,
                     event,
@@ -524,9 +557,12 @@ class Processor(Generic[Env]):
         except AlreadyApplied:
             # Done already (a re-delivery), or an older message waits: the inbox decides.
             self.stats.skipped += 1
+            self._duplicates.add(env.message_id)
             if not record:
                 self._db_check.add(env.key)
             raise
+        self._steps[env.message_id] = result.conversation.state
+        return result
 
     async def current(self, env: Env) -> HandleResult:
         """The citizen's current step shown again, changing nothing; after a crash the lost
@@ -572,6 +608,8 @@ class Processor(Generic[Env]):
         )
         self.stats.failed += 1
         self.stats.errors.append(type(exc).__name__)
+        metrics.message(self.channel, "failed")
+        metrics.error(exc, "processor")
         try:
             await self.adapter.failed(env, payload, exc)
         except Exception as again:  # telling the citizen must not hide the first error

@@ -9,7 +9,7 @@ account, with or without JavaScript.
   client-generated id; answered with a redirect to ``/?r=<id>`` (POST, redirect, GET), or with
   JSON holding the HTML of the replies and of the next step's controls (``chat.js``).
 * ``GET /altcha/challenge``: a proof-of-work challenge (a citizen's first contribution).
-* ``GET /healthz``.
+* ``GET /healthz``, ``GET /readyz`` (``bot.core.health``).
 
 Who a citizen is: the keyed HMAC of ``web:`` + their cookie token (``bot.web.channel``). No IP
 address nor user agent is stored: the rate limits count keyed hashes of addresses
@@ -32,7 +32,10 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import metrics
+from bot.core.health import add_health_routes
 from bot.core.http import client_address
 from bot.core.processor import DB_ERRORS
 from bot.web import render
@@ -136,8 +139,13 @@ def create_app(
     app.router.add_get("/", page)
     app.router.add_post("/message", message)
     app.router.add_get("/altcha/challenge", challenge)
-    app.router.add_get("/healthz", healthz)
+    add_health_routes(app, _engine)
     return app
+
+
+def _engine(app: web.Application) -> AsyncEngine | None:
+    """The web chat's database engine (None until the application has started)."""
+    return app[CHANNEL].service.engine if CHANNEL in app else None
 
 
 def _utcnow() -> datetime:
@@ -193,17 +201,15 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     except DB_ERRORS as exc:
         log.warning("web chat: database unavailable (%s)", type(exc).__name__)
+        metrics.error(exc, "web")
         return _problem(request, 503, t(_lang(request), "web.unavailable"))
     except Exception as exc:
         log.error("web chat: %s on %s %s", type(exc).__name__, request.method, request.path)
+        metrics.error(exc, "web")
         return _problem(request, 500, t(_lang(request), "channel.error"))
 
 
 # --- pages ------------------------------------------------------------------------------------
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
 
 
 async def challenge(request: web.Request) -> web.Response:
