@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -386,3 +387,37 @@ def test_log_format_setting_is_read_for_logging(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CNR_LOG_FORMAT", "yaml")
     with pytest.raises(ValueError):
         LogSettings()
+
+
+# --- deployment -------------------------------------------------------------------------------
+
+
+def test_deployment_starts_the_metrics_listeners_on_internal_ports_only() -> None:
+    import configparser
+
+    from tests.test_deploy import DEPLOY, compose, nginx_servers, option, systemd_commands
+
+    systemd = dict(systemd_commands())
+
+    services = compose()["services"]
+    for name in ("webhook", "web", "console"):
+        env = services[name]["environment"]
+        port = str(env["CNR_METRICS_PORT"])
+        assert port.isdigit(), name
+        assert port not in [str(p) for p in services[name].get("expose", [])], "not advertised"
+        assert "ports" not in services[name], "never published"
+    published = " ".join(str(p) for p in services["proxy"]["ports"])
+    assert str(services["web"]["environment"]["CNR_METRICS_PORT"]) not in published
+    for unit in ("cnrbot-webhook@.service", "cnrbot-web@.service", "cnrbot-console.service"):
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.read(DEPLOY / "systemd" / unit, encoding="utf-8")
+        line = parser["Service"]["Environment"]
+        # each process its own port: a template's instance 1 + its listener's port (%i), the
+        # console 1 + 8081 (no instance can listen on the console's port)
+        expected = "1%i" if "@" in unit else "1" + option(systemd[f"systemd:{unit}"], "--port")
+        assert line == f"CNR_METRICS_PORT={expected}", unit
+    for server in nginx_servers():
+        assert "9100" not in server and "1808" not in server
+        for location in re.findall(r"location\s+=?\s*/metrics\s*\{([^}]*)\}", server):
+            assert "return 404;" in location and "proxy_pass" not in location
