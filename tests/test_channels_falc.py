@@ -82,6 +82,23 @@ def test_terminal_easy_french_chosen_at_the_greeting_then_resumed(tmp_path: Path
     ], "the texts are French"
 
 
+def test_terminal_lang_falc_starts_in_easy_french(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _cmd("--lang", "falc"),
+        input="1\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _first_line("consent.prompt") in result.stdout
+    assert _first_line("territory.prompt") in result.stdout
+    assert _rows(tmp_path, "select lang from participants") == [("falc",)]
+
+
 def test_terminal_langue_switches_mid_conversation(tmp_path: Path) -> None:
     result = _chat(tmp_path, ["1", "Oise", "/langue", "3", "/langue", "1"])
     assert result.returncode == 0, result.stderr

@@ -23,7 +23,9 @@ def register(sub: Any) -> None:
         help="local user id (default: one created once and kept next to the database)",
     )
     parser.add_argument(
-        "--lang", choices=["fr", "en"], help="language of a new conversation (default: fr)"
+        "--lang",
+        choices=["fr", "en", "falc"],
+        help="language of a new conversation: fr, en or falc (« Français facile »; default: fr)",
     )
     parser.add_argument(
         "--date",
