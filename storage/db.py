@@ -8,13 +8,12 @@ PostgreSQL uses asyncpg with a bounded pool. Migrations are Alembic's, run progr
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -26,6 +25,9 @@ from sqlalchemy.ext.asyncio import (
 
 from storage import sqlite_driver
 from storage.settings import Settings
+
+if TYPE_CHECKING:  # Alembic is imported only when a migration has to run
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -111,6 +113,8 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if url is not None:
@@ -118,10 +122,35 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+_REVISION_LINE = re.compile(r"""^revision\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+
+
+def head_revision() -> str:
+    """The newest migration's revision, read from the highest-numbered file of
+    ``migrations/versions`` (files are ``NNNN_name.py``, chained in that order: a test checks
+    it is Alembic's own head) without importing Alembic."""
+    newest = max((MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    found = _REVISION_LINE.search(newest.read_text(encoding="utf-8"))
+    if found is None:
+        raise RuntimeError(f"no revision in {newest.name}")
+    return found.group(1)
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (creating the database file if needed)."""
+    """Bring the schema to ``revision`` (creating the database file if needed). A database
+    already at the head costs one query (Alembic is not even imported: a start-up matters)."""
+    if revision == "head":
+        try:
+            async with engine.connect() as conn:
+                current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        except Exception:  # no table yet (a new database): migrate
+            current = None
+        if current is not None and current == head_revision():
+            return
 
     def _run(conn: Connection) -> None:
+        from alembic import command
+
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

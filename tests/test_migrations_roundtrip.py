@@ -70,3 +70,12 @@ async def test_each_migration_goes_up_down_and_up_again(db_settings: Settings) -
             assert await conn.run_sync(diff) == []
     finally:
         await engine.dispose()
+
+
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    """``storage.db.head_revision`` (read without Alembic, for a fast start-up) is the head."""
+    from storage.db import head_revision
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == script.get_current_head()
+    assert _revisions()[-1] == head_revision()
