@@ -1,7 +1,7 @@
 """Nothing leaks: canary texts and a canary Telegram identity, planted through real
 conversations on every channel, appear in no log line (every level, as ``cnrbot -v`` logs),
-no error message, no audit entry, no console page and no export file — except the moderated
-text itself where it is meant to be read (the contribution's page, the annex).
+no error message, no audit entry, no metric, no console page and no export file — except the
+moderated text itself where it is meant to be read (the contribution's page, the annex).
 
 Canaries:
 - ``CANARY_ID``: the Telegram user id and private chat id of one citizen (also looked for as
@@ -24,11 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.access_log import AccessLogger
 from bot.logs import LIBRARY_LEVELS, cap_libraries
+from bot.metrics import refresh_gauges
 from dialogs.messages import t
 from storage.db import create_engine, session_factory
 from storage.models import AuditEntry, Contribution
@@ -241,6 +243,9 @@ async def test_canaries_appear_nowhere_but_the_moderated_text(
                 for a in (await s.execute(select(AuditEntry))).scalars()
             ]
             kept = (await s.execute(select(Contribution.need))).scalars().all()
+        # What Prometheus would scrape after all this (the gauges read from this database).
+        assert await refresh_gauges(engine)
+        metrics = generate_latest(REGISTRY).decode()
     finally:
         await engine.dispose()
 
@@ -252,6 +257,8 @@ async def test_canaries_appear_nowhere_but_the_moderated_text(
     assert_nothing_of("\n".join(logs.lines), "the logs")
     assert_nothing_of(terminal.stderr, "the terminal's log (cnrbot -v chat, stderr)")
     assert_nothing_of("\n".join(audit), "the audit log")
+    assert 'cnrbot_messages_total{channel="telegram",outcome="done"}' in metrics
+    assert_nothing_of(metrics, "the metrics")
     for path, html in pages.items():
         shows_the_text = path.startswith("/contributions")
         assert_nothing_of(html, f"the console page {path}", kept_allowed=shows_the_text)
