@@ -5,8 +5,6 @@ process, Telegram through the fake Bot API, the web chat over real HTTP."""
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +21,8 @@ from tests.telegram_helpers import (
     running_bot,
     settle,
 )
-from tests.test_terminal import _cmd, _env
+from tests.test_terminal import chat as terminal_chat
+from tests.test_terminal import db_rows
 from tests.web_helpers import WebCitizen, running_web
 
 REFERENCE = "HDF-OISE-000001"
@@ -36,26 +35,8 @@ def _first_line(msg_id: str, **params: str) -> str:
 # --- terminal ---------------------------------------------------------------------------------
 
 
-def _chat(tmp_path: Path, lines: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _cmd(),
-        input="".join(line + "\n" for line in lines),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        timeout=60,
-        check=False,
-    )
-
-
-def _rows(tmp_path: Path, query: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(tmp_path / "cnr.db") as conn:
-        return conn.execute(query).fetchall()
-
-
 def test_terminal_easy_french_chosen_at_the_greeting_then_resumed(tmp_path: Path) -> None:
-    first = _chat(
+    first = terminal_chat(
         tmp_path,
         [
             "Français facile",  # the greeting's button, typed
@@ -71,42 +52,33 @@ def test_terminal_easy_french_chosen_at_the_greeting_then_resumed(tmp_path: Path
     assert _first_line("territory.prompt") in out and _first_line("need.prompt") in out
     assert _first_line("solution.prompt") in out
     assert "Je suis d'accord" in out
-    assert _rows(tmp_path, "select lang from participants") == [("falc",)]
+    assert db_rows(tmp_path, "select lang from participants") == [("falc",)]
 
-    again = _chat(tmp_path, ["/aide", SOLUTION_FR, "Passer", "Je ne veux pas le dire", "1"])
+    again = terminal_chat(tmp_path, ["/aide", SOLUTION_FR, "Passer", "Je ne veux pas le dire", "1"])
     assert again.returncode == 0, again.stderr
     assert _first_line("help.text") in again.stdout, "the language is resumed"
     assert _first_line("submitted", reference=REFERENCE) in again.stdout
-    assert _rows(tmp_path, "select reference, language from contributions") == [
+    assert db_rows(tmp_path, "select reference, language from contributions") == [
         (REFERENCE, "fr")
     ], "the texts are French"
 
 
 def test_terminal_lang_falc_starts_in_easy_french(tmp_path: Path) -> None:
-    result = subprocess.run(
-        _cmd("--lang", "falc"),
-        input="1\n",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        timeout=60,
-        check=False,
-    )
+    result = terminal_chat(tmp_path, ["1"], "--lang", "falc")
     assert result.returncode == 0, result.stderr
     assert _first_line("consent.prompt") in result.stdout
     assert _first_line("territory.prompt") in result.stdout
-    assert _rows(tmp_path, "select lang from participants") == [("falc",)]
+    assert db_rows(tmp_path, "select lang from participants") == [("falc",)]
 
 
 def test_terminal_langue_switches_mid_conversation(tmp_path: Path) -> None:
-    result = _chat(tmp_path, ["1", "Oise", "/langue", "3", "/langue", "1"])
+    result = terminal_chat(tmp_path, ["1", "Oise", "/langue", "3", "/langue", "1"])
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Français facile" in out
     assert _first_line("lang.set") in out and _first_line("theme.prompt") in out
     assert t("fr", "lang.set") in out, "and back to French"
-    assert _rows(tmp_path, "select lang from participants") == [("fr",)]
+    assert db_rows(tmp_path, "select lang from participants") == [("fr",)]
 
 
 # --- Telegram ---------------------------------------------------------------------------------
