@@ -5,6 +5,7 @@ tests/test_channels_falc.py)."""
 from __future__ import annotations
 
 import re
+import string
 from datetime import UTC, datetime
 
 import pytest
@@ -135,7 +136,13 @@ def test_falc_names_only_commands_that_exist(msg_id: str) -> None:
 
 
 def test_the_privacy_notice_says_the_same_facts_in_easy_words() -> None:
-    notice = t("falc", "privacy.notice", version="2022-11-v1", ttl_days=7)
+    template = FALC["privacy.notice"]
+    params: dict[str, object] = {
+        name: f"<{name}>" for _, name, _, _ in string.Formatter().parse(template) if name
+    }
+    params.update(version="2022-11-v1", ttl_days=7)
+    # who is responsible: in the notice, or in its default when the notice names it
+    notice = t("falc", "privacy.notice", **params) + FALC.get("privacy.controller_default", "")
     for fact in (
         "Agence régionale de santé",  # who is responsible
         "territoire",  # what is kept
