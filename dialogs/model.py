@@ -289,6 +289,15 @@ DEFAULT_TIMEZONE: Final = "Europe/Paris"
 
 
 @dataclass(frozen=True)
+class Controller:
+    """Who is responsible for the processing (from the campaign file), as the notice names it."""
+
+    name: str
+    #: How to reach its data-protection officer (an e-mail address or a web page); may be "".
+    contact: str = ""
+
+
+@dataclass(frozen=True)
 class CampaignView:
     """The campaign as the dialog sees it (built by storage from the loaded campaign file)."""
 
@@ -303,6 +312,8 @@ class CampaignView:
     profiles: tuple[Profile, ...] = ()
     #: The campaign's dates are local dates in this time zone.
     timezone: str = DEFAULT_TIMEZONE
+    #: The data controller named in the privacy notice (None: a general wording).
+    controller: Controller | None = None
 
     def territory(self, code: str) -> Territory | None:
         return next((t for t in self.territories if t.code == code), None)
@@ -323,6 +334,9 @@ class Limits:
     langdetect_min_confidence: float = 0.90
     privacy_notice_version: str = "2022-11-v1"
     draft_ttl: timedelta = timedelta(days=7)
+    #: Retention the privacy notice states (the maintenance applies them: storage.maintenance).
+    identity_retention: timedelta = timedelta(days=90)
+    rejected_text_retention: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dialogs.model import DEFAULT_TIMEZONE, CampaignView, Commune, Profile, Territory, Theme
+from dialogs.model import (
+    DEFAULT_TIMEZONE,
+    CampaignView,
+    Commune,
+    Controller,
+    Profile,
+    Territory,
+    Theme,
+)
 from dialogs.places import DEPARTMENTS, department_of_postal_code
 
 CAMPAIGNS_DIR = Path(__file__).parent / "campaigns"
@@ -99,8 +107,19 @@ class CampaignInfo(_Strict):
     perspectives: str = ""
 
 
+class ControllerSpec(_Strict):
+    """The data controller (the agency), named in the privacy notice and docs/privacy.md."""
+
+    name: str = Field(min_length=1, max_length=200)
+    #: Postal address (for the processing record; not shown in the chat).
+    address: str = ""
+    #: The data-protection officer's e-mail address or web page, shown in the notice.
+    dpo_contact: str = Field(default="", max_length=200)
+
+
 class CampaignSpec(_Strict):
     campaign: CampaignInfo
+    controller: ControllerSpec | None = None
     territories: list[TerritorySpec] = Field(min_length=1)
     themes: list[ThemeSpec] = Field(min_length=4, max_length=4)
     supplementary: SupplementarySpec = SupplementarySpec()
@@ -137,6 +156,11 @@ class CampaignSpec(_Strict):
             ),
             profiles=tuple(Profile(p.code, p.label_fr, p.label_en) for p in self.profiles),
             timezone=info.timezone,
+            controller=(
+                Controller(self.controller.name, self.controller.dpo_contact)
+                if self.controller
+                else None
+            ),
         )
 
 

@@ -97,10 +97,10 @@ class Settings(LogSettings):
     #: the link to a browser): then the maintenance erases it and gives the participant a
     #: random key, so their contributions stay, tied to nobody. Until then they can still
     #: read and delete their contributions, and be told of moderation outcomes.
-    identity_retention: timedelta = timedelta(days=90)
+    identity_retention: timedelta = _LIMITS.identity_retention
     #: How long after its rejection a contribution keeps its texts (to answer a citizen who
     #: asks why): then the maintenance erases them, keeping the reference, reason and dates.
-    rejected_text_retention: timedelta = timedelta(days=30)
+    rejected_text_retention: timedelta = _LIMITS.rejected_text_retention
     #: Outbox rows claimed ("sending") longer ago than this were interrupted (a crash): they
     #: are marked failed, never sent again (a crash loses a notice rather than repeating it).
     outbox_sending_timeout: timedelta = timedelta(minutes=10)
@@ -239,6 +239,8 @@ class Settings(LogSettings):
             langdetect_min_confidence=self.langdetect_min_confidence,
             privacy_notice_version=self.privacy_notice_version,
             draft_ttl=self.draft_ttl,
+            identity_retention=self.identity_retention,
+            rejected_text_retention=self.rejected_text_retention,
         )
 
     def previous_master_secrets(self) -> list[bytes]:
