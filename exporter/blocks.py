@@ -15,16 +15,26 @@ from exporter.report import (
     ANNEX_COLUMNS,
     ANNEX_SEPARATOR,
     COLLECTED,
+    GROUPED,
     INTRO_II,
+    MAIN_TOPICS,
     NO_CONTRIBUTION,
     NO_ITEM,
+    NO_SECTION_CONTRIBUTION,
+    NO_TOPIC,
     PART_I,
     PART_II,
     PART_III,
+    REGION_TOPICS,
+    SECTION_LABELS,
+    TOPICS_LABEL,
     AnnexRow,
     Report,
     Sections,
     entry_text,
+    grouped_text,
+    is_long_group,
+    topic_text,
 )
 
 #: What stands in the annex for a selection without contribution.
@@ -107,6 +117,36 @@ def section_blocks(sections: Sections) -> Iterator[Label | Items | Paragraph]:
             yield Paragraph(NO_ITEM)
 
 
+def empty_section_blocks() -> Iterator[Label | Paragraph]:
+    """The three headings of a theme without contribution: the annex's skeleton stays."""
+    for label in SECTION_LABELS:
+        yield Label(label)
+        yield Paragraph(NO_SECTION_CONTRIBUTION)
+
+
+def topic_blocks(sections: Sections) -> Iterator[Label | Items | Paragraph]:
+    """ "Principaux sujets": the main topics of a theme, best supported first."""
+    yield Label(TOPICS_LABEL)
+    if sections.topics is None:
+        yield Paragraph(REGION_TOPICS)
+    elif sections.topics.topics:
+        yield Items([topic_text(t) for t in sections.topics.topics[:MAIN_TOPICS]])
+    else:
+        yield Paragraph(NO_TOPIC)
+
+
+def grouped_lines(report: Report) -> list[str]:
+    """The annex lines of the groups whose references are not all shown inline."""
+    lines: list[str] = []
+    for block in report.themes:
+        parts = [block.sections] if block.sections is not None else []
+        parts += [sub.sections for sub in block.subthemes]
+        for sections in parts:
+            for label, groups in sections.as_pairs():
+                lines += [grouped_text(g, label) for g in groups if is_long_group(g)]
+    return lines
+
+
 def document_blocks(report: Report) -> Iterator[Block]:
     """The annex of ``report``, block after block, in the order of the national instruction."""
     yield Heading(1, report.title)
@@ -126,13 +166,20 @@ def document_blocks(report: Report) -> Iterator[Block]:
         yield Heading(3, block.heading)
         if block.count == 0:
             yield Paragraph(NO_CONTRIBUTION)
+            yield from empty_section_blocks()
             continue
         if block.sections is not None:
+            yield from topic_blocks(block.sections)
             yield from section_blocks(block.sections)
         for sub in block.subthemes:
             yield Heading(4, sub.label)
+            yield from topic_blocks(sub.sections)
             yield from section_blocks(sub.sections)
     yield Heading(2, PART_III)
     yield Paragraph(report.perspectives)
     yield Heading(2, ANNEX)
     yield Listing(ANNEX_COLUMNS, report.annex)
+    grouped = grouped_lines(report)
+    if grouped:
+        yield Label(GROUPED)
+        yield Items(grouped)

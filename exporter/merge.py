@@ -5,6 +5,8 @@ The workshop document follows the annex, but real ones vary: numbering ("1-", "2
 Theme headings are therefore found by their wording (normalised: case, accents, punctuation,
 numbering, "(s)"), and each theme gets, at the end of its own Constats/Solutions/Propositions, a
 "Contributions citoyennes (messagerie)" block. A copy is written; the original is never touched.
+A document whose title names another territory of the campaign is refused (unless forced): the
+contributions of one territory never land in another's restitution by a slip of ``--territory``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import docx
@@ -148,12 +151,55 @@ def _citizen_block(ins: _Inserter, block: ThemeBlock) -> None:
         _sections(ins, sub.sections)
 
 
-def merge_into(workshop: Path, report: Report, out: Path) -> None:
-    """Write to ``out`` a copy of ``workshop`` with the citizens' blocks inserted."""
+def document_title(document: DocxDocument) -> str:
+    """The workshop document's title: its Title paragraph (or first heading, or first line),
+    else its metadata title."""
+    paragraphs = [p for p in document.paragraphs if p.text.strip()]
+    for paragraph in paragraphs[:20]:
+        if _level(paragraph) in (0, 1):
+            return paragraph.text.strip()
+    if paragraphs:
+        return paragraphs[0].text.strip()
+    return (document.core_properties.title or "").strip()
+
+
+def check_territory(
+    workshop: Path, title: str, territory: str, others: Sequence[str], *, force: bool
+) -> None:
+    """Refuse a workshop document whose title names another territory than ``territory``
+    (and not this one), unless ``force``."""
+    framed = f" {normalise_heading(title)} "
+    if force or f" {normalise_heading(territory)} " in framed:
+        return
+    named = [o for o in others if o != territory and f" {normalise_heading(o)} " in framed]
+    if named:
+        raise ExportError(
+            f"{workshop.name} is titled « {title} », which names {named[0]}, not {territory}: "
+            "its contributions would land in another territory's restitution. Check --territory, "
+            "or add --force to merge anyway"
+        )
+
+
+def merge_into(
+    workshop: Path,
+    report: Report,
+    out: Path,
+    *,
+    territory: str | None = None,
+    others: Sequence[str] = (),
+    force: bool = False,
+) -> None:
+    """Write to ``out`` a copy of ``workshop`` with the citizens' blocks inserted.
+
+    With ``territory`` (the contributions' territory) and ``others`` (the campaign's
+    territory names), a workshop document titled for another territory is refused unless
+    ``force``."""
     try:
         document = docx.Document(str(workshop))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ExportError(f"{workshop} is not a readable Word document (.docx): {exc}") from exc
+    if territory is not None:
+        check_territory(workshop, document_title(document), territory, others, force=force)
     paragraphs = document.paragraphs
     found = find_theme_headings(document, report)
     missing = [b.heading for b in report.themes if b.number not in found]

@@ -12,13 +12,14 @@ The shape follows the annex of the national instruction (``seeds/002_*``, end of
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from exporter.similarity import Group, group_similar
 from exporter.source import CampaignData, Item
+from exporter.topics import Contribution, Topic, Topics, TopicSettings, find_topics
 
 TITLE = "CNR Santé {name}"
 PART_I = "I - Éléments de contexte"
@@ -41,6 +42,20 @@ PLACEHOLDER_CONTEXT = "[À compléter : le contexte régional n'est pas renseign
 PLACEHOLDER_PERSPECTIVES = "[À compléter : les perspectives ne sont pas renseignées.]"
 NO_CONTRIBUTION = "Aucune contribution citoyenne sur cette thématique."
 NO_ITEM = "Aucun élément."
+#: Under each of the three headings of a theme without contribution (the annex's skeleton is
+#: the same in every territory's document).
+NO_SECTION_CONTRIBUTION = "Aucune contribution."
+TOPICS_LABEL = "Principaux sujets :"
+NO_TOPIC = "Aucun sujet commun à plusieurs contributions."
+REGION_TOPICS = "Les sujets sont dégagés par territoire : voir les documents des territoires."
+#: Topics listed under "Principaux sujets" (the data files give every contribution its topic).
+MAIN_TOPICS = 5
+#: References shown inline for a group of similar contributions or a topic; the others are in
+#: the annex (groups) or the data files (topics).
+INLINE_REFERENCES = 3
+GROUPED = "Contributions similaires regroupées :"
+#: The exporter's topic settings: only the main topics need YAKE's labels.
+EXPORT_TOPICS = TopicSettings(labelled_topics=MAIN_TOPICS + 5)
 ANNEX_COLUMNS = ("Référence", "Date", "Thématique", "Profil", "Langue")
 #: The annex rows are lines "reference · date · theme · profile · language" (a table of
 #: 100,000 rows would cost 21 XML elements a row in DOCX and 11 in ODT).
@@ -61,6 +76,9 @@ class Sections:
     constats: list[Group]
     solutions: list[Group]
     propositions: list[Group]
+    #: The topics of these contributions; None in the regional roll-up (topics are found per
+    #: territory).
+    topics: Topics | None = None
 
     def as_pairs(self) -> list[tuple[str, list[Group]]]:
         return [
@@ -153,21 +171,88 @@ class Report:
     chart_png: bytes | None = None
 
 
+def _references(references: Sequence[str], rest: str) -> str:
+    """The first :data:`INLINE_REFERENCES` references, then how many others and where."""
+    shown = ", ".join(references[:INLINE_REFERENCES])
+    hidden = len(references) - INLINE_REFERENCES
+    if hidden > 0:
+        shown += f" et {hidden} {'autre' if hidden == 1 else 'autres'} {rest}"
+    return shown
+
+
 def entry_text(group: Group) -> str:
-    """An item line: the text, its reference, and the references of similar ones."""
+    """An item line: the text, its reference, and the references of similar ones (a few
+    inline, the rest in the annex: :func:`grouped_text`)."""
     line = f"{group.text} — {group.reference}"
     if group.similar:
         n = len(group.similar)
         word = "contribution similaire" if n == 1 else "contributions similaires"
-        line += f" ({n} {word} : {', '.join(group.similar)})"
+        line += f" ({n} {word} : {_references(group.similar, 'en annexe')})"
     return line
+
+
+def is_long_group(group: Group) -> bool:
+    """Whether some of the group's references are listed in the annex only."""
+    return len(group.similar) > INLINE_REFERENCES
+
+
+def grouped_text(group: Group, label: str) -> str:
+    """The annex line of a long group of the list ``label`` ("Constats :"): its first
+    reference, the list, then every similar reference."""
+    similar = ", ".join(group.similar)
+    return f"{group.reference}, {label.rstrip(' :')} ({len(group.similar)}) : {similar}"
+
+
+def topic_text(topic: Topic) -> str:
+    """A "Principaux sujets" line: label, contributions, citizens, a few references."""
+    n, p = topic.size, topic.participants
+    counts = f"{n} contribution{'s' if n > 1 else ''}, {p} participant{'s' if p > 1 else ''}"
+    refs = _references(topic.contributions, "(fichiers de données)")
+    return f"{topic.label} ({counts}) — {refs}"
+
+
+def section_key(item: Item) -> str:
+    """The part of the annex an item is in: its theme number, or under theme 5 its label."""
+    if item.theme_number == 5:
+        return "5:" + " ".join((item.supplementary or "").casefold().split())
+    return str(item.theme_number)
+
+
+def find_section_topics(
+    items: Sequence[Item], settings: TopicSettings = EXPORT_TOPICS
+) -> dict[str, Topics]:
+    """The topics of each part of the annex (:func:`section_key`) of one territory."""
+    parts: dict[str, list[Contribution]] = {}
+    for i in items:
+        parts.setdefault(section_key(i), []).append(
+            Contribution(i.reference, str(i.participant), i.need, i.solution)
+        )
+    return {key: find_topics(part, settings) for key, part in sorted(parts.items())}
+
+
+def topic_columns(topics: Mapping[str, Topics]) -> dict[str, tuple[str, str]]:
+    """reference -> (topic id, topic label) for the data files; the id names the part of the
+    annex ("2-T1": theme 2, topic T1; "5.3-T1": the third label of theme 5, topic T1)."""
+    labels = sorted(k for k in topics if k.startswith("5:"))
+    out: dict[str, tuple[str, str]] = {}
+    for key, found in topics.items():
+        part = f"5.{labels.index(key) + 1}" if key.startswith("5:") else key
+        for topic in found.topics:
+            for reference in topic.contributions:
+                out[reference] = (f"{part}-{topic.id}", topic.label)
+    return out
 
 
 def theme_heading(number: int, label: str) -> str:
     return f"{number} - {label}"
 
 
-def _sections(items: Sequence[Item], threshold: float, cache: dict[str, str] | None) -> Sections:
+def _sections(
+    items: Sequence[Item],
+    threshold: float,
+    cache: dict[str, str] | None,
+    topics: Topics | None,
+) -> Sections:
     return Sections(
         constats=group_similar([(i.reference, i.need) for i in items if i.need], threshold, cache),
         solutions=group_similar(
@@ -176,6 +261,7 @@ def _sections(items: Sequence[Item], threshold: float, cache: dict[str, str] | N
         propositions=group_similar(
             [(i.reference, i.levers) for i in items if i.levers], threshold, cache
         ),
+        topics=topics,
     )
 
 
@@ -196,10 +282,20 @@ def build_report(
     territory_code: str | None,
     threshold: float,
     cache: dict[str, str] | None = None,
+    topics: Mapping[str, Topics] | None = None,
 ) -> Report:
-    """The annex of one territory (``territory_code``) or the regional roll-up (``None``)."""
+    """The annex of one territory (``territory_code``) or the regional roll-up (``None``).
+
+    ``topics`` (:func:`find_section_topics`) are found here when not given, for a territory;
+    the regional roll-up has none (topics are found per territory)."""
     tz = ZoneInfo(campaign.timezone)
     items = sorted(items, key=lambda i: i.reference)
+    if topics is None and territory_code is not None:
+        topics = find_section_topics(items)
+
+    def topics_of(key: str) -> Topics | None:
+        return None if topics is None else topics.get(key, Topics())
+
     local_dates = [i.submitted_at.astimezone(tz).date() for i in items]
     profile_label = campaign.profiles
 
@@ -219,18 +315,18 @@ def build_report(
                     number,
                     heading,
                     len(theme_items),
-                    _sections(theme_items, threshold, cache) if theme_items else None,
+                    _sections(theme_items, threshold, cache, topics_of(str(number)))
+                    if theme_items
+                    else None,
                 )
             )
             continue
         labels: dict[str, tuple[str, list[Item]]] = {}
         for item in theme_items:
-            label = item.supplementary or ""
-            key = " ".join(label.casefold().split())
-            labels.setdefault(key, (label, []))[1].append(item)
+            labels.setdefault(section_key(item), (item.supplementary or "", []))[1].append(item)
         subthemes = [
-            Subtheme(label, len(group), _sections(group, threshold, cache))
-            for _, (label, group) in sorted(labels.items())
+            Subtheme(label, len(group), _sections(group, threshold, cache, topics_of(key)))
+            for key, (label, group) in sorted(labels.items())
         ]
         blocks.append(ThemeBlock(5, heading, len(theme_items), None, subthemes))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
@@ -23,6 +24,8 @@ COLUMNS: tuple[str, ...] = (
     "need",
     "solution",
     "levers",
+    "topic_id",
+    "topic",
 )
 
 #: A spreadsheet would read these first characters as a formula (OWASP CSV injection).
@@ -40,11 +43,18 @@ def neutralise(value: str) -> str:
 
 
 class RowMaker:
-    def __init__(self, campaign: CampaignData) -> None:
+    """Rows of one data file; ``topics`` maps a reference to its topic's id and label
+    (:func:`exporter.report.topic_columns`), a contribution in no topic has none."""
+
+    def __init__(
+        self, campaign: CampaignData, topics: Mapping[str, tuple[str, str]] | None = None
+    ) -> None:
         self.territory_names = {t.code: t.name for t in campaign.territories}
         self.theme_labels = {n: campaign.theme_label(n) for n in range(1, 6)}
+        self.topics = topics or {}
 
     def row(self, item: Item) -> dict[str, Any]:
+        topic_id, topic = self.topics.get(item.reference, (None, None))
         return {
             "reference": item.reference,
             "territory_code": item.territory,
@@ -63,6 +73,8 @@ class RowMaker:
             "need": item.need,
             "solution": item.solution,
             "levers": item.levers or None,
+            "topic_id": topic_id,
+            "topic": topic,
         }
 
     def cells(self, item: Item) -> list[str | int]:

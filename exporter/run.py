@@ -29,7 +29,7 @@ from exporter.json import JsonWriter
 from exporter.markdown import write_markdown
 from exporter.merge import merge_into
 from exporter.odt import write_odt
-from exporter.report import Report, build_report
+from exporter.report import Report, build_report, find_section_topics, topic_columns
 from exporter.rows import RowMaker
 from exporter.source import (
     CampaignData,
@@ -74,6 +74,8 @@ class ExportRequest:
     until: date | None = None
     charts: bool = False
     into: Path | None = None
+    #: Merge ``into`` a workshop document whose title names another territory.
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,9 +188,10 @@ class _Exporter:
         territories: list[TerritoryInfo],
         items_by_territory: list[tuple[TerritoryInfo, list[Item]]],
         n: int,
+        topics: dict[str, tuple[str, str]],
     ) -> None:
         out, req = self.request.out, self.request
-        rows = RowMaker(campaign)
+        rows = RowMaker(campaign, topics)
         if "csv" in req.formats:
             final = out / file_name(campaign, scope, "csv")
             with atomic_path(final) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
@@ -265,6 +268,7 @@ class _Exporter:
         threshold = self.settings.similarity_threshold
         documents = req.into is not None or any(f in DOCUMENT_FORMATS for f in req.formats)
         region_items: list[tuple[TerritoryInfo, list[Item]]] = []
+        region_topics: dict[str, tuple[str, str]] = {}
         # normalised texts, kept from the territories for the regional roll-up's grouping
         norm_cache: dict[str, str] = {}
         for territory in selected:
@@ -280,7 +284,8 @@ class _Exporter:
                 if len(items) % 1000 == 0:
                     self.progress.advance(1000, territory.code)
             self.progress.advance(len(items) % 1000, territory.code)
-            # grouping and writing are CPU work: in a thread, so the event loop stays free
+            # topics, grouping and writing are CPU work: in a thread, so the event loop stays free
+            topics = await asyncio.to_thread(find_section_topics, items)
             report = (
                 await asyncio.to_thread(
                     build_report,
@@ -289,6 +294,7 @@ class _Exporter:
                     territory_code=territory.code,
                     threshold=threshold,
                     cache=norm_cache if req.region else None,
+                    topics=topics,
                 )
                 if documents
                 else None
@@ -297,7 +303,10 @@ class _Exporter:
                 final = req.out / f"{req.into.stem}_contributions.docx"
                 if final.resolve() == req.into.resolve():
                     raise ExportError("the workshop document is never modified: rename it")
-                await asyncio.to_thread(_merge, req.into, report, final)
+                others = [t.name for t in campaign.territories]
+                await asyncio.to_thread(
+                    _merge, req.into, report, final, territory.name, others, req.force
+                )
                 self._record(territory.code, "docx (atelier)", final, len(items))
                 continue
             if report is not None:
@@ -305,11 +314,14 @@ class _Exporter:
                     self._documents, campaign, report, territory.code, len(items)
                 )
             pair = [(territory, items)]
+            columns = topic_columns(topics)
+            del topics
             await asyncio.to_thread(
-                self._data_files, campaign, territory.code, [territory], pair, len(items)
+                self._data_files, campaign, territory.code, [territory], pair, len(items), columns
             )
             if req.region:
                 region_items.append((territory, items))
+                region_topics.update(columns)
         if req.region and region_items and req.into is None:
             everything = [i for _, items in region_items for i in items]
             if documents:
@@ -330,12 +342,20 @@ class _Exporter:
                 [t for t, _ in region_items],
                 region_items,
                 len(everything),
+                region_topics,
             )
 
 
-def _merge(workshop: Path, report: Report, final: Path) -> None:
+def _merge(
+    workshop: Path,
+    report: Report,
+    final: Path,
+    territory: str,
+    others: list[str],
+    force: bool,
+) -> None:
     with atomic_path(final) as tmp:
-        merge_into(workshop, report, tmp)
+        merge_into(workshop, report, tmp, territory=territory, others=others, force=force)
 
 
 async def run_export(

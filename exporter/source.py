@@ -1,7 +1,9 @@
 """What the exporter reads: the campaign, and its approved contributions, streamed.
 
 Only ``approved`` contributions are read, in their moderated form, and only the columns an
-export shows: the participant, the original texts and the moderation fields are never selected.
+export shows, plus the contribution's participant *number* (``participant_id``, an opaque row
+number): the topics count distinct citizens with it, no file ever shows it. The participant's
+key, chat identity, the original texts and the moderation fields are never selected.
 Every text goes through :func:`_line` (the citizens' cleaning, on one line) and the
 personal-data safety net :func:`exporter.pii.mask` here, once, so that no writer can forget it.
 """
@@ -94,6 +96,9 @@ class Item:
     profile: str | None
     language: str
     channel: str
+    #: Who wrote it, as an opaque number (the participant's row id): only compared, to count
+    #: distinct citizens per topic; never written to any file.
+    participant: int = 0
 
 
 def _line(text: str | None) -> str:
@@ -217,6 +222,7 @@ async def stream_items(
             Contribution.profile,
             Contribution.language,
             Contribution.channel,
+            Contribution.participant_id,
         )
         .join(Theme, Theme.id == Contribution.theme_id)
         .where(*exported(campaign, list(codes), since, until))
@@ -246,4 +252,5 @@ async def stream_items(
                 profile=row[10] or None,
                 language=row[11] or "",
                 channel=row[12] or "",
+                participant=int(row[13]),
             )

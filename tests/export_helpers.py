@@ -37,6 +37,8 @@ class C:
     day: int = 0
     number: int | None = None
     originals: dict[str, Any] | None = None
+    #: Another citizen than the shared one: any distinct word ("a", "b"...).
+    participant: str | None = None
 
 
 async def seed(engine: AsyncEngine, contributions: list[C]) -> list[str]:
@@ -65,7 +67,19 @@ async def seed(engine: AsyncEngine, contributions: list[C]) -> list[str]:
             t.code: t
             for t in await session.scalars(select(Theme).where(Theme.campaign_id == campaign_id))
         }
+        others: dict[str, Participant] = {}
         for idx, c in enumerate(contributions):
+            author = participant
+            if c.participant is not None:
+                if c.participant not in others:
+                    key = (c.participant * 64)[:64]
+                    found = await session.scalar(select(Participant).where(Participant.key == key))
+                    others[c.participant] = found or Participant(
+                        key=key, channel="telegram", lang="fr"
+                    )
+                    session.add(others[c.participant])
+                    await session.flush()
+                author = others[c.participant]
             territory = territories[c.territory]
             territory.last_number += 1
             number = c.number or territory.last_number
@@ -86,7 +100,7 @@ async def seed(engine: AsyncEngine, contributions: list[C]) -> list[str]:
                     channel=c.channel,
                     consent_version="2022-11-v1",
                     status=c.status,
-                    participant_id=participant.id,
+                    participant_id=author.id,
                     draft_id=list(territories).index(c.territory) * 1_000_000 + number,
                     created_at=BASE + timedelta(days=c.day, minutes=idx),
                     originals=c.originals,

@@ -494,6 +494,9 @@ def test_no_participant_data_is_ever_selected(
     reads = [s for s in statements if "contributions" in s]
     assert len(reads) >= 3  # the counts, then one streamed read per territory with data
     for statement in statements:
+        # the topics count distinct citizens by the contribution's opaque participant number
+        # (issue 14): that column only; no participant row, key or identity is read
+        statement = statement.replace("contributions.participant_id", "")
         for column in ("participant", "originals", "reject_", "moderated_by", "chat_", "draft_id"):
             assert column not in statement, (column, statement)
     assert all("status" in s for s in reads)

@@ -7,7 +7,8 @@
 
 A progress bar is shown on a terminal only; a summary table of the files written follows.
 Problems the operator can fix (unknown campaign, territory or format, unwritable directory,
-missing matplotlib, a workshop document that does not follow the annex) exit with code 2.
+missing matplotlib, a workshop document that does not follow the annex or whose title names
+another territory than --territory, unless --force) exit with code 2.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def register(sub: Any) -> None:
         metavar="WORKSHOP.docx",
         help="write a copy of this workshop restitution with the contributions added per theme",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --into: merge even when the workshop document's title names another territory",
+    )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     parser.set_defaults(func=_export)
 
@@ -104,6 +110,7 @@ def _export(args: argparse.Namespace, settings: Settings | None = None) -> int:
             until=args.until,
             charts=args.charts,
             into=args.into,
+            force=args.force,
         )
         settings = settings or Settings()
         if err.is_terminal:
