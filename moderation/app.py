@@ -20,10 +20,11 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.core.http import trust_proxies
 from moderation.dsfr import add_dsfr_static
 from moderation.routes import setup_routes
 from moderation.routes.signin import session_middleware
-from moderation.security import AddressThrottle
+from moderation.security import LoginThrottle, show_bidi
 from moderation.services.queue import install_sqlite_casefold
 from moderation.web import (
     ENGINE_KEY,
@@ -58,6 +59,7 @@ def create_app(
         middlewares=[_health, session_middleware, error_pages], client_max_size=1024 * 1024
     )
     app[SETTINGS_KEY] = settings
+    trust_proxies(app, settings.trusted_proxies)
     if sessions is None:
         sessions = session_factory(create_engine(settings))  # connects at the first request
     bind = sessions.kw.get("bind")
@@ -65,10 +67,7 @@ def create_app(
         raise TypeError("the console's sessions must be bound to an AsyncEngine")
     app[ENGINE_KEY] = bind
     app[SESSIONS_KEY] = sessions
-    # Per-address limit: several colleagues may share one address, so more than per account.
-    app[THROTTLE_KEY] = AddressThrottle(
-        settings.console_max_failed_logins * 4, settings.console_lockout
-    )
+    app[THROTTLE_KEY] = LoginThrottle(settings.console_max_failed_logins, settings.console_lockout)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -80,6 +79,7 @@ def create_app(
     env.filters["dt"] = lambda v: as_utc(v).astimezone(zone).strftime("%d/%m/%Y %H:%M") if v else ""
     env.filters["d"] = lambda v: v.strftime("%d/%m/%Y") if v else ""
     env.filters["other_lang"] = other_lang
+    env.filters["bidi"] = show_bidi  # bidi controls written out, e.g. in the audit journal
     env.globals["urlencode"] = urlencode
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_database)

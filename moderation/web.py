@@ -14,10 +14,11 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from yarl import URL
 
 from bot.core.http import client_address, is_https
 from moderation.dsfr import DSFR_VERSION
-from moderation.security import AddressThrottle
+from moderation.security import LoginThrottle
 from moderation.services.audit import By
 from moderation.services.scope import Actor, Scope
 from storage.models import Staff, StaffSession
@@ -37,7 +38,7 @@ STATIC = ("/static/", "/dsfr/")
 SETTINGS_KEY = web.AppKey("settings", Settings)
 ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 SESSIONS_KEY = web.AppKey("sessions", async_sessionmaker[AsyncSession])
-THROTTLE_KEY = web.AppKey("throttle", AddressThrottle)
+THROTTLE_KEY = web.AppKey("throttle", LoginThrottle)
 DB_KEY = web.RequestKey("db", AsyncSession)
 STAFF_KEY = web.RequestKey("staff", Staff)
 SCOPE_KEY = web.RequestKey("scope", Scope)
@@ -172,6 +173,45 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         h["Cache-Control"] = "no-store"
     if is_https(request):
         h["Strict-Transport-Security"] = "max-age=31536000"
+
+
+#: The answer to a state-changing request sent by another site's page.
+CROSS_ORIGIN = (
+    "Requête refusée : elle vient d'une autre page que la console (en-tête Origin). "
+    "Ouvrez la console à son adresse habituelle, rechargez la page et recommencez."
+)
+
+
+def same_origin(request: web.Request) -> bool:
+    """The request's ``Origin`` is the console's own (scheme, host and port it was reached at,
+    through a believed proxy), or withheld: then the CSRF token alone decides.
+
+    Withheld is no header, or ``null``: under the console's own ``Referrer-Policy:
+    no-referrer`` a browser sends ``Origin: null`` with the console's forms."""
+    given = request.headers.get("Origin")
+    if given is None or given.strip() == "null":
+        return True
+    try:
+        own = URL.build(scheme="https" if is_https(request) else "http", authority=request.host)
+        origin = URL(given.strip())
+    except (ValueError, TypeError):
+        return False
+    return (
+        origin.is_absolute()
+        and origin.raw_path in ("", "/")
+        and not origin.raw_query_string
+        and origin.user is None
+        and (origin.scheme.lower(), (origin.host or "").lower(), origin.port)
+        == (own.scheme, (own.host or "").lower(), own.port)
+    )
+
+
+async def cross_origin_refusal(request: web.Request) -> web.Response:
+    """403 with a page that says what happened (answered before any session is opened, so
+    before the template context is: it is given here)."""
+    context = {**await template_context(request), "status": 403, "message": CROSS_ORIGIN}
+    context["flash"] = None
+    return aiohttp_jinja2.render_template("error.html", request, context, status=403)
 
 
 @web.middleware

@@ -7,13 +7,15 @@ it needs (see :meth:`Settings.dialog_limits`). No other module reads ``os.enviro
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import time, timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dialogs.model import DEFAULT_TIMEZONE, Limits
 
@@ -150,6 +152,14 @@ class Settings(LogSettings):
     #: Address the metrics listener binds to (an internal one: never behind the public proxy).
     metrics_listen: str = "127.0.0.1"
 
+    # --- behind the reverse proxy ------------------------------------------------------------
+    #: The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web chat and the
+    #: console believe (addresses or networks, separated by commas); anyone else's are ignored.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = (
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+    )
+
     # --- moderation console ------------------------------------------------------------------
     console_session_idle: timedelta = timedelta(minutes=30)
     console_max_failed_logins: int = 5
@@ -159,6 +169,17 @@ class Settings(LogSettings):
 
     # --- export -----------------------------------------------------------------------------
     similarity_threshold: float = Field(default=0.82, ge=0.0, le=1.0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_from_a_list(cls, value: object) -> object:
+        """``127.0.0.1, 10.0.0.0/8`` (a JSON list works too)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.replace(",", " ").split() if part]
+        return value
 
     @field_validator("previous_secret_keys")
     @classmethod

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import metrics
 from bot.core.health import add_health_routes
-from bot.core.http import client_address
+from bot.core.http import client_address, trust_proxies
 from bot.core.processor import DB_ERRORS
 from bot.web import render
 from bot.web.channel import Answer, WebChannel
@@ -107,6 +107,7 @@ def create_app(
         handler_args={"max_field_size": 8190},
     )
     app[SETTINGS] = settings
+    trust_proxies(app, settings.trusted_proxies)
     app[CAMPAIGN] = {}
     app[CLOCK] = clock or _utcnow
     aiohttp_jinja2.setup(

@@ -1,9 +1,12 @@
 """Signing in and out, and the middleware that opens every page's database session and checks
-its staff session and CSRF token (the lockouts are in :mod:`moderation.services.accounts`)."""
+its staff session, and for a state-changing request its ``Origin`` and CSRF token (the lockouts
+are in :mod:`moderation.services.accounts`)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import re
+import unicodedata
+from urllib.parse import unquote, urlencode
 
 from aiohttp import web
 
@@ -23,10 +26,12 @@ from moderation.web import (
     STATIC,
     THROTTLE_KEY,
     Handler,
+    cross_origin_refusal,
     db_of,
     form_str,
     now,
     render,
+    same_origin,
     set_cookie,
     settings_of,
 )
@@ -42,6 +47,8 @@ LOGIN_FAILED = (
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(STATIC):
         return await handler(request)
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not same_origin(request):
+        return await cross_origin_refusal(request)  # before the CSRF token: another site's page
     sessions = request.app[SESSIONS_KEY]
     async with sessions() as db:
         request[DB_KEY] = db
@@ -55,7 +62,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
         if staff is None or row is None:
             if request.method == "GET":
-                target = request.path_qs if request.path != "/" else "/contributions"
+                target = request.path_qs if request.path != "/" else HOME
                 raise web.HTTPSeeOther("/login?" + urlencode({"next": target}))
             raise web.HTTPSeeOther("/login")
         request[STAFF_KEY] = staff
@@ -77,10 +84,27 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
 
 
+#: Where a sign-in goes when ``next`` is missing or refused.
+HOME = "/contributions"
+#: A same-site absolute path, as the console writes them: printable ASCII without blanks,
+#: backslashes or a fragment, not starting with "//" (another site, for a browser).
+_PCHARS = r"A-Za-z0-9\-._~!$&'()*+,;=:@%/"
+_NEXT = re.compile(rf"/(?![/\\])[{_PCHARS}]*(?:\?[{_PCHARS}?]*)?")
+
+
 def _safe_next(raw: str | None) -> str:
-    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
-        return raw[:500]
-    return "/contributions"
+    """``raw`` when it is a same-site absolute path (the page a session-less visit was sent
+    away from), else the queue. Control characters and blanks are refused, not stripped
+    (a browser drops a tab: ``/%09/evil.example/`` would go to ``//evil.example/``), and so
+    is a path whose percent-decoding starts like another site's or hides one of them."""
+    if not raw or len(raw) > 500 or not _NEXT.fullmatch(raw):
+        return HOME
+    path = unquote(raw.partition("?")[0])
+    if path.startswith(("//", "/\\")) or any(
+        c == "\\" or c.isspace() or unicodedata.category(c)[0] in "CZ" for c in path
+    ):
+        return HOME
+    return raw
 
 
 async def login_form(request: web.Request) -> web.Response:

@@ -1,10 +1,11 @@
 """Staff accounts: creation, listing, disabling, password reset, each audited (the CLI and the
 console share these); signing in and out, with the lockouts (per account in the database, per
-address in memory)."""
+address and per account and address in memory, checked before any hash)."""
 
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from moderation.security import (
-    AddressThrottle,
+    BIDI_CONTROLS,
+    LoginThrottle,
     hash_password,
     new_token,
     password_problem,
@@ -43,13 +45,24 @@ class StaffInfo:
     last_login_at: datetime | None
 
 
+def _unfit_in_an_address(c: str) -> bool:
+    """Blanks, controls, quotes and brackets, and the invisible formatting characters: the
+    bidi controls (which show an address otherwise than it is) and the zero-width ones."""
+    return (
+        c.isspace()
+        or c in "<>\"'"
+        or c in BIDI_CONTROLS
+        or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+    )
+
+
 def normalise_email(raw: str) -> str:
     email = raw.strip().lower()
     if (
         not email
         or len(email) > 254
         or "@" not in email
-        or any(c.isspace() or ord(c) < 32 or c in "<>\"'" for c in email)
+        or any(_unfit_in_an_address(c) for c in email)
         or email.startswith("@")
         or email.endswith("@")
     ):
@@ -230,7 +243,7 @@ class SignIn:
 async def sign_in(
     session: AsyncSession,
     settings: Settings,
-    throttle: AddressThrottle,
+    throttle: LoginThrottle,
     raw_email: str,
     password: str,
     *,
@@ -238,36 +251,20 @@ async def sign_in(
     now: datetime,
     previous_token: str | None = None,
 ) -> SignIn:
-    """Check the password and the lockouts; open a session or count the failure. Audited
-    either way (never the password); the caller commits. The refusal never says why."""
+    """Check the throttles, then the password; open a session or count the failure. The
+    caller commits; the refusal never says why.
+
+    The throttles come first: a blocked address, or an address that failed on a locked
+    account, costs no hash, and only its first refusal of a block is audited. The right
+    password from an address that did not fail on the account signs in even while the
+    account is locked, and lifts the lock. Every other attempt is audited (never the
+    password)."""
     try:
         email = normalise_email(raw_email)
     except AccountError:
         email = ""
-    staff = await session.scalar(select(Staff).where(Staff.email == email)) if email else None
-    # argon2 is slow on purpose: off the event loop, so other requests are served meanwhile
-    ok = await asyncio.to_thread(verify_password, staff.password_hash if staff else None, password)
-    locked = staff is not None and staff.locked_until is not None and staff.locked_until > now
-    ip_blocked = throttle.blocked(addr, now)
-    if staff is None or staff.disabled or locked or ip_blocked or not ok:
-        throttle.failed(addr, now)
-        reason = (
-            "unknown"
-            if staff is None
-            else "disabled"
-            if staff.disabled
-            else "locked"
-            if locked
-            else "throttled"
-            if ip_blocked
-            else "password"
-        )
-        if staff is not None and not ok:
-            staff.failed_logins += 1
-            if staff.failed_logins >= settings.console_max_failed_logins:
-                staff.locked_until = now + settings.console_lockout
-                staff.failed_logins = 0
-                reason = "password, locked"
+
+    async def refused(staff: Staff | None, reason: str) -> SignIn:
         await audit(
             session,
             actor=(email or "?")[:254],
@@ -279,7 +276,30 @@ async def sign_in(
             now=now,
         )
         return SignIn(None, email)
-    throttle.succeeded(addr)
+
+    if throttle.address_blocked(addr, now):
+        if throttle.addresses.first_refusal(addr):
+            return await refused(None, "throttled")
+        return SignIn(None, email)
+    staff = await session.scalar(select(Staff).where(Staff.email == email)) if email else None
+    locked = staff is not None and staff.locked_until is not None and staff.locked_until > now
+    if staff is not None and locked and throttle.failed_on_account(addr, staff.id, now):
+        if throttle.accounts.first_refusal(throttle.pair(addr, staff.id)):
+            return await refused(staff, "locked")
+        return SignIn(None, email)
+    # argon2 is slow on purpose: off the event loop, so other requests are served meanwhile
+    ok = await asyncio.to_thread(verify_password, staff.password_hash if staff else None, password)
+    if staff is None or staff.disabled or not ok:
+        throttle.failed(addr, staff.id if staff is not None and not ok else None, now)
+        reason = "unknown" if staff is None else "disabled" if staff.disabled else "password"
+        if staff is not None and not ok:
+            staff.failed_logins += 1
+            if staff.failed_logins >= settings.console_max_failed_logins:
+                staff.locked_until = now + settings.console_lockout
+                staff.failed_logins = 0
+                reason = "password, locked"
+        return await refused(staff, reason)
+    throttle.succeeded(addr, staff.id)
     stale: Any = StaffSession.last_seen_at < now - settings.console_session_idle
     if previous_token and len(previous_token) <= 200:
         stale = stale | (StaffSession.token_hash == token_hash(previous_token))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,9 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialogs.validation import clean_text
 from exporter.rows import neutralise  # the exporter's: one neutraliser for every spreadsheet
 from exporter.source import day_bounds
+from moderation.security import show_bidi
 from moderation.services.filters import DEFAULT_ZONE, like_pattern, parse_date, parse_int
 from storage.models import AuditEntry
 
+#: What an action's code looks like (``login_failed``, ``export_audit``...).
+_ACTION_CODE = re.compile(r"[a-z_]{1,40}")
 CSV_COLUMNS = ("id", "at", "actor", "action", "target", "before", "after", "remote_addr")
 
 
@@ -121,6 +125,24 @@ class AuditFilters:
             out["page"] = str(p)
         return out
 
+    def audited(self) -> dict[str, Any]:
+        """The filters as the journal records them: which were set, a typed text (an author,
+        a target: anything may have been typed there) by its length only, an action by its
+        code, the days as they are."""
+        out: dict[str, Any] = {}
+        if self.action:
+            out["action"] = (
+                self.action if _ACTION_CODE.fullmatch(self.action) else {"chars": len(self.action)}
+            )
+        for name, value in (("actor", self.actor), ("target", self.target)):
+            if value:
+                out[name] = {"chars": len(value)}
+        if self.since:
+            out["since"] = self.since.isoformat()
+        if self.until:
+            out["until"] = self.until.isoformat()
+        return out
+
     def where(self) -> list[ColumnElement[bool]]:
         conds: list[ColumnElement[bool]] = []
         if self.action:
@@ -168,11 +190,12 @@ async def audit_actions(session: AsyncSession) -> list[str]:
 
 
 def _cell(value: object) -> str:
-    return neutralise("" if value is None else str(value))
+    return neutralise(show_bidi("" if value is None else str(value)))
 
 
 def audit_csv(rows: list[AuditEntry]) -> bytes:
-    """The journal as a CSV file for a spreadsheet (UTF-8 with BOM, cells neutralised)."""
+    """The journal as a CSV file for a spreadsheet (UTF-8 with BOM, cells neutralised, bidi
+    controls written out as ``\\u202e``: a cell reads as it is stored)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
