@@ -25,4 +25,3 @@ class AccessLogger(AbstractAccessLogger):
             response.body_length,
             time * 1000,
         )
-
