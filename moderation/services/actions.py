@@ -70,8 +70,24 @@ class ActionResult:
     notified: bool = False
 
 
+#: Free texts: the citizen's, and a moderator's note (which may quote them). The audit journal
+#: records that they changed and their lengths, never their words; the citizen's originals
+#: stay in ``Contribution.originals``, for admins.
+FREE_TEXTS = frozenset((*TEXT_FIELDS, "reject_note"))
+
+
+def _audited(field: str, value: Any) -> Any:
+    """What the journal records of a field's value: a free text by its length, the originals
+    kept by the names of their fields, anything else (a code, a number, a date) as it is."""
+    if field in FREE_TEXTS:
+        return None if value is None else {"chars": len(value)}
+    if field == "originals":
+        return sorted(value or {})
+    return _jsonable(value)
+
+
 def _snapshot(c: Contribution, fields: Sequence[str]) -> dict[str, Any]:
-    return {f: getattr(c, f) for f in fields}
+    return {f: _audited(f, getattr(c, f)) for f in fields}
 
 
 def _handled_message(c: Contribution, by: str | None) -> str:
@@ -105,7 +121,8 @@ async def _apply(
     now: datetime | None = None,
     check: Any = None,
 ) -> ActionResult:
-    """Change ``ref`` if still at ``version``; audit before/after. Caller commits."""
+    """Change ``ref`` if still at ``version``; audit before/after (free texts by their
+    lengths only: :func:`_audited`). Caller commits."""
     now = now or datetime.now(UTC)
     c = await get_contribution(session, actor.scope, ref)
     if c is None:
@@ -147,7 +164,7 @@ async def _apply(
         action=action,
         target=ref,
         before={**before, "version": version},
-        after={**{k: _jsonable(v) for k, v in changes.items()}, "version": version + 1},
+        after={**{k: _audited(k, v) for k, v in changes.items()}, "version": version + 1},
         remote_addr=actor.remote_addr,
         now=now,
     )
