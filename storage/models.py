@@ -198,6 +198,9 @@ class Contribution(Base):
     # moderation
     reject_reason: Mapped[str | None] = mapped_column(String(32))
     reject_note: Mapped[str | None] = mapped_column(Text)
+    #: Rejected as "other": the short reason written for the citizen, sent in their notice
+    #: (``reject_note`` stays in the console).
+    citizen_reason: Mapped[str | None] = mapped_column(String(300))
     duplicate_of: Mapped[str | None] = mapped_column(String(64))
     #: Texts as the citizen sent them, kept when a moderator redacts (admins only).
     originals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
