@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -163,12 +164,43 @@ class ConversationRow(Base):
     reminded_at: Mapped[datetime | None]
 
 
+#: The texts staff search in the console (``ix_contributions_search``).
+SEARCH_COLUMNS = ("reference", "need", "solution", "levers", "custom_theme")
+
+
 class Contribution(Base):
     __tablename__ = "contributions"
     __table_args__ = (
         UniqueConstraint("participant_id", "draft_id"),
         Index("ix_contributions_queue", "campaign_id", "status", "created_at"),
-        Index("ix_contributions_territory_status", "territory_id", "status"),
+        # The console at scale (migration 0005): the queue in its order, for everyone
+        # (status first) and for a moderator (territory first), read by keyset pages.
+        Index("ix_contributions_status_order", "status", "created_at", "id"),
+        Index("ix_contributions_territory_order", "territory_id", "status", "created_at", "id"),
+        # every status at once (the queue's "Tous")
+        Index("ix_contributions_order", "created_at", "id"),
+        # the dashboard's counts, read from the index alone
+        Index(
+            "ix_contributions_dashboard",
+            "campaign_id",
+            "territory_id",
+            "theme_id",
+            "status",
+            "created_at",
+        ),
+        # the languages seen (the queue's filter), one index probe per language
+        Index("ix_contributions_language", "language", "territory_id"),
+        Index("ix_contributions_moderated", "campaign_id", "moderated_at"),
+        # Text search: a trigram index (pg_trgm) for ILIKE '%...%' on PostgreSQL. SQLite
+        # searches with LIKE over the rows: its index of that name is partial on a false
+        # condition, so it holds nothing and costs nothing (one schema for both backends).
+        Index(
+            "ix_contributions_search",
+            *SEARCH_COLUMNS,
+            postgresql_using="gin",
+            postgresql_ops=dict.fromkeys(SEARCH_COLUMNS, "gin_trgm_ops"),
+            sqlite_where=text("0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
