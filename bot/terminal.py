@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import shutil
 import sys
@@ -30,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from dialogs import flow
 from dialogs.messages import normalise_lang, t
 from dialogs.model import Choice, ChoiceEvent, CommandEvent, Event, Reply
-from storage.service import DialogService, HandleResult
+from storage.service import Attachment, DialogService, HandleResult
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,13 @@ def terminal_width(out: TextIO) -> int:
 
 
 def render(replies: Sequence[Reply], width: int) -> str:
-    """Replies as plain text: wrapped paragraphs, then numbered choices."""
+    """Replies as plain text: wrapped paragraphs, then numbered choices (numbered on across
+    the replies of one turn: "my contributions" offers its own under the list, then the
+    step's)."""
     lines: list[str] = []
+    number = 0
+    total = sum(len(reply.choices) for reply in replies)
+    number_width = len(str(total))
     for reply in replies:
         for paragraph in reply.text.splitlines():
             if not paragraph.strip():
@@ -120,9 +126,9 @@ def render(replies: Sequence[Reply], width: int) -> str:
                     break_on_hyphens=False,
                 )
             )
-        number_width = len(str(len(reply.choices)))
-        for n, choice in enumerate(reply.choices, 1):
-            head = f"  {n:>{number_width}}. "
+        for choice in reply.choices:
+            number += 1
+            head = f"  {number:>{number_width}}. "
             lines.extend(
                 textwrap.wrap(
                     choice.label,
@@ -134,6 +140,17 @@ def render(replies: Sequence[Reply], width: int) -> str:
             )
         lines.append("")
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def save_attachment(attachment: Attachment, directory: Path) -> Path:
+    """Write a file given with the replies ("my data") in ``directory``, readable by this
+    user only (it holds the citizen's texts); an older copy is replaced."""
+    path = directory / Path(attachment.filename).name
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(attachment.data)
+    return path.resolve()
 
 
 @dataclass
@@ -156,11 +173,9 @@ class TerminalSession:
         return flow.parse_text(line)
 
     def shown(self, replies: Sequence[Reply], version: int) -> None:
-        offered = [r.choices for r in replies if r.choices]
-        if offered:
-            self.choices = offered[-1]
-        elif replies:
-            self.choices = ()
+        offered = tuple(c for r in replies for c in r.choices)
+        if offered or replies:
+            self.choices = offered
         self.version = version
 
 
@@ -226,6 +241,10 @@ def run_chat(
 
             def _show(result: HandleResult) -> None:
                 out.write(render(result.replies, width))
+                for attachment in result.attachments:
+                    path = save_attachment(attachment, Path.cwd())
+                    saved = t(result.conversation.lang, "my_data.saved", path=str(path))
+                    out.write(render([Reply(saved)], width))
                 out.flush()
                 term.shown(result.replies, result.conversation.version)
                 term.lang = result.conversation.lang

@@ -1,7 +1,8 @@
 """Commands, available at every step: ``/start``, ``/help``, ``/back``, ``/cancel``,
-``/language``, ``/privacy``, ``/mine``, ``/delete`` (and their French words: ``/aide``,
-``/retour``, ``/annuler``, ``/langue``, ``/confidentialite``, ``/mes_contributions``,
-``/supprimer_mes_donnees``..., the French command menu's)."""
+``/language``, ``/privacy``, ``/mine``, ``/mydata``, ``/delete``, ``/withdraw <reference>``
+(and their French words: ``/aide``, ``/retour``, ``/annuler``, ``/langue``,
+``/confidentialite``, ``/mes_contributions``, ``/mes_donnees``, ``/supprimer_mes_donnees``,
+``/retirer``..., the French command menu's)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,28 @@ import unicodedata
 
 from dialogs import prompts, steps
 from dialogs.machine import DRAFT_STATES, draft_in_progress, fire
-from dialogs.model import CampaignView, ChoiceEvent, CommandEvent, ListContributions
+from dialogs.model import (
+    CampaignView,
+    ChoiceEvent,
+    CommandEvent,
+    ListContributions,
+    SendMyData,
+)
 from dialogs.steps import Turn
 from dialogs.validation import fold
 
 #: Canonical commands (Telegram's command menu) and the other words accepted for them.
-COMMANDS = ("start", "help", "back", "cancel", "language", "privacy", "mine", "delete")
+COMMANDS = (
+    "start",
+    "help",
+    "back",
+    "cancel",
+    "language",
+    "privacy",
+    "mine",
+    "mydata",
+    "delete",
+)
 #: The commands' names in the French command menu (and in « Français facile »), each an alias.
 FRENCH_COMMANDS = {
     "start": "start",  # Telegram's own "Start" button sends /start
@@ -24,6 +41,7 @@ FRENCH_COMMANDS = {
     "language": "langue",
     "privacy": "confidentialite",
     "mine": "mes_contributions",
+    "mydata": "mes_donnees",
     "delete": "supprimer_mes_donnees",
 }
 COMMAND_ALIASES = {
@@ -38,6 +56,11 @@ COMMAND_ALIASES = {
     "mescontributions": "mine",
     "mes_contributions": "mine",
     "contributions": "mine",
+    "mes_donnees": "mydata",
+    "mesdonnees": "mydata",
+    "my_data": "mydata",
+    "donnees": "mydata",
+    "retirer": "withdraw",
     "supprimer": "delete",
     "supprimer_mes_donnees": "delete",
     "effacer": "delete",
@@ -48,8 +71,9 @@ COMMAND_ALIASES = {
 
 
 def command(turn: Turn, event: CommandEvent) -> None:
-    """Apply a command. Help, privacy, language, "my contributions" and "delete my data" work
-    even while the consultation is closed; the others then say it is closed."""
+    """Apply a command. Help, privacy, language, "my contributions", "my data", "withdraw"
+    and "delete my data" work even while the consultation is closed; the others then say it
+    is closed."""
     name = _plain(event.name)
     name = COMMAND_ALIASES.get(name, name)
     conv = turn.conv
@@ -65,6 +89,14 @@ def command(turn: Turn, event: CommandEvent) -> None:
         turn.say("lang.prompt", *prompts.language_choices())
     elif name == "mine":
         turn.effects.append(ListContributions())
+    elif name == "mydata":
+        turn.effects.append(SendMyData())
+    elif name == "withdraw":
+        if event.arg:
+            steps.ask_withdraw(turn, event.arg)
+        else:  # which one? the list, each with its button
+            turn.say("withdraw.which")
+            turn.effects.append(ListContributions())
     elif name == "delete":
         steps.detour(turn, "delete")
     elif prompts.campaign_closed(turn.ctx):

@@ -11,9 +11,11 @@ Where things are: the state machine (states, transitions, the diagram) in
 
 :func:`handle` applies one event; it returns the new conversation (``version`` + 1 when
 anything changed), the replies, and the effects storage must apply in the same transaction.
-Two effects need data from storage before the citizen can be answered: ``ListContributions``
-(storage then calls :func:`render_contributions`) and ``SubmitContribution`` (storage then
-calls :func:`render_submitted` with the reference).
+Some effects need data from storage before the citizen can be answered: ``ListContributions``
+(storage then calls :func:`render_contributions`), ``SubmitContribution`` (storage then
+calls :func:`render_submitted` with the reference), ``SendMyData`` (:func:`render_my_data`
+with a summary; storage gives the channel the JSON file) and ``WithdrawContribution``
+(:func:`render_withdrawal` with what became of it).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from dialogs.model import (
     ContributionSummary,
     Conversation,
     Event,
+    MyDataSummary,
     Outcome,
     Reply,
     TextEvent,
@@ -67,7 +70,9 @@ __all__ = [
     "parse_text",
     "prompt_for",
     "render_contributions",
+    "render_my_data",
     "render_submitted",
+    "render_withdrawal",
 ]
 
 
@@ -127,17 +132,18 @@ def _dispatch(turn: Turn, event: Event) -> None:
 
 
 def _allowed_while_closed(event: Event) -> bool:
-    """While closed, a citizen can still answer the delete confirmation, change language and
-    see their contributions."""
+    """While closed, a citizen can still answer the delete confirmation, change language,
+    see their contributions and withdraw one."""
     if isinstance(event, ChoiceEvent):
-        return event.choice.startswith(("lang:", "delete:")) or event.choice == "mine"
+        allowed = ("lang:", "delete:", "w:", "withdraw:")
+        return event.choice.startswith(allowed) or event.choice == "mine"
     return False
 
 
 def current(conv: Conversation, ctx: Context) -> list[Reply]:
     """What the conversation shows now, changing nothing (a page displayed again): the
     closed-consultation notice outside the campaign's dates, else the current step."""
-    if prompts.campaign_closed(ctx) and conv.state != "confirm_delete":
+    if prompts.campaign_closed(ctx) and conv.state not in ("confirm_delete", "confirm_withdraw"):
         return [prompts.closed_notice(conv.lang, ctx)]
     return prompt_for(conv, ctx)
 
@@ -152,3 +158,16 @@ def render_contributions(
 ) -> list[Reply]:
     """The citizen's contributions (newest first), then the current step again."""
     return prompts.contributions(conv, items) + prompt_for(conv, ctx)
+
+
+def render_my_data(conv: Conversation, summary: MyDataSummary | None, ctx: Context) -> list[Reply]:
+    """What is stored about the citizen, summed up (None: nothing is), then the current step
+    again."""
+    return prompts.my_data(conv, summary, ctx) + current(conv, ctx)
+
+
+def render_withdrawal(
+    conv: Conversation, reference: str, outcome: str, ctx: Context
+) -> list[Reply]:
+    """What withdrawing ``reference`` did, then the step the citizen came from."""
+    return prompts.withdrawal(conv, reference, outcome) + current(conv, ctx)

@@ -27,13 +27,21 @@ DRAFT_STATES = (
     "profile",
     "review",
 )
-STATES = ("new", "consent", *DRAFT_STATES, "done", "confirm_cancel", "confirm_delete")
+STATES = (
+    "new",
+    "consent",
+    *DRAFT_STATES,
+    "done",
+    "confirm_cancel",
+    "confirm_delete",
+    "confirm_withdraw",
+)
 #: Steps whose answer is typed words (the others offer choices).
 FREE_TEXT_STATES = ("custom_theme", "need", "solution", "levers")
 #: Answers a citizen can change from the review.
 EDITABLE = ("territory", "theme", "need", "solution", "levers", "profile")
 #: The confirmations a citizen can come back from to where they were.
-CONFIRMATIONS = ("confirm_cancel", "confirm_delete")
+CONFIRMATIONS = ("confirm_cancel", "confirm_delete", "confirm_withdraw")
 
 
 def draft_in_progress(conv: Conversation) -> bool:
@@ -120,6 +128,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     _t("discard", "confirm_cancel", "done"),
     _t("delete", [s for s in STATES if s != "confirm_delete"], "confirm_delete"),
     _t("erase", "confirm_delete", "new"),
+    # withdraw one contribution (from "my contributions" or /withdraw <reference>), confirmed
+    _t("withdraw", [s for s in STATES if s != "confirm_withdraw"], "confirm_withdraw"),
     # "no" at a confirmation: back to the step it was asked from
     *(
         _t(f"resume_{name}", list(CONFIRMATIONS), name)

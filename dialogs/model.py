@@ -63,6 +63,9 @@ class Conversation:
     aside: str | None = None
     #: The answer held while ``aside`` is ``"pii"`` (stored only if the citizen keeps it).
     held: str | None = None
+    #: The reference of the contribution the citizen asked to withdraw, while they confirm
+    #: (state ``confirm_withdraw``).
+    withdrawing: str | None = None
 
     def __post_init__(self) -> None:
         # Answers of schema 1 (a stored conversation, older code) carry the bookkeeping under
@@ -96,6 +99,7 @@ class Conversation:
             "lang_offered": self.lang_offered,
             "aside": self.aside,
             "held": self.held,
+            "withdrawing": self.withdrawing,
         }
 
     @classmethod
@@ -115,6 +119,7 @@ class Conversation:
             lang_offered=bool(data.get("lang_offered", False)),
             aside=data.get("aside"),
             held=data.get("held"),
+            withdrawing=data.get("withdrawing"),
         )
 
 
@@ -217,13 +222,35 @@ class DeleteMyData:
 
 
 @dataclass(frozen=True)
+class SendMyData:
+    """Send the citizen everything stored about them: a short summary (storage fetches, the
+    dialog renders it with :func:`dialogs.flow.render_my_data`) and a JSON file."""
+
+
+@dataclass(frozen=True)
+class WithdrawContribution:
+    """Withdraw one of the citizen's contributions (confirmed): storage says what became of
+    it and the dialog renders that (:func:`dialogs.flow.render_withdrawal`)."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
 class SetLanguage:
     """Remember the interface language for this participant."""
 
     lang: str
 
 
-Effect = RecordConsent | SubmitContribution | ListContributions | DeleteMyData | SetLanguage
+Effect = (
+    RecordConsent
+    | SubmitContribution
+    | ListContributions
+    | DeleteMyData
+    | SetLanguage
+    | SendMyData
+    | WithdrawContribution
+)
 
 
 @dataclass
@@ -358,3 +385,24 @@ class ContributionSummary:
     theme: str
     status: str
     need_excerpt: str
+
+
+#: What withdrawing a contribution did (``storage.withdraw``): a pending one deleted, a
+#: published one withdrawn from every later export, already withdrawn, or none of theirs.
+WITHDRAWAL_OUTCOMES = ("deleted", "withdrawn", "already", "unknown")
+
+
+@dataclass(frozen=True)
+class MyDataSummary:
+    """What is stored about a citizen, as the "my data" message sums it up (the JSON file
+    holds the details)."""
+
+    #: Contributions by status (``pending``, ``approved``...), in a stable order.
+    contributions: tuple[tuple[str, int], ...]
+    #: The privacy notice version accepted and when (None: not accepted).
+    consent_version: str | None
+    consent_at: datetime | None
+    #: Whether an unfinished contribution is kept.
+    has_draft: bool
+    #: The name of the JSON file given with the message.
+    filename: str

@@ -12,7 +12,16 @@ from zoneinfo import ZoneInfo
 
 from dialogs.machine import EDITABLE
 from dialogs.messages import CATALOGUES, FALC, t, written_in
-from dialogs.model import CampaignView, Choice, Context, ContributionSummary, Conversation, Reply
+from dialogs.model import (
+    WITHDRAWAL_OUTCOMES,
+    CampaignView,
+    Choice,
+    Context,
+    ContributionSummary,
+    Conversation,
+    MyDataSummary,
+    Reply,
+)
 from dialogs.pii import find_personal_data
 from dialogs.validation import fold
 
@@ -128,6 +137,20 @@ ask_delete = ask_with_choices(
 )
 
 
+def ask_withdraw(conv: Conversation, ctx: Context) -> list[Reply]:
+    """Withdraw this contribution (``conv.withdrawing``)? Yes, or keep it."""
+    lang = conv.lang
+    return [
+        Reply(
+            t(lang, "withdraw.confirm", reference=conv.withdrawing or ""),
+            (
+                Choice("withdraw:yes", t(lang, "withdraw.yes")),
+                Choice("withdraw:no", t(lang, "withdraw.no")),
+            ),
+        )
+    ]
+
+
 # --- a question put aside the step (Conversation.aside) -------------------------------------
 
 
@@ -228,6 +251,8 @@ _BUTTON_IDS = (
     "cancel.no",
     "delete.yes",
     "delete.no",
+    "withdraw.yes",
+    "withdraw.no",
     "lang.keep",
     "pii.rewrite",
     "pii.keep",
@@ -277,8 +302,18 @@ def submitted(conv: Conversation, references: Sequence[str]) -> list[Reply]:
     return [Reply(t(conv.lang, "submitted", reference=ref)) for ref in references]
 
 
+#: "Withdraw" buttons under the citizen's contributions, the newest first (the others are
+#: withdrawn with ``/withdraw <reference>``).
+MAX_WITHDRAW_BUTTONS = 10
+#: A button's id must stay short for every channel (Telegram: 64 bytes with the version).
+MAX_BUTTON_REFERENCE = 48
+#: A contribution withdrawn by its author: listed, never offered again.
+WITHDRAWN = "withdrawn"
+
+
 def contributions(conv: Conversation, items: Sequence[ContributionSummary]) -> list[Reply]:
-    """The citizen's contributions (newest first), or that there is none."""
+    """The citizen's contributions (newest first), each still published or waiting with a
+    "withdraw" button, or that there is none."""
     lang = conv.lang
     if not items:
         return [Reply(t(lang, "mine.none"))]
@@ -287,6 +322,8 @@ def contributions(conv: Conversation, items: Sequence[ContributionSummary]) -> l
         excerpt = (
             item.need_excerpt if len(item.need_excerpt) <= 120 else item.need_excerpt[:117] + "…"
         )
+        if not excerpt.strip():
+            excerpt = t(lang, "mine.erased")  # withdrawn: its texts are gone
         lines.append(
             t(
                 lang,
@@ -299,7 +336,57 @@ def contributions(conv: Conversation, items: Sequence[ContributionSummary]) -> l
                 excerpt=excerpt,
             )
         )
-    return [Reply("\n\n".join(lines))]
+    withdrawable = [
+        item.reference
+        for item in items
+        if item.status != WITHDRAWN and len(item.reference) <= MAX_BUTTON_REFERENCE
+    ][:MAX_WITHDRAW_BUTTONS]
+    if not withdrawable:
+        return [Reply("\n\n".join(lines))]
+    lines.append(t(lang, "mine.withdraw_hint"))
+    choices = tuple(
+        Choice(f"w:{ref}", t(lang, "withdraw.button", reference=ref)) for ref in withdrawable
+    )
+    return [Reply("\n\n".join(lines), choices)]
+
+
+def my_data(conv: Conversation, summary: MyDataSummary | None, ctx: Context) -> list[Reply]:
+    """What is stored about the citizen, summed up (the file holds the details), or that
+    nothing is (and no file comes)."""
+    lang = conv.lang
+    if summary is None:
+        return [Reply(t(lang, "my_data.nothing"))]
+    total = sum(count for _, count in summary.contributions)
+    if total:
+        details = ", ".join(
+            t(lang, "my_data.status_count", status=t(lang, f"status.{status}"), count=count)
+            for status, count in summary.contributions
+        )
+        counted = t(lang, "my_data.contributions", count=total, details=details)
+    else:
+        counted = t(lang, "my_data.contributions_none")
+    if summary.consent_version and summary.consent_at is not None:
+        day = summary.consent_at.astimezone(ZoneInfo(ctx.campaign.timezone))
+        consent = t(
+            lang, "my_data.consent", version=summary.consent_version, date=f"{day:%d/%m/%Y}"
+        )
+    else:
+        consent = t(lang, "my_data.no_consent")
+    text = t(
+        lang,
+        "my_data.summary",
+        contributions=counted,
+        consent=consent,
+        draft=t(lang, "my_data.draft_yes" if summary.has_draft else "my_data.draft_no"),
+        filename=summary.filename,
+    )
+    return [Reply(text)]
+
+
+def withdrawal(conv: Conversation, reference: str, outcome: str) -> list[Reply]:
+    """What withdrawing ``reference`` did (:data:`dialogs.model.WITHDRAWAL_OUTCOMES`)."""
+    outcome = outcome if outcome in WITHDRAWAL_OUTCOMES else "unknown"
+    return [Reply(t(conv.lang, f"withdraw.{outcome}", reference=reference))]
 
 
 # --- campaign dates ---------------------------------------------------------------------------

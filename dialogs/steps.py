@@ -30,9 +30,10 @@ from dialogs.model import (
     Reply,
     SetLanguage,
     SubmitContribution,
+    WithdrawContribution,
 )
 from dialogs.pii import find_personal_data
-from dialogs.validation import check_text, clean_text, count_letters, fold
+from dialogs.validation import check_text, clean_text, count_letters, fold, parse_reference
 
 # --- one turn ---------------------------------------------------------------------------------
 
@@ -108,6 +109,9 @@ def choose(turn: Turn, event: ChoiceEvent) -> None:
         return
     if choice == "mine" and conv.state == "done":
         turn.effects.append(ListContributions())
+        return
+    if choice.startswith("w:"):  # "withdraw" under one of "my contributions"
+        ask_withdraw(turn, choice[2:])
         return
     if not STEPS[conv.state].on_choice(turn, choice):
         _stale(turn)
@@ -551,6 +555,44 @@ def _on_confirm_cancel(turn: Turn, choice: str) -> bool:
     return False
 
 
+def ask_withdraw(turn: Turn, reference: str) -> None:
+    """Withdraw this contribution? (a button under "my contributions", ``/withdraw REF``).
+    A malformed reference is said so; someone who never consented (or erased everything)
+    has none to withdraw; else the confirmation, "no" coming back to where they were. Whose
+    it is, storage checks once confirmed (someone else's is answered as unknown)."""
+    conv = turn.conv
+    parsed = parse_reference(reference)
+    if parsed is None:
+        turn.say("withdraw.malformed")
+        turn.prompt()
+        return
+    if conv.consent_version is None:
+        turn.say("withdraw.unknown", reference=parsed)
+        turn.prompt()
+        return
+    conv.withdrawing = parsed
+    if conv.state == "confirm_withdraw":
+        turn.prompt()  # another reference asked while confirming: that one now
+    else:
+        detour(turn, "withdraw")
+
+
+def _on_confirm_withdraw(turn: Turn, choice: str) -> bool:
+    """Yes: storage withdraws it and says what became of it (then the step they came from);
+    no: nothing changes."""
+    conv = turn.conv
+    if choice not in ("withdraw:yes", "withdraw:no"):
+        return False
+    reference, conv.withdrawing = conv.withdrawing, None
+    _leave_detour(turn)
+    if choice == "withdraw:yes" and reference:
+        turn.effects.append(WithdrawContribution(reference))
+        return True
+    turn.say("withdraw.kept")
+    turn.prompt()
+    return True
+
+
 def _on_confirm_delete(turn: Turn, choice: str) -> bool:
     conv = turn.conv
     if choice == "delete:yes":
@@ -663,5 +705,8 @@ STEPS: dict[str, Step] = {
     "done": Step(prompts.ask_done, _on_done, _EXPECTED_CHOICE, "done.hint"),
     "confirm_cancel": Step(prompts.ask_cancel, _on_confirm_cancel, _EXPECTED_CHOICE, _CONFIRM),
     "confirm_delete": Step(prompts.ask_delete, _on_confirm_delete, _EXPECTED_CHOICE, _CONFIRM),
+    "confirm_withdraw": Step(
+        prompts.ask_withdraw, _on_confirm_withdraw, _EXPECTED_CHOICE, _CONFIRM
+    ),
 }
 assert set(STEPS) == set(machine.STATES), "one step per state of the machine"

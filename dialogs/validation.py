@@ -114,3 +114,19 @@ def fold(text: str) -> str:
         ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch)
     )
     return " ".join(letters.split())
+
+
+#: A contribution's reference (``storage.repository.make_reference``: the campaign's prefix,
+#: the territory's code, a number), as a citizen may type it back: letters, digits, dashes.
+REFERENCE = re.compile(r"[A-Z0-9]+(?:-[A-Z0-9]+)+")
+#: No reference is longer (a longer one is not looked up: nobody's).
+REFERENCE_MAX_CHARS = 64
+
+
+def parse_reference(text: str) -> str | None:
+    """A reference typed or carried by a button (``hdf-oise-000042`` is ``HDF-OISE-000042``),
+    or None when it cannot be one (malformed, too long)."""
+    candidate = clean_text(text[: REFERENCE_MAX_CHARS * 2]).upper()
+    if len(candidate) > REFERENCE_MAX_CHARS or not REFERENCE.fullmatch(candidate):
+        return None
+    return candidate

@@ -12,6 +12,7 @@ notice is waiting for their answer; declining erases that.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,16 +30,21 @@ from dialogs.model import (
     DeleteMyData,
     Event,
     ListContributions,
+    MyDataSummary,
     Outcome,
     RecordConsent,
     Reply,
+    SendMyData,
     SetLanguage,
     SubmitContribution,
+    WithdrawContribution,
 )
-from storage import campaigns_db, keys, repository
+from storage import campaigns_db, daily_cap, keys, repository
+from storage.access import participant_data
 from storage.db import create_engine, reader, session_factory, upgrade
 from storage.identity import Pseudonymiser
 from storage.settings import Settings
+from storage.withdraw import withdraw_contribution
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,60 @@ AWAITING_CONSENT = "consent"
 _RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock (PostgreSQL)
 
 
+#: The name of the "my data" file a channel gives (a Telegram document, a download, a file
+#: written by the terminal).
+MY_DATA_FILENAME = "mes-donnees-cnr-sante.json"
+MY_DATA_MEDIA_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to give the citizen with the replies (the channel decides how)."""
+
+    filename: str
+    media_type: str
+    data: bytes
+
+
+def my_data_file(data: dict[str, object]) -> Attachment:
+    """The JSON file of a participant's data (``storage.access.participant_data``)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
+    return Attachment(MY_DATA_FILENAME, MY_DATA_MEDIA_TYPE, (text + "\n").encode("utf-8"))
+
+
+#: Statuses in the order the "my data" message counts them.
+_STATUS_ORDER = ("pending", "approved", "duplicate", "rejected", "withdrawn")
+
+
+def my_data_summary(data: dict[str, object]) -> MyDataSummary:
+    """What the "my data" message says of the file's content."""
+    contributions = data.get("contributions")
+    items = contributions if isinstance(contributions, list) else []
+    statuses = [str(c.get("status")) for c in items if isinstance(c, dict)]
+    order = {s: i for i, s in enumerate(_STATUS_ORDER)}
+    counts = sorted(
+        ((status, statuses.count(status)) for status in set(statuses)),
+        key=lambda sc: (order.get(sc[0], len(order)), sc[0]),
+    )
+    person = data.get("participant")
+    consent = person.get("consent") if isinstance(person, dict) else None
+    version = consent.get("notice_version") if isinstance(consent, dict) else None
+    accepted = consent.get("accepted_at") if isinstance(consent, dict) else None
+    return MyDataSummary(
+        contributions=tuple(counts),
+        consent_version=str(version) if version else None,
+        consent_at=datetime.fromisoformat(accepted) if isinstance(accepted, str) else None,
+        has_draft=_has_draft(data.get("draft")),
+        filename=MY_DATA_FILENAME,
+    )
+
+
+def _has_draft(draft: object) -> bool:
+    """A draft with answers beyond the territory kept for the next contribution."""
+    answers = draft.get("answers") if isinstance(draft, dict) else None
+    return isinstance(answers, dict) and any(k != "territory" for k in answers)
+
+
 @dataclass
 class HandleResult:
     replies: list[Reply]
@@ -82,6 +142,8 @@ class HandleResult:
     #: Whether the event changed the conversation (a text refused, or typed at a step left
     #: meanwhile, changes nothing: a channel may give it back to the citizen).
     changed: bool = True
+    #: Files to give the citizen after the replies ("my data").
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 class NoCampaign(RuntimeError):
@@ -256,6 +318,7 @@ class DialogService:
             new = outcome.conversation
             replies = list(outcome.replies)
             submitted: list[str] = []
+            attachments: list[Attachment] = []
 
             if any(isinstance(e, DeleteMyData) for e in outcome.effects):
                 if participant is not None:
@@ -267,19 +330,34 @@ class DialogService:
                 if participant is not None:
                     await repository.delete_participant(db, participant.id)
                 participant_id = None
-                if any(isinstance(e, ListContributions) for e in outcome.effects):
-                    replies.extend(flow.render_contributions(new, [], ctx))
+                for effect in outcome.effects:
+                    if isinstance(effect, ListContributions):
+                        replies.extend(flow.render_contributions(new, [], ctx))
+                    elif isinstance(effect, SendMyData):
+                        replies.extend(flow.render_my_data(new, None, ctx))
+                    elif isinstance(effect, WithdrawContribution):
+                        replies.extend(
+                            flow.render_withdrawal(new, effect.reference, "unknown", ctx)
+                        )
             else:
                 if participant is None:
                     participant = await repository.insert_participant(
                         db, key, channel, new.lang, now
                     )
                 participant_id = participant.id
+                effects = list(outcome.effects)
+                cap = self.settings.daily_contribution_cap
+                if await daily_cap.refuses(
+                    db, participant.id, effects, cap=cap, now=now, zone=view.timezone
+                ):  # not stored: the draft stays at the review step, the citizen told why
+                    new = conv
+                    replies = [daily_cap.refusal(conv.lang, cap), *flow.current(conv, ctx)]
+                    effects = [e for e in effects if not isinstance(e, SubmitContribution)]
                 before = (participant.lang, participant.consent_version, participant.consent_at)
-                for effect in outcome.effects:
+                for effect in effects:
                     await self._apply(
                         db, effect, participant, campaign, channel, new, ctx, now,
-                        replies, submitted,
+                        replies, submitted, attachments,
                     )  # fmt: skip
                 participant.lang = new.lang
                 if (participant.lang, participant.consent_version, participant.consent_at) != (
@@ -296,7 +374,13 @@ class DialogService:
                 blocked = state.chat_blocked if state is not None and participant_id else None
                 await also(db, Participation(participant_id or 0, blocked, new, replies))
         return HandleResult(
-            replies, new, participant_id, key, submitted, changed=new.version != conv.version
+            replies,
+            new,
+            participant_id,
+            key,
+            submitted,
+            changed=new.version != conv.version,
+            attachments=attachments,
         )
 
     async def _adopt_previous_key(self, channel: str, user_id: str, key: str) -> None:
@@ -338,6 +422,25 @@ class DialogService:
         replies = flow.current(conv, ctx)
         return HandleResult(replies, conv, participant.id if participant else None, key)
 
+    async def my_data(
+        self,
+        channel: str,
+        user_id: str,
+        *,
+        key: str | None = None,
+        now: datetime | None = None,
+    ) -> Attachment | None:
+        """Everything stored about this citizen as the "my data" file, computed now (reading
+        only); None when nothing is stored about them."""
+        key = key or self.pseudonymiser.key(channel, user_id)
+        await self._adopt_previous_key(channel, user_id, key)
+        async with self.reader.connect() as db:
+            state = await repository.load_state(db, key)
+            if state is None or state.participant is None:
+                return None
+            data = await participant_data(db, state.participant.id, now=now or datetime.now(UTC))
+        return my_data_file(data) if data is not None else None
+
     @staticmethod
     def _keeps(
         participant: repository.ParticipantRow | None, new: Conversation, outcome: Outcome
@@ -363,6 +466,7 @@ class DialogService:
         now: datetime,
         replies: list[Reply],
         submitted: list[str],
+        attachments: list[Attachment],
     ) -> None:
         if isinstance(effect, RecordConsent):
             participant.consent_version = effect.version
@@ -387,6 +491,17 @@ class DialogService:
         elif isinstance(effect, ListContributions):
             items = await repository.list_contributions(db, participant.id, conv.lang)
             replies.extend(flow.render_contributions(conv, items, ctx))
+        elif isinstance(effect, SendMyData):
+            data = await participant_data(db, participant.id, now=now)
+            if data is None:
+                replies.extend(flow.render_my_data(conv, None, ctx))
+            else:
+                replies.extend(flow.render_my_data(conv, my_data_summary(data), ctx))
+                attachments.append(my_data_file(data))
+        elif isinstance(effect, WithdrawContribution):
+            outcome = await withdraw_contribution(db, participant.id, effect.reference, now)
+            log.info("withdrawal at a participant's request: %s", outcome)
+            replies.extend(flow.render_withdrawal(conv, effect.reference, outcome, ctx))
         elif isinstance(effect, SetLanguage):
             participant.lang = effect.lang
         else:

@@ -202,6 +202,15 @@ TABLE = [
     ("confirm_delete", {**BASE, "_return": "theme"}, None, ChoiceEvent("delete:no"), "theme"),
     ("confirm_delete", {**BASE, "_return": "done"}, None, ChoiceEvent("delete:yes"), "new"),
     ("confirm_delete", {**BASE, "_return": "review"}, None, TextEvent("Oui, tout effacer"), "new"),
+    *(
+        (s, BASE, None, CommandEvent("withdraw", "HDF-OISE-000042"), "confirm_withdraw")
+        for s in flow.STATES
+        if s != "confirm_withdraw"
+    ),
+    ("done", BASE, None, ChoiceEvent("w:HDF-OISE-000042"), "confirm_withdraw"),
+    ("need", BASE, None, CommandEvent("withdraw", "pas une référence"), "need"),
+    ("confirm_withdraw", {**BASE, "_return": "need"}, None, ChoiceEvent("withdraw:no"), "need"),
+    ("confirm_withdraw", {**BASE, "_return": "done"}, None, ChoiceEvent("withdraw:yes"), "done"),
 ]
 
 

@@ -364,6 +364,7 @@ async def test_every_command_in_every_kind_of_state(sqlite_settings: Settings) -
             before = len(c.messages)
             await c.say(f"/{command}")
             await bot.api.wait_for(lambda b=before: len(c.messages) > b)
+            await settle(bot)  # every reply in before the next command (as below)
         await c.say("/start")
         await c.expect(button="consent:yes")
         await c.press("consent:yes")
