@@ -28,6 +28,8 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "cnr_console"
 LOGIN_CSRF_COOKIE = "cnr_login_csrf"
 FLASH_COOKIE = "cnr_flash"
+#: A confirmation quotes the citizen's notice (up to ~700 characters): well under a cookie's 4 KB.
+FLASH_MAX_CHARS = 1200
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
@@ -92,7 +94,7 @@ def set_cookie(
 
 
 def _flash(request: web.Request, response: web.StreamResponse, message: str) -> None:
-    encoded = base64.urlsafe_b64encode(message[:500].encode()).decode()
+    encoded = base64.urlsafe_b64encode(message[:FLASH_MAX_CHARS].encode()).decode()
     set_cookie(request, response, FLASH_COOKIE, encoded)
 
 
@@ -101,7 +103,7 @@ def _read_flash(request: web.Request) -> str | None:
     if not raw:
         return None
     try:
-        return base64.urlsafe_b64decode(raw.encode()).decode()[:500]
+        return base64.urlsafe_b64decode(raw.encode()).decode()[:FLASH_MAX_CHARS]
     except (ValueError, UnicodeDecodeError):
         return None
 

@@ -478,7 +478,12 @@ async def test_audit_log_view_filters_and_csv_is_formula_safe(
 ) -> None:
     await admin.post(
         "/contributions/HDF-OISE-000001/reject",
-        {"version": "1", "reason": "other", "note": '=HYPERLINK("http://x")'},
+        {
+            "version": "1",
+            "reason": "other",
+            "citizen_reason": "=Hors du champ de la consultation",
+            "note": '=HYPERLINK("http://x")',
+        },
     )
     page = await (await admin.client.get("/audit", params={"action": "reject"})).text()
     assert "HDF-OISE-000001" in page and "1 entrée(s)" in page

@@ -164,7 +164,14 @@ async def act(request: web.Request) -> web.StreamResponse:
         res = await actions.approve(db, settings, actor, ref, version)
     elif action == "reject":
         res = await actions.reject(
-            db, settings, actor, ref, version, form_str(form, "reason"), form_str(form, "note")
+            db,
+            settings,
+            actor,
+            ref,
+            version,
+            form_str(form, "reason"),
+            form_str(form, "note"),
+            form_str(form, "citizen_reason"),
         )
     elif action == "edit":
         texts = {f: form_str(form, f) for f in TEXT_FIELDS if f in form}
@@ -180,23 +187,46 @@ async def act(request: web.Request) -> web.StreamResponse:
     return await _after_action(request, res, form)
 
 
+#: Pages that send their selection to the bulk action and get the result back: the queue, or
+#: the coordinated campaigns (a whole campaign decided at once).
+_BULK_RETURNS = ("/contributions", "/campagnes")
+#: A campaign can be larger than a page of the queue.
+BULK_MAX_ITEMS = 2000
+
+
 async def bulk(request: web.Request) -> web.StreamResponse:
+    """Approve or reject the selected contributions, each as its own decision (version checked,
+    audited, the citizen told), committed one by one."""
     db = db_of(request)
     settings = settings_of(request)
     form = await request.post()
     action = form_str(form, "bulk_action")
-    selected = [v for v in form.getall("sel", []) if isinstance(v, str)][:500]
-    qs = urlencode(QueueFilters.parse(_filter_params(form)).query())  # (days as typed)
+    selected = [v for v in form.getall("sel", []) if isinstance(v, str)][:BULK_MAX_ITEMS]
+    back = form_str(form, "return_to")
+    if back not in _BULK_RETURNS:
+        back = "/contributions"
+    if back == "/contributions":
+        qs = urlencode(QueueFilters.parse(_filter_params(form)).query())  # (days as typed)
+    else:
+        qs = urlencode({k: v for k, v in _filter_params(form).items() if k == "territory"})
     if action not in ("approve", "reject"):
-        raise redirect(request, f"/contributions?{qs}", "Choisissez une action groupée.")
+        raise redirect(request, f"{back}?{qs}", "Choisissez une action groupée.")
     if not selected:
-        raise redirect(request, f"/contributions?{qs}", "Aucune contribution sélectionnée.")
+        raise redirect(request, f"{back}?{qs}", "Aucune contribution sélectionnée.")
     reason = form_str(form, "reason")
     if action == "reject" and reason not in REJECT_REASONS:
-        raise redirect(request, f"/contributions?{qs}", "Choisissez un motif de rejet.")
+        raise redirect(request, f"{back}?{qs}", "Choisissez un motif de rejet.")
+    citizen_reason = form_str(form, "citizen_reason")
+    if action == "reject" and reason == "other" and not citizen_reason.strip():
+        raise redirect(
+            request,
+            f"{back}?{qs}",
+            "« Autre motif » : écrivez la raison qui sera envoyée aux citoyens.",
+        )
     done: list[str] = []
     handled: list[str] = []
     other: list[str] = []
+    told: list[ActionResult] = []
     for item in selected:
         ref, _, raw_version = item.partition(":")
         version = int(raw_version) if raw_version.isdigit() and len(raw_version) < 12 else None
@@ -204,21 +234,35 @@ async def bulk(request: web.Request) -> web.StreamResponse:
             res = await actions.approve(db, settings, actor_of(request), ref, version)
         else:
             res = await actions.reject(
-                db, settings, actor_of(request), ref, version, reason, form_str(form, "note")
+                db,
+                settings,
+                actor_of(request),
+                ref,
+                version,
+                reason,
+                form_str(form, "note"),
+                citizen_reason,
             )
         if res.status == "ok":
             await db.commit()
             done.append(ref)
+            if res.notified:
+                told.append(res)
         else:
             await db.rollback()
             (handled if res.status == "conflict" else other).append(ref[:64])
     verb = "approuvée(s)" if action == "approve" else "rejetée(s)"
     parts = [f"{len(done)} contribution(s) {verb}."]
+    if told:
+        _, _, example = told[0].message.partition(" ; il lira ")
+        parts.append(f"{len(told)} citoyen(s) en seront informé(s) ; le premier lira {example}")
+    elif done:
+        parts.append("Aucun citoyen n'est prévenu (avis désactivés ou déjà envoyés).")
     if handled:
         parts.append(f"Déjà traitée(s) par ailleurs, non modifiée(s) : {', '.join(handled)}.")
     if other:
         parts.append(f"Introuvable(s) ou invalide(s) : {len(other)}.")
-    raise redirect(request, f"/contributions?{qs}", " ".join(parts))
+    raise redirect(request, f"{back}?{qs}", " ".join(parts))
 
 
 def setup(app: web.Application) -> None:
