@@ -11,6 +11,8 @@ It keeps Telegram's behaviour where it matters to the bot:
   ``X-Telegram-Bot-Api-Secret-Token`` header, at most one update per chat in flight and at most
   ``max_connections`` at once, re-delivering after any non-2xx answer with an exponential back-off
   (shortened for tests: ``retry_base`` seconds, doubling, capped at ``retry_cap``);
+* ``sendDocument`` takes a multipart upload (the file kept in :attr:`ChatState.documents`),
+  refuses what Telegram refuses (no file, an empty one, over 50 MB, a caption too long);
 * ``sendMessage`` & co. return Telegram's real error shapes (too long, empty, blocked, chat not
   found, ``BUTTON_DATA_INVALID``, "message is not modified", expired callback query...) and can
   be told to answer ``429`` with ``parameters.retry_after``.
@@ -38,6 +40,9 @@ BOT_ID = 777000111
 BOT_USERNAME = "cnr_sante_test_bot"
 TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
+#: A bot's upload: at most 50 MB; a caption: 1,024 characters.
+DOCUMENT_LIMIT = 50 * 1024 * 1024
+CAPTION_LIMIT = 1024
 
 JSON = dict[str, Any]
 DEFAULT_ALLOWED = (
@@ -115,6 +120,27 @@ class CallbackAnswer:
     show_alert: bool
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file part of a multipart request (``sendDocument``'s ``document``)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class SentDocument:
+    """A document the bot sent (sendDocument with an uploaded file)."""
+
+    chat_id: int
+    message_id: int
+    filename: str
+    content_type: str
+    data: bytes
+    caption: str | None
+
+
 @dataclass
 class ChatState:
     id: int
@@ -122,6 +148,7 @@ class ChatState:
     blocked: bool = False
     messages: list[SentMessage] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    documents: list[SentDocument] = field(default_factory=list)
 
 
 class FakeBotAPI:
@@ -250,8 +277,11 @@ class FakeBotAPI:
         raw = await request.post() if request.can_read_body else {}
         params: JSON = dict(request.query)
         for key, value in raw.items():
+            if isinstance(value, web.FileField):  # an upload (sendDocument)
+                params[key] = UploadedFile(value.filename, value.content_type, value.file.read())
+                continue
             if not isinstance(value, str):
-                continue  # files: not needed by these tests
+                continue
             try:
                 params[key] = json.loads(value)
             except ValueError:
@@ -765,6 +795,43 @@ class FakeBotAPI:
             self.on_send(chat.id, msg)
         await self._notify()
         return self._message_json(msg)
+
+    async def _m_senddocument(self, p: JSON) -> JSON:
+        """A document uploaded with the request (multipart/form-data), as Telegram takes it."""
+        chat = self._chat(p)
+        upload = p.get("document")
+        if not isinstance(upload, UploadedFile):
+            raise ApiError(400, "Bad Request: wrong remote file identifier specified")
+        if not upload.data:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        if len(upload.data) > DOCUMENT_LIMIT:
+            raise ApiError(413, "Request Entity Too Large")
+        caption = p.get("caption")
+        if caption is not None and len(str(caption)) > CAPTION_LIMIT:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        doc = SentDocument(
+            chat_id=chat.id,
+            message_id=next(self._message_ids[chat.id]),
+            filename=upload.filename,
+            content_type=upload.content_type,
+            data=upload.data,
+            caption=None if caption is None else str(caption),
+        )
+        chat.documents.append(doc)
+        return {
+            "message_id": doc.message_id,
+            "date": int(self._now()),
+            "chat": {"id": chat.id, "type": chat.type},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "CNR Santé"},
+            "document": {
+                "file_id": f"doc-{chat.id}-{doc.message_id}",
+                "file_unique_id": f"u{chat.id}x{doc.message_id}",
+                "file_name": doc.filename,
+                "mime_type": doc.content_type,
+                "file_size": len(doc.data),
+            },
+            **({"caption": doc.caption} if doc.caption is not None else {}),
+        }
 
     def _find(self, p: JSON) -> SentMessage:
         chat = self._chat(p)

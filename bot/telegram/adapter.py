@@ -26,6 +26,7 @@ from dialogs.messages import normalise_lang, t
 from dialogs.model import AttachmentEvent, ChoiceEvent, Conversation, Event, Reply
 from storage.identity import Pseudonymiser
 from storage.inbox import JSON
+from storage.service import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +111,11 @@ class TelegramAdapter:
                 line = t(result.conversation.lang, "channel.chosen", choice=label)
                 chosen = render.with_choice(text_, line)
             self.core.spawn(self._close_question(env.chat_id, message_id, chosen))
-        await self._send_replies(
+        delivered = await self._send_replies(
             chat_id, result.replies, result.conversation, result.participant_id
         )
+        if delivered:
+            await self._send_files(chat_id, result.attachments, result.participant_id)
         self.core.finish(env)
 
     async def resume(self, env: Envelope, update_: JSON) -> None:
@@ -178,11 +181,32 @@ class TelegramAdapter:
         replies: Sequence[Reply],
         conversation: Conversation,
         participant_id: int | None,
-    ) -> None:
+    ) -> bool:
+        """Send the replies in order; False when the chat turned out to be out of reach."""
         for reply in replies:
             for text_, markup in render.messages(reply, conversation.version):
                 if not await self._send(chat_id, text_, markup, participant_id):
-                    return
+                    return False
+        return True
+
+    async def _send_files(
+        self, chat_id: int, attachments: Sequence[Attachment], participant_id: int | None
+    ) -> None:
+        """Files given with the replies ("my data") as documents, uploaded from memory."""
+        for attachment in attachments:
+            try:
+                await self.bot.send_document(
+                    chat_id, document=attachment.data, filename=attachment.filename
+                )
+            except Forbidden:
+                log.info("a participant's chat refuses messages (bot blocked); marked")
+                await self.core.mark_blocked(participant_id)
+                return
+            except BadRequest as exc:
+                log.error("Telegram refused a document: %s", exc.message[:120])
+                self.core.stats.errors.append(exc.message[:120])
+                return
+            self.core.stats.replies += 1
 
     async def _send(
         self, chat_id: int, text_: str, markup: Any, participant_id: int | None

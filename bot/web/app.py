@@ -8,6 +8,8 @@ account, with or without JavaScript.
 * ``POST /message``: one message (a button, a text, a command of the menu), carrying a
   client-generated id; answered with a redirect to ``/?r=<id>`` (POST, redirect, GET), or with
   JSON holding the HTML of the replies and of the next step's controls (``chat.js``).
+* ``GET /mes-donnees``: everything stored about the cookie's citizen, as a JSON file to
+  download (computed at each request, never stored; a page saying so when nothing is).
 * ``GET /altcha/challenge``: a proof-of-work challenge (a citizen's first contribution).
 * ``GET /healthz``, ``GET /readyz`` (``bot.core.health``).
 
@@ -139,6 +141,7 @@ def create_app(
     app.router.add_static("/static", STATIC_DIR, follow_symlinks=False)
     app.router.add_get("/", page)
     app.router.add_post("/message", message)
+    app.router.add_get("/mes-donnees", my_data)
     app.router.add_get("/altcha/challenge", challenge)
     add_health_routes(app, _engine)
     return app
@@ -218,6 +221,32 @@ async def challenge(request: web.Request) -> web.Response:
     if not verdict.allowed:
         return _too_many(request, verdict)
     return web.json_response(request.app[POW].challenge())
+
+
+async def my_data(request: web.Request) -> web.Response:
+    """The citizen's data as a file (their right of access), computed now from their cookie:
+    a plain link, no JavaScript needed; nothing stored, nothing cached."""
+    channel = request.app[CHANNEL]
+    token = _token(request)
+    if token is None:
+        return _problem(request, 404, t(_lang(request), "my_data.nothing"))
+    verdict = await request.app[GUARD].request(
+        client_address(request), channel.key(token), now=request.app[CLOCK]()
+    )
+    if not verdict.allowed:
+        return _too_many(request, verdict)
+    attachment = await channel.my_data(token)
+    if attachment is None:
+        return _problem(request, 404, t(_lang(request), "my_data.nothing"))
+    return web.Response(
+        body=attachment.data,
+        content_type=attachment.media_type,
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{attachment.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 async def page(request: web.Request) -> web.Response:

@@ -33,7 +33,7 @@ from storage.identity import Pseudonymiser
 from storage.inbox import JSON, Inbox
 from storage.maintenance import MaintenanceLoop
 from storage.outbox import OutboxStore
-from storage.service import DialogService
+from storage.service import Attachment, DialogService
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,10 @@ class WebChannel:
         with contextlib.suppress(*DB_ERRORS):
             return await notices_for(self.outbox, self.key(token), lang)
         return []
+
+    async def my_data(self, token: str) -> Attachment | None:
+        """Everything stored about the citizen, as the "my data" file (None: nothing is)."""
+        return await self.service.my_data(CHANNEL, token, key=self.key(token), now=self.now())
 
     async def contributions(self, token: str) -> int:
         """How many contributions the citizen has sent (0 for a new visitor)."""

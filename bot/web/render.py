@@ -20,7 +20,7 @@ TEXT_STATES = frozenset((*FREE_TEXT_STATES, "territory"))
 #: Steps where a poster's territory (``?territoire=``) still applies.
 WELCOME_STATES = frozenset(("new", "consent"))
 #: The menu of commands, always offered (the same as Telegram's command menu, minus start).
-MENU = ("help", "back", "mine", "language", "privacy", "delete")
+MENU = ("help", "back", "mine", "mydata", "language", "privacy", "delete")
 
 
 def new_message_id() -> str:
@@ -101,8 +101,9 @@ def view(
     proof: bool = False,
 ) -> View:
     lang = answer.lang
-    offered = [r.choices for r in answer.replies if r.choices]
-    choices = offered[-1] if offered else ()
+    # every choice of the turn: "my contributions" offers its own under the list, then the
+    # step's (one reply has choices otherwise)
+    choices = tuple(c for r in answer.replies for c in r.choices)
     state = answer.state
     label = "web.answer_place" if state == "territory" else "web.answer"
     return View(
