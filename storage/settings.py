@@ -75,9 +75,6 @@ class Settings(LogSettings):
     langdetect_min_letters: int = _LIMITS.langdetect_min_letters
     #: Minimum langdetect probability to offer a language switch.
     langdetect_min_confidence: float = _LIMITS.langdetect_min_confidence
-    #: Contributions one citizen may send a day (local day of the campaign's time zone); one
-    #: more is kept at the review step with a polite message (``storage.daily_cap``).
-    daily_contribution_cap: int = Field(default=10, ge=1)
 
     # --- telegram ------------------------------------------------------------------------------
     telegram_token: SecretStr | None = None
@@ -94,6 +91,10 @@ class Settings(LogSettings):
     quiet_hours_end: time = time(8, 0)
     timezone: str = DEFAULT_TIMEZONE
     notify_citizens: bool = True
+    #: How often each worker looks at the outbox on its own. On SQLite, the longest a
+    #: moderation decision waits before it is sent; on PostgreSQL the console's commit wakes
+    #: the workers at once (``LISTEN``/``NOTIFY``, ``storage.notify``) and this is the safety net.
+    notify_poll_interval: timedelta = timedelta(seconds=4)
     #: Processed updates (done/failed) are deleted this long after being processed. At least
     #: 24 h: Telegram re-delivers an update for up to 24 h, and a forgotten update_id would be
     #: applied again.
@@ -212,6 +213,7 @@ class Settings(LogSettings):
     @field_validator(
         "outbox_sending_timeout",
         "maintenance_interval",
+        "notify_poll_interval",
         "altcha_expires",
         "web_reply_retention",
         "identity_retention",

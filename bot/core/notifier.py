@@ -27,6 +27,7 @@ from bot import metrics
 from dialogs.flow import DRAFT_STATES
 from dialogs.messages import normalise_lang, t
 from storage.contacts import Contacts
+from storage.notify import OutboxListener
 from storage.outbox import Claimed, OutboxStore
 from storage.settings import Settings
 from storage.vocabulary import REJECT_REASONS
@@ -60,9 +61,6 @@ def notice_text(lang: str, kind: str, params: dict[str, Any]) -> str:
         if reason.startswith("reject_reason."):
             reason = reason.split(".", 1)[1]
         values["reason"] = t(lang, f"reject_reason.{reason if reason in REASONS else 'other'}")
-        written = values.pop("reason_text", "").strip().rstrip(".").strip()
-        if reason == "other" and written:  # written by the moderator for the citizen
-            values["reason"] = written
     if msg_id == "notify.reminder":
         return t(lang, msg_id)
     return t(lang, msg_id, **values)
@@ -88,6 +86,11 @@ class Pusher(Protocol):
 
 
 class Notifier:
+    """Sends the outbox's notices as soon as they are queued: on PostgreSQL an
+    :class:`~storage.notify.OutboxListener` wakes it when the console commits a decision
+    (``LISTEN``/``NOTIFY``); it also looks every ``interval`` seconds
+    (``settings.notify_poll_interval``): the safety net there, the only way on SQLite."""
+
     def __init__(
         self,
         settings: Settings,
@@ -95,13 +98,17 @@ class Notifier:
         contacts: Contacts,
         pusher: Pusher,
         *,
-        interval: float = 30.0,
+        interval: float | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.contacts = contacts
         self.pusher = pusher
+        if interval is None:
+            interval = settings.notify_poll_interval.total_seconds()
         self.interval = interval
+        #: PostgreSQL: wakes the loop when a notice is queued (None on SQLite).
+        self.listener = OutboxListener(store.engine, self.wake) if store.pg else None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stop = False
@@ -110,12 +117,16 @@ class Notifier:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="notifier")
+            if self.listener is not None:
+                self.listener.start()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def stop(self) -> None:
         self._stop = True
+        if self.listener is not None:
+            await self.listener.stop()
         if self._task is not None:
             self._wake.set()
             with contextlib.suppress(asyncio.CancelledError):
