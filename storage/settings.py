@@ -75,6 +75,9 @@ class Settings(LogSettings):
     langdetect_min_letters: int = _LIMITS.langdetect_min_letters
     #: Minimum langdetect probability to offer a language switch.
     langdetect_min_confidence: float = _LIMITS.langdetect_min_confidence
+    #: Contributions one citizen may send a day (local day of the campaign's time zone); one
+    #: more is kept at the review step with a polite message (``storage.daily_cap``).
+    daily_contribution_cap: int = Field(default=10, ge=1)
 
     # --- telegram ------------------------------------------------------------------------------
     telegram_token: SecretStr | None = None

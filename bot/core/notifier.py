@@ -61,6 +61,9 @@ def notice_text(lang: str, kind: str, params: dict[str, Any]) -> str:
         if reason.startswith("reject_reason."):
             reason = reason.split(".", 1)[1]
         values["reason"] = t(lang, f"reject_reason.{reason if reason in REASONS else 'other'}")
+        written = values.pop("reason_text", "").strip().rstrip(".").strip()
+        if reason == "other" and written:  # written by the moderator for the citizen
+            values["reason"] = written
     if msg_id == "notify.reminder":
         return t(lang, msg_id)
     return t(lang, msg_id, **values)

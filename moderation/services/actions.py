@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.validation import clean_text
 from moderation.services.audit import audit
+from moderation.services.outcomes import CITIZEN_REASON_MAX_CHARS, notice_params, told_sentence
 from moderation.services.queue import STATUSES, TEXT_FIELDS, TEXT_LABELS, get_contribution
 from moderation.services.scope import Actor, Scope
 from storage import vocabulary
@@ -22,12 +23,14 @@ from storage.models import Contribution, Outbox, Staff, Territory, Theme
 from storage.notify import outbox_queued
 from storage.settings import Settings
 
+#: The words of the citizen's notice (catalogues' ``reject_reason.<code>``), so that both sides
+#: read the same reason; "other" is explained to the citizen in a reason written for them.
 _REASON_LABELS = {
     "offtopic": "Hors sujet",
-    "abusive": "Propos injurieux ou abusifs",
-    "personal_data": "Données personnelles",
-    "duplicate": "Doublon",
-    "other": "Autre motif",
+    "abusive": "Propos injurieux ou inappropriés",
+    "personal_data": "Contient des données personnelles",
+    "duplicate": "Reprend une contribution déjà reçue (doublon)",
+    "other": "Autre motif (expliqué au citoyen)",
 }
 #: Every rejection reason (``storage.vocabulary``) as staff read it.
 REJECT_REASONS = {code: _REASON_LABELS[code] for code in vocabulary.REJECT_REASONS}
@@ -44,9 +47,7 @@ async def queue_notification(
     if await session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
         return False
     # the sender (bot.core.notifier) renders notify.<kind> in the participant's language
-    params: dict[str, Any] = {"reference": contribution.reference}
-    if kind == "rejected":
-        params["reason"] = contribution.reject_reason or "other"
+    params = notice_params(contribution, kind)
     try:
         async with session.begin_nested():
             session.add(
@@ -75,7 +76,7 @@ class ActionResult:
 #: Free texts: the citizen's, and a moderator's note (which may quote them). The audit journal
 #: records that they changed and their lengths, never their words; the citizen's originals
 #: stay in ``Contribution.originals``, for admins.
-FREE_TEXTS = frozenset((*TEXT_FIELDS, "reject_note"))
+FREE_TEXTS = frozenset((*TEXT_FIELDS, "reject_note", "citizen_reason"))
 
 
 def _audited(field: str, value: Any) -> Any:
@@ -188,11 +189,18 @@ async def approve(
         ref,
         version,
         "approve",
-        {"status": "approved", "reject_reason": None, "reject_note": None, "duplicate_of": None},
+        {
+            "status": "approved",
+            "reject_reason": None,
+            "reject_note": None,
+            "citizen_reason": None,
+            "duplicate_of": None,
+        },
     )
     if res.status == "ok" and res.contribution is not None:
         res.notified = await queue_notification(session, settings, res.contribution, "approved")
-        res.message = f"Contribution {ref} approuvée."
+        told = await told_sentence(session, settings, res.contribution, "approved", res.notified)
+        res.message = f"Contribution {ref} approuvée. {told}"
     return res
 
 
@@ -204,25 +212,42 @@ async def reject(
     version: int | None,
     reason: str,
     note: str,
+    citizen_reason: str = "",
 ) -> ActionResult:
+    """Reject ``ref``: ``note`` is the moderator's internal comment (never sent); for "other",
+    ``citizen_reason`` is the short reason the citizen's notice gives (required)."""
     note = clean_text(note)
+    citizen_reason = clean_text(citizen_reason) if reason == "other" else ""
     if reason not in REJECT_REASONS:
         return ActionResult("invalid", "Choisissez un motif de rejet.")
     if len(note) > NOTE_MAX_CHARS:
         return ActionResult("invalid", f"Le commentaire dépasse {NOTE_MAX_CHARS} caractères.")
-    if reason == "other" and not note:
-        return ActionResult("invalid", "Précisez le motif « Autre » dans le commentaire.")
+    if reason == "other" and not citizen_reason:
+        return ActionResult(
+            "invalid", "« Autre motif » : écrivez la raison qui sera envoyée au citoyen."
+        )
+    if len(citizen_reason) > CITIZEN_REASON_MAX_CHARS:
+        return ActionResult(
+            "invalid",
+            f"La raison envoyée au citoyen dépasse {CITIZEN_REASON_MAX_CHARS} caractères.",
+        )
     res = await _apply(
         session,
         actor,
         ref,
         version,
         "reject",
-        {"status": "rejected", "reject_reason": reason, "reject_note": note or None},
+        {
+            "status": "rejected",
+            "reject_reason": reason,
+            "reject_note": note or None,
+            "citizen_reason": citizen_reason or None,
+        },
     )
     if res.status == "ok" and res.contribution is not None:
         res.notified = await queue_notification(session, settings, res.contribution, "rejected")
-        res.message = f"Contribution {ref} rejetée ({REJECT_REASONS[reason].lower()})."
+        told = await told_sentence(session, settings, res.contribution, "rejected", res.notified)
+        res.message = f"Contribution {ref} rejetée ({REJECT_REASONS[reason].lower()}). {told}"
     return res
 
 
