@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from moderation.highlight import KIND_LABELS, count_findings, highlight
+from moderation.routes.synthesis import with_topic
 from moderation.services import actions
 from moderation.services import queue as queue_service
 from moderation.services.actions import REJECT_REASONS, ActionResult
@@ -34,6 +35,7 @@ async def queue(request: web.Request) -> web.Response:
     db = db_of(request)
     scope = scope_of(request)
     filters = QueueFilters.parse(request.query, zone=settings_of(request).timezone)
+    filters, topic = await with_topic(request, filters)
     page = await queue_service.queue_page(
         db, scope, filters, settings_of(request).console_page_size
     )
@@ -44,6 +46,7 @@ async def queue(request: web.Request) -> web.Response:
         {
             "page": page,
             "filters": filters,
+            "topic": topic,
             "qs": urlencode(filters.query()),
             "prev_qs": urlencode(filters.query(page=page.page - 1)),
             "next_qs": urlencode(filters.query(page=page.page + 1)),
@@ -71,6 +74,7 @@ async def detail(
         request.query if request.method == "GET" else _filter_params(await request.post()),
         zone=settings_of(request).timezone,
     )
+    filters, _ = await with_topic(request, filters)
     c = await queue_service.get_contribution(db, scope, ref)
     if c is None:
         raise not_found()
@@ -119,6 +123,7 @@ _FILTER_NAMES = (
     "until",
     "q",
     "page",
+    "topic",
 )
 
 
@@ -136,6 +141,7 @@ async def _after_action(request: web.Request, res: ActionResult, form: Any) -> w
     if res.status == "ok":
         await db.commit()
         filters = QueueFilters.parse(_filter_params(form), zone=settings_of(request).timezone)
+        filters, _ = await with_topic(request, filters)
         c = res.contribution
         next_ref = None
         if c is not None:
@@ -208,7 +214,8 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     if back == "/contributions":
         qs = urlencode(QueueFilters.parse(_filter_params(form)).query())  # (days as typed)
     else:
-        qs = urlencode({k: v for k, v in _filter_params(form).items() if k == "territory"})
+        campaign = form_int(form, "f_campaign")
+        qs = urlencode({"campaign": campaign} if campaign is not None else {})
     if action not in ("approve", "reject"):
         raise redirect(request, f"{back}?{qs}", "Choisissez une action groupée.")
     if not selected:

@@ -39,6 +39,8 @@ TEXT_LABELS = {
 SEARCH_MAX_CHARS = 200
 _CASEFOLD_FN = "cnr_casefold"
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+#: A topic's id within a theme of a territory (``exporter.topics``).
+_TOPIC = re.compile(r"T[0-9]{1,5}")
 
 
 def install_sqlite_casefold(engine: AsyncEngine) -> bool:
@@ -80,6 +82,10 @@ class QueueFilters:
     unknown_channel: str = ""
     #: The zone of the days (not a parameter of the page: the console's setting).
     zone: str = DEFAULT_ZONE
+    #: A topic of the theme of the territory ("T1"); its references are found by the route
+    #: (``moderation.services.synthesis``) and set in ``topic_refs``.
+    topic: str = ""
+    topic_refs: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, params: Mapping[str, str], *, zone: str = DEFAULT_ZONE) -> QueueFilters:
@@ -106,6 +112,7 @@ class QueueFilters:
             channel=channel,
             unknown_channel=unknown_channel,
             zone=zone,
+            topic=topic if _TOPIC.fullmatch(topic := params.get("topic", "")) else "",
         )
 
     def query(self, *, page: int | None = None) -> dict[str, str]:
@@ -125,6 +132,8 @@ class QueueFilters:
             out["until"] = self.until.isoformat()
         if self.q:
             out["q"] = self.q
+        if self.topic:
+            out["topic"] = self.topic
         p = self.page if page is None else page
         if p != 1:
             out["page"] = str(p)
@@ -142,6 +151,8 @@ class QueueFilters:
             conds.append(Contribution.language == self.language)
         if self.channel:
             conds.append(Contribution.channel == self.channel)
+        if self.topic_refs is not None:
+            conds.append(Contribution.reference.in_(self.topic_refs))
         start, end = day_bounds(self.since, self.until, self.zone)
         if start is not None:
             conds.append(Contribution.created_at >= start)
