@@ -47,9 +47,10 @@ async def queue(request: web.Request) -> web.Response:
             "page": page,
             "filters": filters,
             "topic": topic,
-            "qs": urlencode(filters.query()),
-            "prev_qs": urlencode(filters.query(page=page.page - 1)),
-            "next_qs": urlencode(filters.query(page=page.page + 1)),
+            # links carry cursors (keyset pages): back to this page, to the next, the previous
+            "qs": urlencode(filters.query(page=page.page, start=page.start)),
+            "prev_qs": urlencode(filters.query(page=page.page - 1, before=page.start)),
+            "next_qs": urlencode(filters.query(page=page.page + 1, start=page.next_start)),
             "territories": territories,
             "themes": themes,
             "languages": languages,
@@ -124,6 +125,8 @@ _FILTER_NAMES = (
     "q",
     "page",
     "topic",
+    "start",
+    "before",
 )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, event, func, or_, select
+from sqlalchemy import ColumnElement, event, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -41,6 +41,16 @@ _CASEFOLD_FN = "cnr_casefold"
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 #: A topic's id within a theme of a territory (``exporter.topics``).
 _TOPIC = re.compile(r"T[0-9]{1,5}")
+_CURSOR = re.compile(r"(\d{1,17})-(\d{1,12})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The columns searched, in the order of the queue's search.
+_SEARCHED = (
+    Contribution.reference,
+    Contribution.need,
+    Contribution.solution,
+    Contribution.levers,
+    Contribution.custom_theme,
+)
 
 
 def install_sqlite_casefold(engine: AsyncEngine) -> bool:
@@ -66,6 +76,39 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 @dataclass(frozen=True)
+class Cursor:
+    """A place in the queue's order (received at, id): a page starts at or ends before it.
+
+    Written in links as ``<microseconds since 1970>-<id>``; anything else is no cursor."""
+
+    at: datetime
+    id: int
+
+    @classmethod
+    def of(cls, c: Contribution) -> Cursor:
+        return cls(c.created_at, c.id)
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Cursor | None:
+        found = _CURSOR.fullmatch(raw or "")
+        if found is None:
+            return None
+        try:
+            at = _EPOCH + timedelta(microseconds=int(found.group(1)))
+        except OverflowError:
+            return None
+        return cls(at, int(found.group(2)))
+
+    def token(self) -> str:
+        at = self.at.replace(tzinfo=UTC) if self.at.tzinfo is None else self.at
+        return f"{(at - _EPOCH) // timedelta(microseconds=1)}-{self.id}"
+
+
+def _key() -> Any:
+    return tuple_(Contribution.created_at, Contribution.id)
+
+
+@dataclass(frozen=True)
 class QueueFilters:
     territory: int | None = None
     theme: int | None = None
@@ -86,6 +129,10 @@ class QueueFilters:
     #: (``moderation.services.synthesis``) and set in ``topic_refs``.
     topic: str = ""
     topic_refs: tuple[str, ...] | None = None
+    #: Keyset pagination (the page links): the page starts at this place of the queue, or
+    #: ends just before it. ``page`` is then the page's number as shown.
+    start: Cursor | None = None
+    before: Cursor | None = None
 
     @classmethod
     def parse(cls, params: Mapping[str, str], *, zone: str = DEFAULT_ZONE) -> QueueFilters:
@@ -113,10 +160,19 @@ class QueueFilters:
             unknown_channel=unknown_channel,
             zone=zone,
             topic=topic if _TOPIC.fullmatch(topic := params.get("topic", "")) else "",
+            start=Cursor.parse(params.get("start")),
+            before=Cursor.parse(params.get("before")),
         )
 
-    def query(self, *, page: int | None = None) -> dict[str, str]:
-        """The filters as query parameters (to rebuild links and redirects safely)."""
+    def query(
+        self,
+        *,
+        page: int | None = None,
+        start: Cursor | None = None,
+        before: Cursor | None = None,
+    ) -> dict[str, str]:
+        """The filters as query parameters (to rebuild links and redirects safely): this page
+        (with its cursor), or ``page`` (with the cursor given, if any)."""
         out: dict[str, str] = {"status": self.status}
         if self.territory is not None:
             out["territory"] = str(self.territory)
@@ -135,8 +191,14 @@ class QueueFilters:
         if self.topic:
             out["topic"] = self.topic
         p = self.page if page is None else page
+        if page is None:
+            start, before = self.start, self.before
         if p != 1:
             out["page"] = str(p)
+        if start is not None:
+            out["start"] = start.token()
+        elif before is not None:
+            out["before"] = before.token()
         return out
 
     def where(self, scope: Scope, dialect: str) -> list[ColumnElement[bool]]:
@@ -159,23 +221,25 @@ class QueueFilters:
         if end is not None:
             conds.append(Contribution.created_at < end)
         if self.q:
-            fold = getattr(func, _CASEFOLD_FN) if dialect == "sqlite" else func.lower
-            pattern = like_pattern(self.q.casefold() if dialect == "sqlite" else self.q.lower())
-            conds.append(
-                or_(
-                    *(
-                        fold(func.coalesce(col, "")).like(pattern, escape="\\")
-                        for col in (
-                            Contribution.reference,
-                            Contribution.need,
-                            Contribution.solution,
-                            Contribution.levers,
-                            Contribution.custom_theme,
-                        )
-                    )
-                )
-            )
+            conds.append(search_clause(self.q, dialect))
         return conds
+
+
+def search_clause(q: str, dialect: str) -> ColumnElement[bool]:
+    """``q`` anywhere in a contribution's reference or texts, case-insensitively, wildcards
+    taken literally. PostgreSQL: ILIKE on the columns, which the trigram index
+    ``ix_contributions_search`` serves (patterns of 3 characters or more); SQLite: LIKE over
+    the rows on a Unicode case folding (its lower() is ASCII-only)."""
+    if dialect == "sqlite":
+        fold = getattr(func, _CASEFOLD_FN)
+        pattern = like_pattern(q.casefold())
+        return or_(*(fold(func.coalesce(col, "")).like(pattern, escape="\\") for col in _SEARCHED))
+    if dialect == "postgresql":
+        return or_(*(col.ilike(like_pattern(q), escape="\\") for col in _SEARCHED))
+    pattern = like_pattern(q.lower())
+    return or_(
+        *(func.lower(func.coalesce(col, "")).like(pattern, escape="\\") for col in _SEARCHED)
+    )
 
 
 @dataclass
@@ -184,6 +248,15 @@ class QueuePage:
     total: int
     page: int
     pages: int
+    has_prev: bool = False
+    has_next: bool = False
+    #: Where the next page starts (its link's cursor), if there is one.
+    next_start: Cursor | None = None
+
+    @property
+    def start(self) -> Cursor | None:
+        """Where this page starts (to come back to it)."""
+        return Cursor.of(self.items[0]) if self.items else None
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -191,46 +264,149 @@ def _dialect(session: AsyncSession) -> str:
     return bind.dialect.name
 
 
-def _queue_select(scope: Scope, filters: QueueFilters, dialect: str) -> Select[Contribution]:
-    return select(Contribution).where(*filters.where(scope, dialect))
-
-
 async def queue_page(
     session: AsyncSession, scope: Scope, filters: QueueFilters, page_size: int
 ) -> QueuePage:
+    """A page of the queue, oldest first. Its links carry a cursor (keyset pagination: the
+    page after this one starts at the row after its last, the one before ends before its
+    first), so a deep page costs what the first does. A page asked by its number alone (typed,
+    or an old link) is found from the nearer end of the queue by its keys only (an index-only
+    scan), then read like the others."""
     dialect = _dialect(session)
-    total = (
-        await session.scalar(
-            select(func.count(Contribution.id)).where(*filters.where(scope, dialect))
-        )
-        or 0
-    )
+    conds = filters.where(scope, dialect)
+    total = await session.scalar(select(func.count(Contribution.id)).where(*conds)) or 0
     pages = max(1, -(-total // page_size))
     page = min(filters.page, pages)
-    rows = await session.scalars(
-        _queue_select(scope, filters, dialect)
-        .options(selectinload(Contribution.territory), selectinload(Contribution.theme))
-        .order_by(Contribution.created_at, Contribution.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
+    if filters.start is not None:
+        rows = await _rows(
+            session, conds, _key() >= (filters.start.at, filters.start.id), page_size + 1
+        )
+        if rows:
+            has_next = len(rows) > page_size
+            if not has_next:
+                page = pages
+            elif page >= pages:
+                page = max(1, pages - 1)
+            return _page(rows, page_size, total, page, pages, page > 1)
+    elif filters.before is not None:
+        rows = await _rows(
+            session,
+            conds,
+            _key() < (filters.before.at, filters.before.id),
+            page_size + 1,
+            descending=True,
+        )
+        if len(rows) > page_size:
+            rows = rows[:page_size][::-1]
+            page = min(max(page, 2), pages)
+            shown = _page(rows, page_size, total, page, pages, True)
+            shown.has_next = True
+            shown.next_start = filters.before
+            return shown
+        page = 1  # nothing before the page any more: the first page
+    if page == 1:
+        rows = await _rows(session, conds, None, page_size + 1)
+        return _page(rows, page_size, total, 1, pages, False)
+    return await _numbered_page(session, conds, total, page, pages, page_size)
+
+
+def _page(
+    rows: list[Contribution], size: int, total: int, page: int, pages: int, has_prev: bool
+) -> QueuePage:
+    more = len(rows) > size
+    return QueuePage(
+        rows[:size],
+        total,
+        page,
+        pages,
+        has_prev=has_prev,
+        has_next=more,
+        next_start=Cursor.of(rows[size]) if more else None,
     )
-    return QueuePage(list(rows), total, page, pages)
+
+
+async def _rows(
+    session: AsyncSession,
+    conds: list[ColumnElement[bool]],
+    bound: ColumnElement[bool] | None,
+    limit: int,
+    *,
+    descending: bool = False,
+) -> list[Contribution]:
+    order = (
+        (Contribution.created_at.desc(), Contribution.id.desc())
+        if descending
+        else (Contribution.created_at, Contribution.id)
+    )
+    query = select(Contribution).where(*conds)
+    if bound is not None:
+        query = query.where(bound)
+    rows = await session.scalars(
+        query.options(selectinload(Contribution.territory), selectinload(Contribution.theme))
+        .order_by(*order)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def _numbered_page(
+    session: AsyncSession,
+    conds: list[ColumnElement[bool]],
+    total: int,
+    page: int,
+    pages: int,
+    size: int,
+) -> QueuePage:
+    """Page ``page`` (> 1) by its number: its keys (and the next row's) counted from the
+    nearer end, then its rows by id."""
+    skip = (page - 1) * size
+    after = total - page * size  # rows after this page (negative: a short last page)
+    keys_query = select(Contribution.created_at, Contribution.id).where(*conds)
+    if skip <= max(after, 0):
+        keys = (
+            await session.execute(
+                keys_query.order_by(Contribution.created_at, Contribution.id)
+                .offset(skip)
+                .limit(size + 1)
+            )
+        ).all()
+    else:
+        backwards = keys_query.order_by(Contribution.created_at.desc(), Contribution.id.desc())
+        if after > 0:
+            backwards = backwards.offset(after - 1).limit(size + 1)
+        else:
+            backwards = backwards.limit(size + after)
+        keys = (await session.execute(backwards)).all()[::-1]
+    wanted = [Cursor(at, id_) for at, id_ in keys]
+    found = {
+        c.id: c
+        for c in await session.scalars(
+            select(Contribution)
+            .where(Contribution.id.in_([k.id for k in wanted[:size]]))
+            .options(selectinload(Contribution.territory), selectinload(Contribution.theme))
+        )
+    }
+    items = [found[k.id] for k in wanted[:size] if k.id in found]
+    more = len(wanted) > size
+    return QueuePage(
+        items,
+        total,
+        page,
+        pages,
+        has_prev=True,
+        has_next=more,
+        next_start=wanted[size] if more else None,
+    )
 
 
 async def neighbours(
     session: AsyncSession, scope: Scope, filters: QueueFilters, c: Contribution
 ) -> tuple[str | None, str | None]:
     """References of the previous and next items of the queue around ``c`` (same filters)."""
-    dialect = _dialect(session)
-    conds = filters.where(scope, dialect)
-    after = or_(
-        Contribution.created_at > c.created_at,
-        and_(Contribution.created_at == c.created_at, Contribution.id > c.id),
-    )
-    before = or_(
-        Contribution.created_at < c.created_at,
-        and_(Contribution.created_at == c.created_at, Contribution.id < c.id),
-    )
+    conds = filters.where(scope, _dialect(session))
+    here = (c.created_at, c.id)
+    after = _key() > here
+    before = _key() < here
     nxt = await session.scalar(
         select(Contribution.reference)
         .where(*conds, after)
@@ -294,14 +470,23 @@ async def campaign_choices(
             .order_by(Theme.campaign_id, Theme.position, Theme.id)
         )
     )
-    languages = sorted(
-        lang
-        for lang in await session.scalars(
-            select(Contribution.language).where(scope.clause()).distinct()
-        )
-        if lang
+    return territories, themes, await languages_seen(session, scope)
+
+
+async def languages_seen(session: AsyncSession, scope: Scope) -> list[str]:
+    """The languages of the contributions in scope, sorted: one probe of
+    ``ix_contributions_language`` per language (a recursive "loose index scan"), not a
+    DISTINCT over every row."""
+    first = select(func.min(Contribution.language).label("language")).where(scope.clause())
+    seen = first.cte("languages_seen", recursive=True)
+    following = (
+        select(func.min(Contribution.language))
+        .where(scope.clause(), Contribution.language > seen.c.language)
+        .scalar_subquery()
     )
-    return territories, themes, languages
+    seen = seen.union_all(select(following).where(seen.c.language.is_not(None)))
+    found = await session.scalars(select(seen.c.language).where(seen.c.language.is_not(None)))
+    return sorted(lang for lang in found if lang)
 
 
 async def territories_and_themes(
