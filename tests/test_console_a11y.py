@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from moderation.app import create_app
 from storage.db import session_factory
-from storage.models import Contribution, Staff
+from storage.models import Contribution, Participant, Staff
 from storage.settings import Settings
 from tests.browser import (
     DESKTOP,
@@ -35,6 +35,7 @@ from tests.browser import (
     requires_chromium,
     screenshot_path,
 )
+from tests.test_console_synthesis import COPIED, DOCTOR, NIGHT
 from tests.test_moderation_fixtures import PASSWORD, T0, add_account, fast_hashing, seed_world
 
 pytestmark = [pytest.mark.browser, requires_chromium]
@@ -95,6 +96,35 @@ async def server(db_settings: Settings, engine: AsyncEngine) -> AsyncIterator[Te
                 version=2,
             )
         )
+        # topics (theme 4 of the Oise) and a coordinated campaign (theme 5), for their pages
+        for i, (need, new) in enumerate(
+            [(t, False) for t in DOCTOR[:3] + NIGHT[:3]] + [(COPIED, True)] * 5
+        ):
+            at = T0 + timedelta(days=2, minutes=10 * i)
+            who = Participant(
+                key=f"{100 + i:064x}",
+                channel="telegram",
+                created_at=at - timedelta(minutes=5) if new else T0,
+            )
+            s.add(who)
+            await s.flush()
+            s.add(
+                Contribution(
+                    reference=f"HDF-OISE-{100 + i:06d}",
+                    campaign_id=world.campaign_id,
+                    territory_id=world.territories["OISE"],
+                    theme_id=world.themes["5" if new else "4"],
+                    need=need,
+                    solution="",
+                    language="fr",
+                    channel="telegram",
+                    consent_version="v1",
+                    participant_id=who.id,
+                    draft_id=1,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
         locked = await s.scalar(select(Staff).where(Staff.email == "somme@ars.test"))
         assert locked is not None
         locked.locked_until = T0 + timedelta(days=36500)
@@ -195,6 +225,10 @@ async def test_every_console_page_passes_axe(server: TestServer, role: str, view
         await visit.goto(f"contributions/{REJECTED}?status=rejected", "detail-rejected")
 
         await visit.goto("dashboard", "dashboard")
+        await visit.goto("sujets", "topics")
+        assert await page.locator("tr[data-topic]").count() >= 2  # a table of topics checked
+        await visit.goto("campagnes", "campaigns")
+        assert await page.locator("form.campaign-bulk").count() == 1  # and a campaign's form
         await visit.goto("exports", "exports")
         # a territory out of scope (a stale or forged form): answered in the page, 422
         await page.eval_on_selector("#x-territory option", "o => { o.value = '999999'; }")
