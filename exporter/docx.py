@@ -1,15 +1,18 @@
 """The annex as a Word document (python-docx), with real heading levels for the outline pane.
 
-Headings, tables and pictures go through python-docx's API. Item paragraphs and annex lines,
-which can number hundreds of thousands, are written as escaped markup, parsed by blocks with
-python-docx's own parser (``docx.oxml.parse_xml``) and moved before the section properties:
-the API's ``add_paragraph`` searches the body for ``w:sectPr`` on every call (quadratic: 55 s
-for 30,000 styled items here) while this costs ~10 us an item.
+Part I (title, context, counts, the regional table and the chart) is built with python-docx's
+API. From part II on (the themes' items and the annex list, hundreds of thousands of
+paragraphs), the body is *streamed*: escaped markup written straight into ``word/document.xml``
+of the package python-docx saved (:mod:`exporter.package`), so the document is never a tree in
+memory. (The API's ``add_paragraph`` also searches the body for ``w:sectPr`` on every call:
+quadratic, 55 s for 30,000 styled items here.)
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -20,7 +23,8 @@ from docx.oxml.ns import nsdecls
 from docx.shared import Cm
 
 from exporter import blocks
-from exporter.report import Report
+from exporter.package import MARKER, write_streamed
+from exporter.report import PART_II, Report
 
 _W = nsdecls("w")
 AUTHOR = "cnr-sante-bot"
@@ -100,7 +104,45 @@ class _Body:
                 tbl.append(tr)
 
 
-def build_docx(report: Report) -> DocxDocument:
+class _Markup:
+    """The markup of the streamed blocks (the styles' ids taken from the skeleton)."""
+
+    def __init__(self, document: DocxDocument) -> None:
+        self.bullet = document.styles["List Bullet"].style_id
+        self.headings = {
+            level: document.styles[f"Heading {level}"].style_id for level in range(1, 5)
+        }
+
+    def paragraph(self, text: str, style: str | None = None, *, bold: bool = False) -> str:
+        props = f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else ""
+        run = "<w:rPr><w:b/></w:rPr>" if bold else ""
+        return f'<w:p>{props}<w:r>{run}<w:t xml:space="preserve">{escape(text)}</w:t></w:r></w:p>'
+
+    def blocks(self, stream: Iterator[blocks.Block]) -> Iterator[str]:
+        for block in stream:
+            match block:
+                case blocks.Heading(level, text):
+                    yield self.paragraph(text, self.headings[level])
+                case blocks.Paragraph(text):
+                    yield self.paragraph(text)
+                case blocks.Label(text):
+                    yield self.paragraph(text, bold=True)
+                case blocks.Items(texts):
+                    for text in texts:
+                        yield self.paragraph(text, self.bullet)
+                case blocks.Listing(rows=rows, empty=empty):
+                    if not rows:
+                        yield self.paragraph(empty)
+                        continue
+                    yield self.paragraph(block.header, bold=True)
+                    for row in rows:
+                        yield self.paragraph(row.line())
+                case _:  # tables and charts belong to part I
+                    raise ValueError(f"no streamed form for {type(block).__name__}")
+
+
+def _skeleton(report: Report) -> tuple[DocxDocument, Iterator[blocks.Block]]:
+    """The document up to part II (python-docx), and the blocks left to stream."""
     document = docx.Document()
     props = document.core_properties
     props.title = report.title
@@ -114,7 +156,11 @@ def build_docx(report: Report) -> DocxDocument:
     props.modified = stamp
     props.last_printed = stamp
     body = _Body(document)
-    for block in blocks.document_blocks(report):
+    stream = blocks.document_blocks(report)
+    for block in stream:
+        if block == blocks.Heading(2, PART_II):
+            body.flush()
+            return document, itertools.chain([block], stream)
         match block:
             case blocks.Heading(level, text):
                 body.heading(text, level)
@@ -138,8 +184,15 @@ def build_docx(report: Report) -> DocxDocument:
                 for row in rows:
                     body.text(row.line())
     body.flush()
-    return document
+    return document, iter(())
 
 
 def write_docx(report: Report, path: Path) -> None:
-    build_docx(report).save(str(path))
+    """Write the annex to ``path``: part I built, the rest streamed."""
+    document, rest = _skeleton(report)
+    document.add_paragraph(MARKER)
+    skeleton = io.BytesIO()
+    document.save(skeleton)
+    markup = _Markup(document)
+    del document
+    write_streamed(skeleton.getvalue(), path, "word/document.xml", "w:p", markup.blocks(rest))

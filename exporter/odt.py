@@ -3,14 +3,19 @@
 ODF is the French administration's interoperability standard (RGI). Metadata dates are the
 report's stamp, never "now", so two exports of the same data have the same text and metadata.
 
-odfpy builds the document (styles, headings, metadata, package). The item and annex paragraphs,
-which can number hundreds of thousands, are serialised directly as escaped ``text:p`` markup in
-blocks (:class:`_Paragraphs`): odfpy costs ~50 us per element (building plus its pure-Python
-serialiser), which alone would take 35 s for 100,000 contributions and their roll-up.
+odfpy builds the document's skeleton (styles, metadata, package) and part I (title, context,
+counts, the regional table, the chart). From part II on (the themes' items and the annex list,
+hundreds of thousands of paragraphs), the body is *streamed*: escaped ``text:h``/``text:p``
+markup written straight into ``content.xml`` of the package odfpy saved
+(:mod:`exporter.package`), never a tree in memory (odfpy also costs ~50 us per element, 35 s
+for 100,000 contributions and their roll-up).
 """
 
 from __future__ import annotations
 
+import io
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -30,9 +35,11 @@ from odf.table import Table, TableCell, TableColumn, TableRow
 from odf.text import H, P, Span
 
 from exporter import blocks
-from exporter.report import Report
+from exporter.package import MARKER, write_streamed
+from exporter.report import PART_II, Report
 
 ITEM_STYLE = "Contribution"
+LABEL_STYLE = "Label"
 ROW_STYLE = "AnnexRow"
 _HEADING_SIZES = {1: "20pt", 2: "16pt", 3: "13pt", 4: "12pt"}
 
@@ -51,7 +58,7 @@ class _Styles:
             style.addElement(TextProperties(fontsize=size, fontweight="bold"))
             doc.styles.addElement(style)
             self.heading[level] = style
-        self.bold = Style(name="Label", family="text")
+        self.bold = Style(name=LABEL_STYLE, family="text")
         self.bold.addElement(TextProperties(fontweight="bold"))
         doc.styles.addElement(self.bold)
         self.header_cell = Style(name="HeaderText", family="text")
@@ -117,7 +124,47 @@ def _table(doc: OpenDocumentText, styles: _Styles, rows: list[list[str]], name: 
     doc.text.addElement(table)
 
 
-def build_odt(report: Report) -> OpenDocumentText:
+def _p(text: str, style: str | None = None) -> str:
+    attr = f' text:style-name="{quoteattr(style)[1:-1]}"' if style else ""
+    return f"<text:p{attr}>{escape(text)}</text:p>"
+
+
+def _bold(text: str, style: str | None = None) -> str:
+    attr = f' text:style-name="{quoteattr(style)[1:-1]}"' if style else ""
+    span = f'<text:span text:style-name="{LABEL_STYLE}">{escape(text)}</text:span>'
+    return f"<text:p{attr}>{span}</text:p>"
+
+
+def _markup(stream: Iterator[blocks.Block], styles: _Styles) -> Iterator[str]:
+    """The streamed blocks (part II on) as ``content.xml`` markup."""
+    for block in stream:
+        match block:
+            case blocks.Heading(level, text):
+                name = quoteattr(styles.heading[level].getAttribute("name"))
+                yield (
+                    f'<text:h text:outline-level="{level}" text:style-name={name}>'
+                    f"{escape(text)}</text:h>"
+                )
+            case blocks.Paragraph(text):
+                yield _p(text)
+            case blocks.Label(text):
+                yield _bold(text)
+            case blocks.Items(texts):
+                for text in texts:
+                    yield _p(text, ITEM_STYLE)
+            case blocks.Listing(rows=rows, empty=empty):
+                if not rows:
+                    yield _p(empty)
+                    continue
+                yield _bold(block.header, ROW_STYLE)
+                for row in rows:
+                    yield _p(row.line(), ROW_STYLE)
+            case _:  # tables and charts belong to part I
+                raise ValueError(f"no streamed form for {type(block).__name__}")
+
+
+def _skeleton(report: Report) -> tuple[OpenDocumentText, _Styles, Iterator[blocks.Block]]:
+    """The document up to part II (odfpy), its styles, and the blocks left to stream."""
     doc = OpenDocumentText()
     stamp = report.stamp.replace(tzinfo=None).isoformat()
     doc.meta.addElement(dc.Title(text=report.title))
@@ -125,7 +172,10 @@ def build_odt(report: Report) -> OpenDocumentText:
     doc.meta.addElement(dc.Date(text=stamp))
     doc.meta.addElement(meta.InitialCreator(text="cnr-sante-bot"))
     styles = _Styles(doc)
-    for block in blocks.document_blocks(report):
+    stream = blocks.document_blocks(report)
+    for block in stream:
+        if block == blocks.Heading(2, PART_II):
+            return doc, styles, itertools.chain([block], stream)
         match block:
             case blocks.Heading(level, text):
                 _heading(doc, styles, level, text)
@@ -162,9 +212,14 @@ def build_odt(report: Report) -> OpenDocumentText:
                 for row in rows:
                     lines.add(row.line(), ROW_STYLE)
                 doc.text.appendChild(lines)
-    return doc
+    return doc, styles, iter(())
 
 
 def write_odt(report: Report, path: Path) -> None:
-    with path.open("wb") as fh:
-        build_odt(report).write(fh)
+    """Write the annex to ``path``: part I built, the rest streamed."""
+    doc, styles, rest = _skeleton(report)
+    doc.text.addElement(P(text=MARKER))
+    skeleton = io.BytesIO()
+    doc.write(skeleton)
+    del doc
+    write_streamed(skeleton.getvalue(), path, "content.xml", "text:p", _markup(rest, styles))

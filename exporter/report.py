@@ -54,8 +54,9 @@ MAIN_TOPICS = 5
 #: the annex (groups) or the data files (topics).
 INLINE_REFERENCES = 3
 GROUPED = "Contributions similaires regroupées :"
-#: The exporter's topic settings: only the main topics need YAKE's labels.
-EXPORT_TOPICS = TopicSettings(labelled_topics=MAIN_TOPICS + 5)
+#: The exporter's topic settings: only the main topics need YAKE's labels, from fewer and
+#: shorter texts (YAKE's cost is per topic: ~100 sections of 5 topics in a regional export).
+EXPORT_TOPICS = TopicSettings(labelled_topics=MAIN_TOPICS, label_texts=8, label_chars=300)
 ANNEX_COLUMNS = ("Référence", "Date", "Thématique", "Profil", "Langue")
 #: The annex rows are lines "reference · date · theme · profile · language" (a table of
 #: 100,000 rows would cost 21 XML elements a row in DOCX and 11 in ODT).

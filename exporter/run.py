@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import ctypes
 import dataclasses
-import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -105,8 +104,9 @@ class Progress:
 
 def release_memory() -> None:
     """Give freed memory back to the system after a large document (glibc keeps it otherwise,
-    and the peaks of successive documents add up)."""
-    gc.collect()
+    and the peaks of successive documents add up). No ``gc.collect()``: the documents are
+    streamed, and a full collection walks every contribution kept for the roll-up (~0.3 s
+    each time at 20,000)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

@@ -117,6 +117,8 @@ class TopicSettings:
     dimensions: int = 0
     #: Texts of a topic given to YAKE (the most central ones).
     label_texts: int = 30
+    #: Characters of each such text given to YAKE (a huge text does not slow the labels down).
+    label_chars: int = 600
     #: Key phrases kept per topic.
     key_phrases: int = 5
     #: Above this many contributions, the clustering runs on a deterministic sample of this
@@ -158,9 +160,22 @@ trop beaucoup toujours jamais rien tout tous toute toutes aussi plus moins chose
 """
 
 
+class _FoldTable(dict[int, str]):
+    """Code point -> its NFKD form without combining marks, filled as characters are met
+    (``str.translate`` then folds a text in C: a character folds alone)."""
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code))
+        folded = self[code] = "".join(c for c in decomposed if not unicodedata.combining(c))
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
 def fold(text: str) -> str:
     """``text`` without accents (NFKD, combining marks dropped)."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return text.translate(_FOLD)
 
 
 def _stop_words() -> frozenset[str]:
@@ -175,9 +190,9 @@ _LONGEST_WORD = 30
 #: _TYPO_MIN_FREQUENT.
 _TYPO_MAX_RARE = 2
 _TYPO_MIN_FREQUENT = 3
-#: Characters of one contribution given to YAKE (a huge text does not slow the labels down).
-_LABEL_TEXT_CHARS = 600
 _STEMMER = snowballstemmer.stemmer("french")
+#: Texts whose frequent words label a topic that YAKE does not (TopicSettings.labelled_topics).
+_FALLBACK_TEXTS = 3
 
 
 @lru_cache(maxsize=200_000)
@@ -376,7 +391,7 @@ class _Labeller:
         contributions = tuple(sorted(self.items[r][0].id for r in rows))
         participants = len({self.items[r][0].participant for r in rows})
         if not full:
-            texts = [self._text(r) for r in rows[: self.settings.label_texts]]
+            texts = [self._text(r) for r in rows[:_FALLBACK_TEXTS]]
             return _Draft(tuple(_fallback_label(texts)), contributions, participants)
         centre = np.asarray(self.vectors[rows].mean(axis=0)).ravel()
         closeness = self.vectors[rows] @ centre
@@ -388,7 +403,7 @@ class _Labeller:
 
     def _text(self, row: int) -> str:
         c = self.items[row][0]
-        return f"{_sentence(c.need)} {_sentence(c.solution)}".strip()[:_LABEL_TEXT_CHARS]
+        return f"{_sentence(c.need)} {_sentence(c.solution)}".strip()[: self.settings.label_chars]
 
     def _rows_saying(self, words: str, among: Iterable[int]) -> set[int]:
         """The rows among ``among`` whose text holds the phrase ``words`` (folded, spaced)."""

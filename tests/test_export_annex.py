@@ -191,3 +191,34 @@ def test_into_the_right_territorys_document_is_merged(
 ) -> None:
     result = merge(db_settings, SAMPLE, tmp_path)
     assert len(result.written) == 1
+
+
+# --- streamed documents -----------------------------------------------------------------------
+
+
+def test_streamed_documents_are_valid_packages(
+    annex_seeded: list[str], db_settings: Settings, tmp_path: Path
+) -> None:
+    """DOCX and ODT bodies are streamed into the packages their libraries saved: the XML is
+    well-formed, the marker is gone, and the ODT's mimetype is first and stored (ODF 1.2)."""
+    import zipfile
+
+    from lxml import etree
+
+    from exporter.package import MARKER
+
+    export(db_settings, tmp_path / "x", territories=("OISE",), region=True, formats=("docx", "odt"))
+    for scope in ("OISE", "REGION"):
+        with zipfile.ZipFile(tmp_path / "x" / f"HDF-2022_{scope}.odt") as odt:
+            first = odt.infolist()[0]
+            assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
+            assert odt.read("mimetype") == b"application/vnd.oasis.opendocument.text"
+            content = odt.read("content.xml")
+        with zipfile.ZipFile(tmp_path / "x" / f"HDF-2022_{scope}.docx") as package:
+            document = package.read("word/document.xml")
+        for xml in (content, document):
+            assert MARKER.encode() not in xml
+            etree.fromstring(xml)  # well-formed
+        # the body ends the document: the section properties come last
+        assert document.rstrip().endswith(b"</w:sectPr></w:body></w:document>")
+        assert content.rstrip().endswith(b"</office:text></office:body></office:document-content>")

@@ -1,0 +1,68 @@
+"""Streaming the body of a zipped document (DOCX, ODT) instead of building it in memory.
+
+The writer builds a small *skeleton* document with its library (python-docx, odfpy): styles,
+metadata, the first part of the annex, and a marker paragraph where the long part goes. This
+module copies the skeleton's package member by member and, in the one XML member that holds
+the marker, writes the markup before it, then the body chunks as they come, then the rest: the
+hundreds of thousands of item and annex paragraphs are never a tree, nor one string.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+#: The text of the marker paragraph; never a citizen's text (those are escaped and one-line).
+MARKER = "@@cnr-sante-bot:body@@"
+#: Deflate level of the streamed member: most of an export's time went into compression at
+#: the default level 6; level 1 writes ~3 times faster for files ~15 % larger.
+BODY_COMPRESSION = 1
+_FLUSH_CHARS = 1 << 20
+
+
+def _split(xml: str, paragraph_tag: str) -> tuple[str, str]:
+    """``xml`` before and after the marker paragraph (``<w:p>...MARKER...</w:p>``)."""
+    at = xml.index(MARKER)
+    start = max(xml.rfind(f"<{paragraph_tag}>", 0, at), xml.rfind(f"<{paragraph_tag} ", 0, at))
+    end = xml.index(f"</{paragraph_tag}>", at) + len(f"</{paragraph_tag}>")
+    if start < 0:
+        raise ValueError("marker paragraph not found")
+    return xml[:start], xml[end:]
+
+
+def write_streamed(
+    skeleton: bytes, path: Path, member: str, paragraph_tag: str, body: Iterable[str]
+) -> None:
+    """Write to ``path`` the package ``skeleton`` with the marker paragraph of ``member``
+    replaced by the markup chunks of ``body``; the other members are copied as they are
+    (in order, with their compression: an ODT's ``mimetype`` stays first and stored)."""
+    with (
+        zipfile.ZipFile(io.BytesIO(skeleton)) as source,
+        zipfile.ZipFile(path, "w") as target,
+    ):
+        for info in source.infolist():
+            if info.filename != member:
+                target.writestr(info, source.read(info), compress_type=info.compress_type)
+                continue
+            head, tail = _split(source.read(info).decode("utf-8"), paragraph_tag)
+            streamed = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            streamed.compress_type = zipfile.ZIP_DEFLATED
+            streamed.external_attr = info.external_attr
+            # the level of a member opened for writing (``compress_level`` from Python 3.13,
+            # which keeps this name as an alias)
+            streamed._compresslevel = BODY_COMPRESSION  # type: ignore[attr-defined]
+            with target.open(streamed, "w", force_zip64=True) as raw:
+                raw.write(head.encode("utf-8"))
+                pending: list[str] = []
+                size = 0
+                for chunk in body:
+                    pending.append(chunk)
+                    size += len(chunk)
+                    if size >= _FLUSH_CHARS:
+                        raw.write("".join(pending).encode("utf-8"))
+                        pending.clear()
+                        size = 0
+                pending.append(tail)
+                raw.write("".join(pending).encode("utf-8"))
