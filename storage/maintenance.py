@@ -17,6 +17,8 @@
   replaces their pseudonymous key with a random one: their contributions stay, tied to nobody.
 * Rejected texts: :func:`erase_rejected_texts` erases the texts of contributions rejected
   more than ``settings.rejected_text_retention`` ago (reference, reason and dates stay).
+* Dashboard tallies (``storage.tallies``): the deltas the triggers append are folded into
+  one row per group, so the console's dashboard reads a few hundred rows.
 * Interrupted notices: :func:`recover_interrupted_sends` marks outbox rows claimed
   (``sending``) longer ago than ``settings.outbox_sending_timeout`` as ``failed`` with
   ``last_error = "interrupted"``; they are never sent again (a crash loses a notice rather than
@@ -58,6 +60,7 @@ from storage.models import (
 from storage.ratelimit import purge_expired
 from storage.repository import delete_participant
 from storage.settings import Settings
+from storage.tallies import fold_tallies
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +202,7 @@ async def erase_rejected_texts(session: AsyncSession, now: datetime, keep: timed
         | Contribution.custom_theme.is_not(None)
         | Contribution.originals.is_not(None)
         | Contribution.reject_note.is_not(None)
+        | Contribution.citizen_reason.is_not(None)
     )
     result = await session.execute(
         update(Contribution)
@@ -214,6 +218,7 @@ async def erase_rejected_texts(session: AsyncSession, now: datetime, keep: timed
             custom_theme=None,
             originals=null(),  # SQL NULL, not JSON null
             reject_note=None,
+            citizen_reason=None,
             version=Contribution.version + 1,
         )
         .execution_options(synchronize_session=False)
@@ -326,6 +331,8 @@ class MaintenanceReport:
     identities_erased: int = 0
     #: Rejected contributions whose texts were erased (settings.rejected_text_retention).
     rejected_texts_erased: int = 0
+    #: Dashboard tally rows folded away (storage.tallies).
+    tallies_folded: int = 0
     #: A dry run: nothing was changed, the counts say what would have been.
     dry_run: bool = False
     #: Steps skipped because another worker was doing them (PostgreSQL).
@@ -394,12 +401,16 @@ async def run_maintenance(
             session, now, settings.rejected_text_retention
         )
 
+    async def tallies(session: AsyncSession) -> None:
+        report.tallies_folded = await fold_tallies(session)
+
     steps: list[tuple[int, str, Callable[[AsyncSession], Awaitable[None]]]] = [
         (1, "drafts", drafts),
         (2, "updates", updates),
         (3, "outbox", outbox),
         (4, "rate counters", counters),
         (5, "retention", retention),
+        (6, "tallies", tallies),
     ]
     for lock, name, step in steps:
         try:

@@ -49,6 +49,7 @@ async def _world(engine: AsyncEngine) -> None:
                 moderated_at=REJECTED_AT,
                 reject_reason="off_topic",
                 reject_note="note interne",
+                citizen_reason="Votre texte parlait d'un autre sujet.",
                 originals={"need": "texte d'origine"},
             )
         )
@@ -70,9 +71,11 @@ async def _state(engine: AsyncEngine) -> dict[str, object]:
             "rejected extras": tuple(
                 (
                     await s.execute(
-                        select(Contribution.originals, Contribution.reject_note).where(
-                            Contribution.status == "rejected"
-                        )
+                        select(
+                            Contribution.originals,
+                            Contribution.reject_note,
+                            Contribution.citizen_reason,
+                        ).where(Contribution.status == "rejected")
                     )
                 ).one()
             ),
@@ -153,7 +156,7 @@ async def test_rejected_texts_go_a_set_time_after_the_rejection(
     done = await run_maintenance(sessions, settings, REJECTED_AT + timedelta(days=31))
     assert done.rejected_texts_erased == 1
     after = await _state(engine)
-    assert after["rejected need"] == "" and after["rejected extras"] == (None, None)
+    assert after["rejected need"] == "" and after["rejected extras"] == (None, None, None)
     assert after["approved need"] == before["approved need"]
     async with sessions() as s:
         kept = (

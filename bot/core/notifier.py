@@ -20,21 +20,20 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot import metrics
 from dialogs.flow import DRAFT_STATES
-from dialogs.messages import normalise_lang, t
+from dialogs.messages import normalise_lang
+from dialogs.notices import notice_text
 from storage.contacts import Contacts
 from storage.notify import OutboxListener
 from storage.outbox import Claimed, OutboxStore
 from storage.settings import Settings
-from storage.vocabulary import REJECT_REASONS
 
 log = logging.getLogger(__name__)
 
-REASONS = REJECT_REASONS  # the codes the console stores (one list: storage.vocabulary)
 MAX_ATTEMPTS = 5
 
 
@@ -50,23 +49,6 @@ def _between(value: time, start: time, end: time) -> bool:
     if start < end:
         return start <= value < end
     return value >= start or value < end  # over midnight
-
-
-def notice_text(lang: str, kind: str, params: dict[str, Any]) -> str:
-    """The citizen-facing text of an outbox row."""
-    msg_id = kind if kind.startswith("notify.") else f"notify.{kind}"
-    values = {k: str(v) for k, v in params.items()}
-    if msg_id == "notify.rejected":
-        reason = values.get("reason", "other")
-        if reason.startswith("reject_reason."):
-            reason = reason.split(".", 1)[1]
-        values["reason"] = t(lang, f"reject_reason.{reason if reason in REASONS else 'other'}")
-        written = values.pop("reason_text", "").strip().rstrip(".").strip()
-        if reason == "other" and written:  # written by the moderator for the citizen
-            values["reason"] = written
-    if msg_id == "notify.reminder":
-        return t(lang, msg_id)
-    return t(lang, msg_id, **values)
 
 
 @dataclass(frozen=True)

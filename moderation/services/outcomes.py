@@ -1,7 +1,7 @@
 """What a decision means for the citizen, as the console tells the moderator: whether and where
 the citizen will be told, and the very text of the notice they will read (in their language).
 
-The notice is rendered by the same function the senders use (``bot.core.notifier.notice_text``),
+The notice is rendered by the same function the senders use (``dialogs.notices.notice_text``),
 from the same parameters the outbox row carries (:func:`notice_params`), so the confirmation
 shows exactly what will be sent.
 """
@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.notifier import notice_text
 from dialogs.messages import normalise_lang
+from dialogs.notices import notice_text
 from storage.models import Contribution, Participant
 from storage.settings import Settings
 
