@@ -95,6 +95,9 @@ class SentMessage:
     date: int
     edits: int = 0
     history: list[str] = field(default_factory=list)
+    #: The chat's latest update when it was sent (what it answers, for a citizen who waits for
+    #: the bot before acting again).
+    answers: int | None = None
 
     def buttons(self) -> list[JSON]:
         if not self.reply_markup:
@@ -148,6 +151,8 @@ class ChatState:
     blocked: bool = False
     messages: list[SentMessage] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    #: The latest update pushed for this chat.
+    last_update: int | None = None
     documents: list[SentDocument] = field(default_factory=list)
 
 
@@ -175,6 +180,17 @@ class FakeBotAPI:
         self.history: dict[int, JSON] = {}  # every update ever pushed, by id
         #: More webhook URLs to spread deliveries over (a load balancer in front of workers).
         self.webhook_balance: list[str] = []
+        #: Spread each delivery attempt to the next URL in turn (a round-robin load balancer: a
+        #: retry goes to another worker), rather than each update always to the same one.
+        self.webhook_round_robin = False
+        self._next_target = itertools.count()
+        #: Deliver every update twice, at once, to two workers (the answer is the first's).
+        self.webhook_twice = False
+        #: Until this time (monotonic), sending methods answer 429 and 5xx in turn.
+        self._trouble_until = 0.0
+        self._trouble = itertools.cycle([429, 502, 500, 503])
+        #: Answers given during trouble, by status.
+        self.trouble_answers: dict[int, int] = defaultdict(int)
         self.queue: list[JSON] = []  # not yet confirmed (polling) / not yet acknowledged (webhook)
         self.delivered: dict[int, int] = defaultdict(int)  # update_id -> deliveries
         self._new_update = asyncio.Condition()
@@ -309,6 +325,9 @@ class FakeBotAPI:
     async def push_raw(self, update: JSON) -> int:
         """Queue an update as is (tests of duplicate deliveries re-push the same update_id)."""
         self.history.setdefault(int(update["update_id"]), update)
+        chat = self.chats.get(self._chat_of(update))
+        if chat is not None:
+            chat.last_update = int(update["update_id"])
         self.queue.append(update)
         self.queue.sort(key=lambda u: u["update_id"])
         async with self._new_update:
@@ -694,15 +713,24 @@ class FakeBotAPI:
         self.delivered[uid] += 1
         if self.on_deliver:
             self.on_deliver(update)
-        status = 0
         targets = [hook["url"], *self.webhook_balance]
-        url = targets[uid % len(targets)]
-        try:
-            async with http.post(url, data=json.dumps(update), headers=headers) as resp:
-                status = resp.status
-                await resp.read()
-        except Exception:
-            status = 0
+        turn = next(self._next_target) if self.webhook_round_robin else uid
+        url = targets[turn % len(targets)]
+
+        async def post(url: str) -> int:
+            try:
+                async with http.post(url, data=json.dumps(update), headers=headers) as resp:
+                    await resp.read()
+                    return resp.status
+            except Exception:
+                return 0
+
+        if self.webhook_twice:
+            twin = targets[(turn + 1) % len(targets)]
+            self.delivered[uid] += 1
+            status, _ = await asyncio.gather(post(url), post(twin))
+        else:
+            status = await post(url)
         self.webhook_answers.append(status)
         if 200 <= status < 300:
             self.queue = [u for u in self.queue if u["update_id"] != uid]
@@ -772,7 +800,30 @@ class FakeBotAPI:
             out["reply_markup"] = m.reply_markup
         return out
 
+    def trouble(self, seconds: float, retry_after: int = 1) -> None:
+        """For ``seconds``, sendMessage, the edits and answerCallbackQuery answer 429 (with
+        ``retry_after``), 502, 500 and 503 in turn (Telegram overloaded)."""
+        self._trouble_until = time.monotonic() + seconds
+        self._retry_after = retry_after
+
+    def _troubled(self) -> None:
+        if time.monotonic() >= self._trouble_until:
+            return
+        status = next(self._trouble)
+        self.trouble_answers[status] += 1
+        if status == 429:
+            raise ApiError(
+                429,
+                f"Too Many Requests: retry after {self._retry_after}",
+                {"retry_after": self._retry_after},
+            )
+        raise ApiError(
+            status,
+            {502: "Bad Gateway", 503: "Service Unavailable"}.get(status, "Internal Server Error"),
+        )
+
     async def _m_sendmessage(self, p: JSON) -> JSON:
+        self._troubled()
         if self._rate_limited > 0:
             self._rate_limited -= 1
             raise ApiError(
@@ -789,6 +840,7 @@ class FakeBotAPI:
             text=text,
             reply_markup=markup,
             date=int(self._now()),
+            answers=chat.last_update,
         )
         chat.messages.append(msg)
         if self.on_send:
@@ -842,6 +894,7 @@ class FakeBotAPI:
         raise ApiError(400, "Bad Request: message to edit not found")
 
     async def _m_editmessagetext(self, p: JSON) -> JSON:
+        self._troubled()
         m = self._find(p)
         text = self._check_text(p.get("text"))
         markup = self._check_markup(p.get("reply_markup"))
@@ -858,6 +911,7 @@ class FakeBotAPI:
         return self._message_json(m)
 
     async def _m_editmessagereplymarkup(self, p: JSON) -> JSON:
+        self._troubled()
         m = self._find(p)
         markup = self._check_markup(p.get("reply_markup"))
         if markup == m.reply_markup or (not markup and not m.reply_markup):
@@ -872,6 +926,7 @@ class FakeBotAPI:
         return self._message_json(m)
 
     async def _m_answercallbackquery(self, p: JSON) -> bool:
+        self._troubled()
         qid = str(p.get("callback_query_id") or "")
         if qid not in self.callback_queries or qid in self.callback_answers:
             raise ApiError(
