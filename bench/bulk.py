@@ -5,7 +5,8 @@ The rows look like a consultation's: the 7 territories and the themes of the loa
 round-robin; texts built from a few dozen phrases and a made-up place name, so a word is
 frequent ("pédiatre": ~8 % of the rows) and a place name rare; 55 % pending, 35 % approved,
 7 % rejected, 3 % duplicates; one received every 40 s from the campaign's opening; one
-participant for every 4 contributions. Nothing here is a test: the figures are printed by
+participant for every 4 contributions. The dashboard's tallies the triggers appended are then
+folded, as the maintenance does. Nothing here is a test: the figures are printed by
 ``bench/console.py``.
 """
 
@@ -15,6 +16,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import session_factory
+from storage.tallies import fold_tallies
 
 SUBJECTS = [
     "Les personnes âgées",
@@ -154,7 +158,7 @@ async def generate_postgres(
                     lpad((({t_last})[1 + g.i % {nt}] + g.i / {nt} + 1)::text, 6, '0'),
                 :campaign,
                 ({t_ids})[1 + g.i % {nt}],
-                ({th_ids})[1 + (g.i * 13 / 7) % {nth}],
+                ({th_ids})[1 + (g.i / {nt}) % {nth}],
                 NULL,
                 {need},
                 {solution},
@@ -192,7 +196,10 @@ async def generate_postgres(
                 sa.text("UPDATE territories SET last_number = last_number + :a WHERE id = :t"),
                 {"a": added, "t": t.id},
             )
+    async with session_factory(engine)() as session, session.begin():
+        await fold_tallies(session)  # as the maintenance does (the triggers appended deltas)
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(sa.text("VACUUM ANALYZE contributions"))
         await conn.execute(sa.text("VACUUM ANALYZE participants"))
+        await conn.execute(sa.text("VACUUM ANALYZE contribution_tallies"))

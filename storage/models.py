@@ -245,6 +245,34 @@ class Contribution(Base):
     theme: Mapped[Theme] = relationship()
 
 
+class ContributionTally(Base):
+    """The dashboard's counts, kept by database triggers on ``contributions`` (migration 0007;
+    ``storage.tallies``): every insert, delete or change of campaign, territory, theme, status
+    or time appends deltas (+1 / -1) — nothing is updated in place, so submissions never wait
+    on each other — and reading sums them. Two kinds of row: a cell (theme and status, no hour)
+    and a reception (the UTC hour it was received, no theme or status). The maintenance folds
+    the deltas into one row per group. No foreign keys: deltas of a deleted campaign sum to
+    zero and are folded away.
+
+    A migration that rebuilds ``contributions`` on SQLite (batch "move and copy") drops its
+    triggers: it must create them again (migration 0007's ``create_sqlite_triggers``)."""
+
+    __tablename__ = "contribution_tallies"
+    __table_args__ = (
+        Index("ix_contribution_tallies_campaign", "campaign_id", "territory_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    territory_id: Mapped[int] = mapped_column(Integer)
+    theme_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str | None] = mapped_column(String(16))
+    hour: Mapped[datetime | None]
+    n: Mapped[int] = mapped_column(Integer)
+
+
 # --- channels -------------------------------------------------------------------------------
 
 

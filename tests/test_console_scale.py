@@ -8,7 +8,7 @@ trigram index. Timings are in ``bench/console.py``, not here."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 from html import unescape
 
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ from moderation.services.queue import (
 from moderation.services.scope import Scope
 from storage.models import SEARCH_COLUMNS, Contribution
 from storage.settings import Settings
+from storage.tallies import cell_counts, received_per_hour
 from tests.test_moderation_fixtures import (
     T0,
     Console,
@@ -358,3 +359,87 @@ async def test_languages_seen_are_the_distinct_languages_in_scope(
         )
         async with sessions() as s:
             assert await languages_seen(s, scope) == expected, scope.email
+
+
+async def _live_counts(
+    sessions: async_sessionmaker[AsyncSession], campaign_id: int
+) -> tuple[set[tuple[int, int, str, int]], dict[object, int]]:
+    """The dashboard's counts computed from every contribution (the reference)."""
+    async with sessions() as s:
+        rows = list(
+            await s.scalars(select(Contribution).where(Contribution.campaign_id == campaign_id))
+        )
+    cells: dict[tuple[int, int, str], int] = {}
+    hours: dict[object, int] = {}
+    for c in rows:
+        key = (c.territory_id, c.theme_id, c.status)
+        cells[key] = cells.get(key, 0) + 1
+        hour = c.created_at.replace(minute=0, second=0, microsecond=0)
+        hours[hour] = hours.get(hour, 0) + 1
+    return {(*k, n) for k, n in cells.items()}, hours
+
+
+async def _tallied(
+    sessions: async_sessionmaker[AsyncSession], campaign_id: int
+) -> tuple[set[tuple[int, int, str, int]], dict[object, int]]:
+    async with sessions() as s:
+        cells = set(await cell_counts(s, campaign_id, sa.true()))
+        hours = {
+            h.replace(tzinfo=UTC) if h.tzinfo is None else h: n
+            for h, n in await received_per_hour(s, campaign_id, sa.true())
+        }
+    return cells, hours
+
+
+async def test_the_dashboard_tallies_follow_every_change_and_fold(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Inserts, decisions, reclassifications, a changed time, a citizen's erasure (a cascade):
+    the tallies the triggers keep always equal the counts of the rows, before and after the
+    maintenance folds them into one row per group (and again after further changes)."""
+    from storage.models import ContributionTally, Participant
+    from storage.tallies import fold_tallies
+
+    world = await seed_world(sessions, per_territory=5)
+    cid = world.campaign_id
+    assert await _tallied(sessions, cid) == await _live_counts(sessions, cid)
+    async with sessions() as s:
+        rows = list(await s.scalars(select(Contribution).order_by(Contribution.id)))
+        rows[0].status = "approved"
+        rows[1].status = "rejected"
+        rows[2].territory_id = world.territories["AISNE"]
+        rows[3].theme_id = world.themes["5"]
+        rows[4].created_at = T0 + timedelta(days=3, hours=5)
+        rows[5].need = "un texte modifié"  # no count changes
+        await s.commit()
+    assert await _tallied(sessions, cid) == await _live_counts(sessions, cid)
+    async with sessions() as s:
+        await s.delete(await s.get_one(Participant, world.participants[1]))  # cascade
+        await s.commit()
+    live = await _live_counts(sessions, cid)
+    assert sum(n for *_, n in live[0]) < 15  # the erasure removed some
+    assert await _tallied(sessions, cid) == live
+
+    async def rows_kept() -> int:
+        async with sessions() as s:
+            return await s.scalar(select(sa.func.count(ContributionTally.id))) or 0
+
+    before = await rows_kept()
+    async with sessions() as s, s.begin():
+        folded = await fold_tallies(s)
+    assert folded == before - await rows_kept() > 0
+    async with sessions() as s:
+        receptions = {
+            (c.territory_id, c.created_at.replace(minute=0, second=0, microsecond=0))
+            for c in await s.scalars(select(Contribution))
+        }
+    # one row a group (cells; receptions by territory and hour), none that sums to zero
+    assert await rows_kept() == len(live[0]) + len(receptions)
+    assert await _tallied(sessions, cid) == live
+    async with sessions() as s, s.begin():
+        assert await fold_tallies(s) == 0  # nothing more to fold
+    async with sessions() as s:
+        rows = list(await s.scalars(select(Contribution).order_by(Contribution.id)))
+        rows[-1].status = "duplicate"
+        await s.commit()
+    assert await _tallied(sessions, cid) == await _live_counts(sessions, cid)

@@ -13,7 +13,8 @@ from sqlalchemy.orm import selectinload
 from moderation.services.filters import DEFAULT_ZONE
 from moderation.services.queue import STATUSES, territories_and_themes
 from moderation.services.scope import Scope
-from storage.models import Campaign, Contribution, Territory, Theme
+from storage.models import Campaign, Contribution, ContributionTally, Territory, Theme
+from storage.tallies import cell_counts, received_per_hour
 
 
 @dataclass
@@ -62,33 +63,16 @@ async def dashboard(
     cells: dict[tuple[int, int], dict[str, int]] = {}
     by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
     theme_totals: dict[int, int] = {}
-    rows = await session.execute(
-        select(
-            Contribution.territory_id,
-            Contribution.theme_id,
-            Contribution.status,
-            func.count(Contribution.id),
-        )
-        .where(*base)
-        .group_by(Contribution.territory_id, Contribution.theme_id, Contribution.status)
-    )
-    for terr_id, theme_id, status, n in rows:
+    # Counted from the tallies the triggers keep (storage.tallies), not from every row.
+    in_scope = scope.on(ContributionTally.territory_id)
+    for terr_id, theme_id, status, n in await cell_counts(session, campaign.id, in_scope):
         cells.setdefault((terr_id, theme_id), {})[status] = n
         by_status[status] = by_status.get(status, 0) + n
         theme_totals[theme_id] = theme_totals.get(theme_id, 0) + n
-    # Counted per hour (UTC) in SQL, then per local day here: SQLite knows no time zones,
-    # and every zone of the French health regions is a whole number of hours from UTC.
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    hour = (
-        func.strftime("%Y-%m-%d %H:00:00", Contribution.created_at)
-        if dialect == "sqlite"
-        else func.date_trunc("hour", Contribution.created_at)
-    )
+    # Counted per hour (UTC), then per local day here: every zone of the French health
+    # regions is a whole number of hours from UTC.
     counted: dict[date, int] = {}
-    for at, n in await session.execute(
-        select(hour, func.count(Contribution.id)).where(*base).group_by(hour)
-    ):
-        instant = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+    for instant, n in await received_per_hour(session, campaign.id, in_scope):
         instant = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
         local_day = instant.astimezone(tz).date()
         counted[local_day] = counted.get(local_day, 0) + n

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.models import Contribution, Staff, Territory
 
@@ -33,6 +34,16 @@ class Scope:
         if not self.territory_ids:
             return false()
         return Contribution.territory_id.in_(sorted(self.territory_ids))
+
+    def on(
+        self, territory_id: ColumnElement[int] | InstrumentedAttribute[int]
+    ) -> ColumnElement[bool]:
+        """The same scope on another table's territory column (e.g. the dashboard's tallies)."""
+        if self.is_admin:
+            return true()
+        if not self.territory_ids:
+            return false()
+        return territory_id.in_(sorted(self.territory_ids))
 
     def territory_clause(self) -> ColumnElement[bool]:
         if self.is_admin:
