@@ -10,8 +10,9 @@ theme; :func:`find_topics` groups them by what they talk about and labels each g
    French stemmer (``snowballstemmer``) and its accents folded, so "médecins", "Médecin" and
    "medecin" meet. A stem seen once or twice that is one edit away from a stem of the theme
    seen three times or more is taken for a typo of it ("medcin", "urgneces").
-2. TF-IDF (scikit-learn) over the stems and the pairs of neighbouring stems; the need counts
-   twice (it says what the contribution is about, the solution often says how).
+2. TF-IDF (scikit-learn; terms hashed to columns, no vocabulary to build) over the stems and
+   the pairs of neighbouring stems; the need counts twice (it says what the contribution is
+   about, the solution often says how).
 3. Agglomerative clustering (scikit-learn, average linkage, cosine distance) cut at a distance
    threshold: the number of topics follows the data, not a number chosen in advance. Average
    linkage merges two groups when their contributions share enough words *on average*, which
@@ -53,7 +54,11 @@ from rapidfuzz.distance import Levenshtein
 from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.feature_extraction.text import (
+    ENGLISH_STOP_WORDS,
+    HashingVectorizer,
+    TfidfTransformer,
+)
 from sklearn.preprocessing import normalize as l2_normalise
 from stop_words import get_stop_words
 
@@ -191,6 +196,8 @@ _LONGEST_WORD = 30
 _TYPO_MAX_RARE = 2
 _TYPO_MIN_FREQUENT = 3
 _STEMMER = snowballstemmer.stemmer("french")
+#: Columns terms are hashed to (2**20: a collision between two terms of one theme is rare).
+_HASHED_TERMS = 1 << 20
 #: Texts whose frequent words label a topic that YAKE does not (TopicSettings.labelled_topics).
 _FALLBACK_TEXTS = 3
 
@@ -240,9 +247,12 @@ def find_topics(
         for c, need, sol in with_words
     ]
     docs = [_doc_terms(need, sol) for _, need, sol in corrected]
-    tfidf = TfidfVectorizer(
-        analyzer=_identity, sublinear_tf=True, norm="l2", dtype=np.float64
-    ).fit_transform(docs)
+    # terms hashed to columns (no vocabulary to build and sort: a theme of long texts has
+    # hundreds of thousands of distinct stem pairs), then weighted by TF-IDF
+    counts = HashingVectorizer(
+        analyzer=_identity, n_features=_HASHED_TERMS, alternate_sign=False, norm=None
+    ).transform(docs)
+    tfidf = TfidfTransformer(sublinear_tf=True, norm="l2").fit_transform(counts)
     vectors = _reduce(tfidf, settings)
 
     labels = _cluster(vectors, settings)
