@@ -17,54 +17,13 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.export import LEVERS as EXPORT_LEVERS
+from bench.export import PROBLEMS, SOLUTIONS, SUBJECTS
 from storage.db import session_factory
 from storage.tallies import fold_tallies
 
-SUBJECTS = [
-    "Les personnes âgées",
-    "Les jeunes",
-    "Les familles",
-    "Les patients en ALD",
-    "Les habitants",
-    "Les travailleurs précaires",
-    "Les enfants",
-    "Les femmes enceintes",
-    "Les aidants",
-    "Les personnes handicapées",
-    "Les étudiants",
-]
-PROBLEMS = [
-    "n'ont plus de médecin traitant",
-    "attendent des mois pour un rendez-vous",
-    "vont aux urgences faute de généraliste",
-    "renoncent aux soins dentaires",
-    "ne trouvent pas de pédiatre",
-    "manquent d'information sur la prévention",
-    "font des kilomètres pour voir un spécialiste",
-    "ne trouvent pas de psychologue",
-    "attendent longtemps une place en EHPAD",
-    "n'ont pas de transport vers l'hôpital",
-    "ne connaissent pas les maisons de santé",
-    "subissent la fermeture de la pharmacie",
-]
-SOLUTIONS = [
-    "ouvrir une maison de santé pluriprofessionnelle",
-    "créer un centre de santé municipal",
-    "financer un bus de prévention itinérant",
-    "développer la téléconsultation accompagnée",
-    "recruter des assistants médicaux",
-    "former des infirmiers en pratique avancée",
-    "organiser des permanences de soins le samedi",
-    "loger les internes en stage",
-    "créer une navette solidaire vers l'hôpital",
-    "déployer des médiateurs en santé",
-]
-LEVERS = [
-    "aides à l'installation",
-    "foncier mis à disposition par la commune",
-    "financement de l'agence",
-    "coopération avec la CPTS",
-]
+#: The phrases of the export benchmark's texts (levers: the non-empty ones).
+LEVERS = [lever for lever in EXPORT_LEVERS if lever]
 #: (status, share in thousandths)
 STATUS_MIX = (("pending", 550), ("approved", 350), ("rejected", 70), ("duplicate", 30))
 
