@@ -17,4 +17,8 @@ class CsvWriter:
         self._writer.writerow(COLUMNS)
 
     def add(self, item: Item) -> None:
-        self._writer.writerow(self._rows.cells(item))
+        self.add_cells(self._rows.cells(item))
+
+    def add_cells(self, cells: list[str | int]) -> None:
+        """A row already made (:meth:`RowMaker.cells`): one row, several files."""
+        self._writer.writerow(cells)

@@ -50,9 +50,13 @@ class JsonWriter:
         out.write(body[:-2] + ',\n "contributions": [')
 
     def add(self, item: Item) -> None:
+        self.add_row(self._rows.row(item))
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        """A record already made (:meth:`RowMaker.row`): one record, several files."""
         self._out.write("\n  " if self._first else ",\n  ")
         self._first = False
-        self._out.write(_dump(self._rows.row(item)))
+        self._out.write(_dump(row))
 
     def close(self) -> None:
         self._out.write("]\n}\n" if self._first else "\n ]\n}\n")

@@ -79,8 +79,13 @@ class RowMaker:
 
     def cells(self, item: Item) -> list[str | int]:
         """The row for a spreadsheet: strings neutralised, missing values empty."""
+        return self.cells_of(self.row(item))
+
+    @staticmethod
+    def cells_of(row: dict[str, Any]) -> list[str | int]:
+        """:meth:`cells` of a row already made."""
         out: list[str | int] = []
-        for value in self.row(item).values():
+        for value in row.values():
             if value is None:
                 out.append("")
             elif isinstance(value, int):

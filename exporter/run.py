@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -135,6 +136,27 @@ async def _counts(
     return counts
 
 
+@dataclass
+class _DataFiles:
+    """The data files of one scope being written (CSV, JSON, XLSX: those asked for)."""
+
+    scope: str
+    csv: CsvWriter | None = None
+    json: JsonWriter | None = None
+    xlsx: XlsxWriter | None = None
+    xlsx_path: Path | None = None
+    #: (format, final path) of each file, recorded when complete
+    finals: list[tuple[str, Path]] = field(default_factory=list)
+
+    def add(self, item: Item, row: dict[str, Any], cells: list[str | int]) -> None:
+        if self.csv is not None:
+            self.csv.add_cells(cells)
+        if self.json is not None:
+            self.json.add_row(row)
+        if self.xlsx is not None:
+            self.xlsx.add_cells(item, cells)
+
+
 class _Exporter:
     def __init__(
         self,
@@ -148,6 +170,8 @@ class _Exporter:
         self.progress = progress
         self.engine = engine
         self.result = ExportResult()
+        #: every data file's rows (its topics set per territory)
+        self.rows: RowMaker
 
     def _record(self, scope: str, fmt: str, path: Path, n: int) -> None:
         self.result.written.append(Written(scope, fmt, path, n))
@@ -181,48 +205,58 @@ class _Exporter:
                 write_markdown(report, fh, chart_file=chart_name)
             self._record(scope, "md", final, n)
 
-    def _data_files(
-        self,
-        campaign: CampaignData,
-        scope: str,
-        territories: list[TerritoryInfo],
-        items_by_territory: list[tuple[TerritoryInfo, list[Item]]],
-        n: int,
-        topics: dict[str, tuple[str, str]],
-    ) -> None:
+    def _open_data_files(
+        self, stack: contextlib.ExitStack, campaign: CampaignData, scope: str, codes: list[str]
+    ) -> _DataFiles:
+        """The data files of ``scope`` (a territory, or the roll-up of ``codes``), open until
+        ``stack`` closes; each is renamed into place only if the export succeeds."""
         out, req = self.request.out, self.request
-        rows = RowMaker(campaign, topics)
+        files = _DataFiles(scope)
+
+        def target(fmt: str) -> Path:
+            final = out / file_name(campaign, scope, fmt)
+            files.finals.append((fmt, final))
+            return stack.enter_context(atomic_path(final))
+
         if "csv" in req.formats:
-            final = out / file_name(campaign, scope, "csv")
-            with atomic_path(final) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
-                writer = CsvWriter(fh, rows)
-                for _, items in items_by_territory:
-                    for item in items:
-                        writer.add(item)
-            self._record(scope, "csv", final, n)
+            fh = stack.enter_context(target("csv").open("w", encoding="utf-8", newline=""))
+            files.csv = CsvWriter(fh, self.rows)
         if "json" in req.formats:
-            final = out / file_name(campaign, scope, "json")
-            with atomic_path(final) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
-                jw = JsonWriter(
-                    fh, rows, campaign, [t.code for t in territories], req.since, req.until
-                )
-                for _, items in items_by_territory:
-                    for item in items:
-                        jw.add(item)
-                jw.close()
-            self._record(scope, "json", final, n)
+            fh = stack.enter_context(target("json").open("w", encoding="utf-8", newline="\n"))
+            files.json = JsonWriter(fh, self.rows, campaign, codes, req.since, req.until)
         if "xlsx" in req.formats and (scope == REGION or not req.region):
-            final = out / file_name(campaign, scope, "xlsx")
-            xw = XlsxWriter(campaign, rows)
-            for territory, items in items_by_territory:
-                xw.start_territory(territory)
-                for item in items:
-                    xw.add(item)
-            with atomic_path(final) as tmp:
-                xw.save(tmp)
-            self._record(scope, "xlsx", final, n)
-            del xw
+            files.xlsx = XlsxWriter(campaign, self.rows)
+            files.xlsx_path = target("xlsx")
+        return files
+
+    def _write_rows(
+        self,
+        territory: TerritoryInfo,
+        items: list[Item],
+        topics: dict[str, tuple[str, str]],
+        sinks: list[_DataFiles],
+    ) -> None:
+        """Each contribution's row, made once, into the territory's and the roll-up's files."""
+        self.rows.topics = topics
+        for sink in sinks:
+            if sink.xlsx is not None:
+                sink.xlsx.start_territory(territory)
+        for item in items:
+            row = self.rows.row(item)
+            cells = RowMaker.cells_of(row)
+            for sink in sinks:
+                sink.add(item, row, cells)
+
+    def _close_data_files(self, files: _DataFiles, n: int) -> None:
+        """Finish the files of a scope (the stack renames them when it closes)."""
+        if files.json is not None:
+            files.json.close()
+        if files.xlsx is not None and files.xlsx_path is not None:
+            files.xlsx.save(files.xlsx_path)
+            files.xlsx = None
             release_memory()
+        for fmt, final in files.finals:
+            self._record(files.scope, fmt, final, n)
 
     async def run(self) -> ExportResult:
         req = self.request
@@ -248,6 +282,7 @@ class _Exporter:
     async def _run(self, session: AsyncSession) -> None:
         req = self.request
         campaign = await load_campaign(session, req.campaign)
+        self.rows = RowMaker(campaign)
         if req.territories:
             selected: list[TerritoryInfo] = []
             for code in req.territories:
@@ -267,83 +302,86 @@ class _Exporter:
         self.progress.start(self.result.total)
         threshold = self.settings.similarity_threshold
         documents = req.into is not None or any(f in DOCUMENT_FORMATS for f in req.formats)
-        region_items: list[tuple[TerritoryInfo, list[Item]]] = []
-        region_topics: dict[str, tuple[str, str]] = {}
+        region_items: list[Item] = []
         # normalised texts, kept from the territories for the regional roll-up's grouping
         norm_cache: dict[str, str] = {}
-        for territory in selected:
-            if counts[territory.code] == 0:
-                self.result.notices.append(
-                    f"{territory.name} ({territory.code}): no approved contribution, "
-                    "no file for this territory"
+        with contextlib.ExitStack() as region_stack:
+            region_files = None
+            if req.region and req.into is None:
+                with_data = [t.code for t in selected if counts[t.code]]
+                region_files = self._open_data_files(region_stack, campaign, REGION, with_data)
+            for territory in selected:
+                if counts[territory.code] == 0:
+                    self.result.notices.append(
+                        f"{territory.name} ({territory.code}): no approved contribution, "
+                        "no file for this territory"
+                    )
+                    continue
+                items: list[Item] = []
+                async for item in stream_items(
+                    session, campaign, [territory], req.since, req.until
+                ):
+                    items.append(item)
+                    if len(items) % 1000 == 0:
+                        self.progress.advance(1000, territory.code)
+                self.progress.advance(len(items) % 1000, territory.code)
+                # topics, grouping and writing are CPU work: in a thread, so the event loop
+                # stays free (a workshop document gets the contributions, not the topics)
+                topics = {} if req.into else await asyncio.to_thread(find_section_topics, items)
+                report = (
+                    await asyncio.to_thread(
+                        build_report,
+                        campaign,
+                        items,
+                        territory_code=territory.code,
+                        threshold=threshold,
+                        cache=norm_cache if req.region else None,
+                        topics=topics,
+                    )
+                    if documents
+                    else None
                 )
-                continue
-            items: list[Item] = []
-            async for item in stream_items(session, campaign, [territory], req.since, req.until):
-                items.append(item)
-                if len(items) % 1000 == 0:
-                    self.progress.advance(1000, territory.code)
-            self.progress.advance(len(items) % 1000, territory.code)
-            # topics, grouping and writing are CPU work: in a thread, so the event loop stays free
-            topics = await asyncio.to_thread(find_section_topics, items)
-            report = (
-                await asyncio.to_thread(
-                    build_report,
-                    campaign,
-                    items,
-                    territory_code=territory.code,
-                    threshold=threshold,
-                    cache=norm_cache if req.region else None,
-                    topics=topics,
-                )
-                if documents
-                else None
-            )
-            if req.into is not None and report is not None:
-                final = req.out / f"{req.into.stem}_contributions.docx"
-                if final.resolve() == req.into.resolve():
-                    raise ExportError("the workshop document is never modified: rename it")
-                others = [t.name for t in campaign.territories]
-                await asyncio.to_thread(
-                    _merge, req.into, report, final, territory.name, others, req.force
-                )
-                self._record(territory.code, "docx (atelier)", final, len(items))
-                continue
-            if report is not None:
-                await asyncio.to_thread(
-                    self._documents, campaign, report, territory.code, len(items)
-                )
-            pair = [(territory, items)]
-            columns = topic_columns(topics)
-            del topics
-            await asyncio.to_thread(
-                self._data_files, campaign, territory.code, [territory], pair, len(items), columns
-            )
-            if req.region:
-                region_items.append((territory, items))
-                region_topics.update(columns)
-        if req.region and region_items and req.into is None:
-            everything = [i for _, items in region_items for i in items]
-            if documents:
-                report = await asyncio.to_thread(
-                    build_report,
-                    campaign,
-                    everything,
-                    territory_code=None,
-                    threshold=threshold,
-                    cache=norm_cache,
-                )
-                norm_cache.clear()
-                await asyncio.to_thread(self._documents, campaign, report, REGION, len(everything))
-            await asyncio.to_thread(
-                self._data_files,
-                campaign,
-                REGION,
-                [t for t, _ in region_items],
-                region_items,
-                len(everything),
-                region_topics,
-            )
+                if req.into is not None and report is not None:
+                    final = req.out / f"{req.into.stem}_contributions.docx"
+                    if final.resolve() == req.into.resolve():
+                        raise ExportError("the workshop document is never modified: rename it")
+                    others = [t.name for t in campaign.territories]
+                    await asyncio.to_thread(
+                        _merge, req.into, report, final, territory.name, others, req.force
+                    )
+                    self._record(territory.code, "docx (atelier)", final, len(items))
+                    continue
+                if report is not None:
+                    await asyncio.to_thread(
+                        self._documents, campaign, report, territory.code, len(items)
+                    )
+                del report
+                columns = topic_columns(topics)
+                del topics
+                with contextlib.ExitStack() as stack:
+                    files = self._open_data_files(stack, campaign, territory.code, [territory.code])
+                    sinks = [files] if region_files is None else [files, region_files]
+                    await asyncio.to_thread(self._write_rows, territory, items, columns, sinks)
+                    await asyncio.to_thread(self._close_data_files, files, len(items))
+                if req.region and documents:
+                    region_items.extend(items)
+                del items
+            if region_files is not None:
+                n = sum(counts.values())
+                if documents:
+                    report = await asyncio.to_thread(
+                        build_report,
+                        campaign,
+                        region_items,
+                        territory_code=None,
+                        threshold=threshold,
+                        cache=norm_cache,
+                    )
+                    norm_cache.clear()
+                    region_items.clear()
+                    await asyncio.to_thread(self._documents, campaign, report, REGION, n)
+                    del report
+                await asyncio.to_thread(self._close_data_files, region_files, n)
 
 
 def _merge(

@@ -34,9 +34,13 @@ class XlsxWriter:
         self._sheet.append(list(COLUMNS))
 
     def add(self, item: Item) -> None:
+        self.add_cells(item, self._rows.cells(item))
+
+    def add_cells(self, item: Item, cells: list[str | int]) -> None:
+        """``item``'s row already made (:meth:`RowMaker.cells`)."""
         assert self._sheet is not None, "start_territory first"
         self._counts[(item.territory, item.theme_number)] += 1
-        self._sheet.append(self._rows.cells(item))
+        self._sheet.append(cells)
 
     def save(self, path: Path) -> None:
         themes = [f"{n} - {self._campaign.theme_label(n)}" for n in range(1, 6)]
