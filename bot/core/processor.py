@@ -323,7 +323,7 @@ class Processor(Generic[Env]):
                 # from the inbox would only add work.
                 keys = await self.inbox.pending_keys(
                     received_before=now - timedelta(seconds=self.sweep_interval),
-                    applied_before=max(self.started_at, now - RESUME_AFTER),
+                    applied_before=self._orphan_before(now),
                     known=self._held,
                 )
                 for key in keys:
@@ -411,6 +411,17 @@ class Processor(Generic[Env]):
             if got:
                 self._locks.release(lock_id)
 
+    def _orphan_before(self, now: datetime) -> datetime:
+        """Messages applied before this time and not finished are orphans to resume. A message
+        applied by this very process is being answered. Alone on its database (no citizen
+        locks: SQLite, one worker), one applied before this process started was left by its
+        crash and is resumed at once; beside other workers (PostgreSQL), it may be one a live
+        worker is still answering (Telegram slow, retrying), so only one applied longer ago than
+        RESUME_AFTER is resumed: resuming it early would send its replies twice."""
+        if self._locks is None:
+            return max(self.started_at, now - RESUME_AFTER)
+        return now - RESUME_AFTER
+
     def _drop_queued(self, key: str, exc: BaseException | None = None) -> None:
         """Forget the messages of ``key`` held in memory: the inbox has the recorded ones (the
         sweeper); whoever waits for an unrecorded one is told."""
@@ -427,9 +438,7 @@ class Processor(Generic[Env]):
         self._queued.pop(key, None)
         if key not in self._db_check:
             return None
-        # A message applied by this very process is being answered; one applied before it
-        # started (a crash), or long ago by another worker, is an orphan to resume.
-        orphan_before = max(self.started_at, datetime.now(UTC) - RESUME_AFTER)
+        orphan_before = self._orphan_before(datetime.now(UTC))
         row = await self.inbox.next_for(key, skip=self._to_finish, applied_before=orphan_before)
         if row is None:
             self._db_check.discard(key)

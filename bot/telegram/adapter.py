@@ -232,16 +232,23 @@ class TelegramAdapter:
     async def _answer_callback(self, query_id: str) -> None:
         if not query_id:
             return
-        with contextlib.suppress(BadRequest):  # expired, or already answered before a crash
+        try:
             await self.bot.answer_callback_query(query_id)
+        except BadRequest:  # expired, or already answered before a crash
+            pass
+        except TelegramError as exc:  # out of reach: the spinner stops on its own
+            log.info("a button press could not be acknowledged (%s)", type(exc).__name__)
 
     async def _close_question(self, chat_id: int, message_id: int, text_: str | None) -> None:
         """The pressed question's keyboard removed; ``text_``: its text with the choice made."""
         if not message_id:
             return
-        if text_ is not None:
-            with contextlib.suppress(BadRequest, Forbidden):  # too old to edit: keyboard only
-                await self.bot.edit_message_text(text_, chat_id, message_id, reply_markup=None)
-                return
-        with contextlib.suppress(BadRequest, Forbidden):  # already gone or not modified
-            await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        try:
+            if text_ is not None:
+                with contextlib.suppress(BadRequest, Forbidden):  # too old to edit: keyboard only
+                    await self.bot.edit_message_text(text_, chat_id, message_id, reply_markup=None)
+                    return
+            with contextlib.suppress(BadRequest, Forbidden):  # already gone or not modified
+                await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        except TelegramError as exc:  # Telegram out of reach: the old keyboard stays, no harm
+            log.info("a pressed question could not be edited (%s)", type(exc).__name__)
