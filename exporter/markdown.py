@@ -7,6 +7,7 @@ image or raw HTML, nor break the annex table.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from exporter import blocks
@@ -42,7 +43,7 @@ def write_markdown(report: Report, out: TextIO, *, chart_file: str | None = None
                     out.write(f"- {escape(text)}\n")
                 out.write("\n")
             case blocks.Table(rows):
-                _table(out, rows)
+                _table(out, rows[0], rows[1:])
             case blocks.Chart():
                 if chart_file:
                     out.write(f"![Contributions par thématique]({chart_file})\n\n")
@@ -50,11 +51,12 @@ def write_markdown(report: Report, out: TextIO, *, chart_file: str | None = None
                 if not rows:
                     out.write(f"{empty}\n")
                 else:
-                    _table(out, [list(columns)] + [list(r.cells()) for r in rows])
+                    _table(out, list(columns), (r.cells() for r in rows))
 
 
-def _table(out: TextIO, rows: list[list[str]]) -> None:
-    header, *body = rows
+def _table(out: TextIO, header: Sequence[str], body: Iterable[Sequence[str]]) -> None:
+    """A table: ``header``, then the rows of ``body`` as they come (the annex list is never
+    copied whole)."""
     out.write("| " + " | ".join(_cell(c) for c in header) + " |\n")
     out.write("|" + "---|" * len(header) + "\n")
     for row in body:
