@@ -116,6 +116,14 @@ _ANSWERED = select(
         _c.message_id != bindparam("mid"),
     )
 )
+_MOVED_ON = select(
+    exists().where(
+        _c.channel == bindparam("ch"),
+        _c.participant_key == bindparam("key"),
+        _c.status.in_((APPLIED, DONE)),
+        _c.seq > bindparam("s"),
+    )
+)
 
 
 class Inbox:
@@ -312,6 +320,12 @@ class Inbox:
         async with self.engine.connect() as conn:
             return bool(await conn.scalar(_ANSWERED, {"key": key, "mid": message_id}))
 
+    async def moved_on(self, key: str, seq: int) -> bool:
+        """Whether a later message of ``key`` (after ``seq``) was applied already: the citizen
+        has been answered since, so an older message resumed has nothing left to show."""
+        async with self.engine.connect() as conn:
+            return bool(await conn.scalar(_MOVED_ON, {"ch": self.channel, "key": key, "s": seq}))
+
     # --- record with the effects ------------------------------------------------------------
 
     async def record_applied(
@@ -332,6 +346,21 @@ class Inbox:
         }
         result = await db.execute(self._insert, row)
         return result.first() is not None
+
+    async def keep_unsent(self, message_id: str, unsent: JSON) -> None:
+        """An applied message whose replies could not all be delivered (the channel out of
+        reach): keep, encrypted, what is left to send, so that whoever resumes it sends just
+        that (not the step again: what was delivered would be sent twice)."""
+        async with self.single.begin() as conn:
+            await conn.execute(
+                update(_table)
+                .where(
+                    _c.channel == self.channel,
+                    _c.message_id == message_id,
+                    _c.status == APPLIED,
+                )
+                .values(replies=self.cipher.encrypt(json.dumps(unsent, ensure_ascii=False)))
+            )
 
     async def stored(self, message_id: str, key: str) -> Stored | None:
         """A message of ``key`` already recorded (None: unknown, or another citizen's)."""

@@ -515,6 +515,12 @@ class FakeBotAPI:
         self._rate_limited = times
         self._retry_after = retry_after
 
+    def fail_sends(self, after: int, times: int = 1) -> None:
+        """After ``after`` more successful sendMessage calls, the next ``times`` answer 502
+        (Telegram failing midway through an update's replies)."""
+        self._fail_after = after
+        self._fail_times = times
+
     def block(self, chat_id: int, blocked: bool = True) -> None:
         self.chats.setdefault(chat_id, ChatState(id=chat_id)).blocked = blocked
 
@@ -824,6 +830,12 @@ class FakeBotAPI:
 
     async def _m_sendmessage(self, p: JSON) -> JSON:
         self._troubled()
+        if getattr(self, "_fail_times", 0) > 0:
+            if self._fail_after > 0:
+                self._fail_after -= 1
+            else:
+                self._fail_times -= 1
+                raise ApiError(502, "Bad Gateway")
         if self._rate_limited > 0:
             self._rate_limited -= 1
             raise ApiError(

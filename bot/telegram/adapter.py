@@ -15,10 +15,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.core.processor import AlreadyApplied, Processor
+from bot.core.processor import DB_ERRORS, AlreadyApplied, Processor
 from bot.telegram import render
 from bot.telegram.envelope import CHANNEL, Envelope, envelope
 from dialogs.flow import parse_text
@@ -112,7 +112,7 @@ class TelegramAdapter:
                 chosen = render.with_choice(text_, line)
             self.core.spawn(self._close_question(env.chat_id, message_id, chosen))
         delivered = await self._send_replies(
-            chat_id, result.replies, result.conversation, result.participant_id
+            chat_id, result.replies, result.conversation, result.participant_id, env=env
         )
         if delivered:
             await self._send_files(chat_id, result.attachments, result.participant_id)
@@ -122,13 +122,40 @@ class TelegramAdapter:
         """Applied but maybe not answered (crash): show the current step again."""
         if env.kind == "callback_query":
             await self._answer_callback(str((update_.get("callback_query") or {}).get("id", "")))
-        if env.user is not None:
-            result = await self.core.current(env)
+        if env.user is not None and await self.core.inbox.moved_on(env.key, env.seq):
+            # the citizen went on meanwhile and was answered: the step would come twice
+            log.info("%s: the citizen went on since; nothing to show again", self.describe(env))
+        elif env.user is not None:
             chat_id = env.chat_id if env.chat_id is not None else int(env.user)
-            stale = t(result.conversation.lang, "channel.stale_choice")
-            replies = [r for r in result.replies if r.text.strip() and r.text != stale]
-            await self._send_replies(chat_id, replies, result.conversation, result.participant_id)
+            unsent = await self._unsent(env)
+            if unsent is not None:  # what its first delivery could not send: just that
+                brief = await self.core.brief(env)
+                await self._send_all(chat_id, unsent, brief.id if brief else None, env)
+            else:  # perhaps never answered (a crash): the step again
+                result = await self.core.current(env)
+                stale = t(result.conversation.lang, "channel.stale_choice")
+                replies = [r for r in result.replies if r.text.strip() and r.text != stale]
+                await self._send_replies(
+                    chat_id, replies, result.conversation, result.participant_id, env=env
+                )
         self.core.finish(env)
+
+    async def _unsent(self, env: Envelope) -> list[tuple[str, Any]] | None:
+        """The messages an earlier delivery of ``env`` left unsent, if it said so."""
+        stored = await self.core.inbox.stored(env.message_id, env.key)
+        if stored is None or stored.replies is None:
+            return None
+        kept = self.core.inbox.decode_replies(stored.replies).get("unsent")
+        if not isinstance(kept, list):
+            return None
+        return [
+            (
+                str(m.get("text", "")),
+                InlineKeyboardMarkup.de_json(m["markup"], self.bot) if m.get("markup") else None,
+            )
+            for m in kept
+            if isinstance(m, dict)
+        ]
 
     async def failed(self, env: Envelope, update_: JSON, exc: BaseException) -> None:
         if env.chat_id is not None and env.private:
@@ -181,13 +208,45 @@ class TelegramAdapter:
         replies: Sequence[Reply],
         conversation: Conversation,
         participant_id: int | None,
+        *,
+        env: Envelope | None = None,
     ) -> bool:
         """Send the replies in order; False when the chat turned out to be out of reach."""
-        for reply in replies:
-            for text_, markup in render.messages(reply, conversation.version):
-                if not await self._send(chat_id, text_, markup, participant_id):
-                    return False
+        outgoing = [m for reply in replies for m in render.messages(reply, conversation.version)]
+        return await self._send_all(chat_id, outgoing, participant_id, env)
+
+    async def _send_all(
+        self,
+        chat_id: int,
+        outgoing: Sequence[tuple[str, Any]],
+        participant_id: int | None,
+        env: Envelope | None,
+    ) -> bool:
+        """Send Telegram messages in order. When Telegram is out of reach midway, what is left
+        is kept with the message (``env``) before the error goes up: whoever resumes it sends
+        that, and not again what was delivered."""
+        for i, (text_, markup) in enumerate(outgoing):
+            try:
+                sent = await self._send(chat_id, text_, markup, participant_id)
+            except self.unreachable:
+                if env is not None:
+                    await self._keep_unsent(env, outgoing[i:])
+                raise
+            if not sent:
+                return False
         return True
+
+    async def _keep_unsent(self, env: Envelope, unsent: Sequence[tuple[str, Any]]) -> None:
+        data = {
+            "unsent": [
+                {"text": text_, "markup": markup.to_dict() if markup is not None else None}
+                for text_, markup in unsent
+            ]
+        }
+        try:
+            await self.core.inbox.keep_unsent(env.message_id, data)
+        except DB_ERRORS as exc:  # then the step is shown again when it is resumed
+            log.warning("could not keep the unsent replies (%s)", type(exc).__name__)
 
     async def _send_files(
         self, chat_id: int, attachments: Sequence[Attachment], participant_id: int | None
