@@ -561,11 +561,21 @@ def _fallback_label(texts: list[str]) -> list[str]:
 
 
 def _assemble(drafts: list[_Draft], unassigned: list[str], settings: TopicSettings) -> Topics:
-    """Rank the topics, give them distinct labels and their ids."""
-    ordered = sorted(
-        drafts,
-        key=lambda d: (-d.participants, -len(d.contributions), d.label_choices[0], d.contributions),
-    )
+    """Rank the topics, give them distinct labels and their ids. Equal support: by label; with
+    :attr:`TopicSettings.labelled_topics`, by contributions (the order they were labelled in,
+    so that the best-supported topics are those YAKE labelled)."""
+    if settings.labelled_topics is None:
+        ordered = sorted(
+            drafts,
+            key=lambda d: (
+                -d.participants,
+                -len(d.contributions),
+                d.label_choices[0],
+                d.contributions,
+            ),
+        )
+    else:
+        ordered = sorted(drafts, key=lambda d: (-d.participants, -len(d.contributions)))
     topics: list[Topic] = []
     used: set[str] = set()
     for number, draft in enumerate(ordered, start=1):

@@ -281,3 +281,26 @@ def test_large_inputs_cluster_a_sample_and_place_the_rest() -> None:
     assert find_topics(list(reversed(contributions)), settings) == find_topics(
         contributions, settings
     )
+
+
+def test_labelling_only_the_main_topics_keeps_the_topics_and_their_order() -> None:
+    """``labelled_topics`` (the export's setting): the same topics, ranked by support; the
+    labelled ones are the best supported (ties: by contributions, not by label) and keep
+    YAKE's labels, the others get their frequent words."""
+    theme = _themes()[0]
+    contributions = _contributions([i for i in _labelled() if i["theme"] == theme])
+    full = find_topics(contributions)
+    cheap = find_topics(contributions, TopicSettings(labelled_topics=1))
+    assert sorted(t.contributions for t in cheap.topics) == sorted(
+        t.contributions for t in full.topics
+    )
+    keys = [(-t.participants, -t.size) for t in cheap.topics]
+    assert keys == sorted(keys)
+    assert [t.id for t in cheap.topics] == [f"T{k}" for k in range(1, len(cheap.topics) + 1)]
+    # the first has the full engine's label for the same contributions
+    same = next(t for t in full.topics if t.contributions == cheap.topics[0].contributions)
+    assert cheap.topics[0].label == same.label
+    assert len(cheap.topics) > 1
+    for topic in cheap.topics[1:]:
+        assert topic.label and len(topic.label.split()) <= 3
+    assert cheap.unassigned == full.unassigned
