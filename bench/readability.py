@@ -15,7 +15,7 @@ readability scores computed by ``textstat``:
     .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/readability.py
 
 What a sentence and a word are (:func:`sentences`, :func:`words`) is shared with
-``tests/test_dialog_falc.py``, which holds falc to 15 words a sentence. A placeholder
+``tests/dialogs/test_dialog_falc.py``, which holds falc to 15 words a sentence. A placeholder
 (``{reference}``) is one word; for the score it is replaced by a one-syllable word, the same
 in every catalogue.
 """

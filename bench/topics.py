@@ -1,7 +1,7 @@
 """Topic benchmark: how well and how fast exporter/topics.py finds the subjects of a theme.
 
 Quality, per theme of the labelled set tests/data/topics_labelled.json (the definitions are
-those of tests/test_export_topics.py): topics found against true topics, purity (of the
+those of tests/exporter/test_export_topics.py): topics found against true topics, purity (of the
 contributions placed in a topic, the share whose truth label is their topic's majority label),
 coverage (of the on-topic contributions, the share placed in a topic whose majority label is
 their own), unassigned contributions, and the time.

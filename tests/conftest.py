@@ -11,7 +11,7 @@ skipped with the reason.
 The application reads its settings from ``CNR_*`` variables: every one of them that the shell
 running the tests happens to export is removed before any test runs (only the test run's own
 ``CNR_TEST_*`` and ``CNR_SCREENSHOT_DIR`` are kept), so the result is the same whatever the
-shell holds (``tests/test_suite_environment.py`` proves it).
+shell holds (``tests/project/test_suite_environment.py`` proves it).
 """
 
 from __future__ import annotations
@@ -192,3 +192,15 @@ async def pg_engine(pg_settings: Settings) -> AsyncIterator[AsyncEngine]:
         yield eng
     finally:
         await eng.dispose()
+
+
+@pytest.fixture
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters in tests (the hash records them, so verify stays cheap too)."""
+    from argon2 import PasswordHasher
+
+    from moderation import security
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(security, "_hasher", cheap)
+    monkeypatch.setattr(security, "_DUMMY_HASH", cheap.hash("dummy password"))

@@ -1,7 +1,8 @@
 """Fixtures shared by the tests of the rate limits and of the web chat's guard: a counter of
 each kind, the memory one and the database one on a real SQLite file and a real PostgreSQL.
 
-Import them into a test module (``from tests.ratelimit_fixtures import backend, kind, limiter``).
+The conftest.py of the folders that use them (tests/storage/ratelimit/, tests/web/guard/)
+imports them, so that ``backend`` follows ``kind`` there only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``python -m tests.scale_worker WORKER JOURNAL cnrbot-arguments...``: the real ``cnrbot``
 process, which also writes down, as JSON lines appended to JOURNAL, when it did scheduled work
-(tests/test_scale_faults.py reads it back to prove that it ran on one worker at a time):
+(tests/integration/test_scale_faults.py reads it back to prove that it ran on one worker at a time):
 
 * each maintenance step's work (``step``: worker, name, start, end), run while the step's
   advisory lock is held, widened by a short pause so that an overlap could not go unseen;
