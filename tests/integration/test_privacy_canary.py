@@ -59,15 +59,20 @@ DATE = "2022-11-20"
 
 
 class Recorder(logging.Handler):
-    """Every record, formatted as an operator would read it (message and traceback)."""
+    """Every record, formatted as an operator would read it (message and traceback), in both
+    formats: text, and the JSON lines of ``CNR_LOG_FORMAT=json``."""
 
     def __init__(self) -> None:
+        from bot.logs import json_formatter
+
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.json = json_formatter()
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
+        self.lines.append(self.json.format(record))
 
 
 @pytest.fixture
@@ -253,6 +258,7 @@ async def test_canaries_appear_nowhere_but_the_moderated_text(
     assert kept == [KEPT]
     assert any("WARNING" in line or "ERROR" in line for line in logs.lines), logs.lines[-20:]
     assert len(logs.lines) > 20
+    assert any(line.startswith('{"') for line in logs.lines)  # the JSON lines too
 
     assert_nothing_of("\n".join(logs.lines), "the logs")
     assert_nothing_of(terminal.stderr, "the terminal's log (cnrbot -v chat, stderr)")
