@@ -8,6 +8,8 @@ PostgreSQL uses asyncpg with a bounded pool. Migrations are Alembic's, run progr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -167,3 +170,23 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(_get)
+
+
+async def discard_connection(conn: AsyncConnection | None) -> None:
+    """Drop a dedicated connection (a lock holder, a listener) without returning it to the
+    pool: invalidated, then closed, whatever state it is in."""
+    if conn is None:
+        return
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()
+
+
+async def cancel_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background task and wait until it is over."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.db import discard_connection
+
 log = logging.getLogger(__name__)
 
 #: One statement for a whole batch: each row takes (true) or releases (false) one lock.
@@ -140,9 +142,4 @@ class CitizenLocks:
 
     async def _discard(self) -> None:
         conn, self._conn, self._raw = self._conn, None, None
-        if conn is None:
-            return
-        with contextlib.suppress(Exception):
-            await conn.invalidate()
-        with contextlib.suppress(Exception):
-            await conn.close()
+        await discard_connection(conn)

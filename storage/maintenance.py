@@ -47,7 +47,7 @@ from sqlalchemy import delete, func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs.flow import FREE_TEXT_STATES
-from storage.db import session_factory
+from storage.db import cancel_task, session_factory
 from storage.models import (
     Campaign,
     ChatIdentity,
@@ -491,11 +491,8 @@ class MaintenanceLoop:
         return self.last
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_task(task)
 
     async def _loop(self) -> None:
         while True:

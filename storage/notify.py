@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from storage.db import cancel_task, discard_connection
+
 log = logging.getLogger(__name__)
 
 #: Channel name before the schema.
@@ -86,11 +88,8 @@ class OutboxListener:
             self._task = asyncio.create_task(self._run(), name="outbox-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_task(task)
         await self._discard()
 
     async def _run(self) -> None:
@@ -138,10 +137,4 @@ class OutboxListener:
 
     async def _discard(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        # Invalidated, not returned to the pool: it still listens.
-        with contextlib.suppress(Exception):
-            await conn.invalidate()
-        with contextlib.suppress(Exception):
-            await conn.close()
+        await discard_connection(conn)  # not returned to the pool: it still listens

@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import metrics
 from dialogs.model import ChoiceEvent, Event, Reply
 from storage.contacts import Brief, Contacts
+from storage.db import cancel_task
 from storage.inbox import APPLIED, DONE, FAILED, JSON, PENDING, Inbox, Keyed
 from storage.locks import CitizenLocks
 from storage.service import Also, HandleResult, Participation
@@ -344,11 +345,8 @@ class Processor(Generic[Env]):
     async def drain(self, grace: float = 30.0) -> None:
         """Stop taking new work and finish what is in flight (SIGTERM)."""
         self._closing = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        sweeper, self._sweeper = self._sweeper, None
+        await cancel_task(sweeper)
         tasks = list(self._active.values())
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=grace)
@@ -356,11 +354,8 @@ class Processor(Generic[Env]):
                 task.cancel()
         if self._side_tasks:
             await asyncio.wait(list(self._side_tasks), timeout=5)
-        if self._finisher is not None:
-            self._finisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._finisher
-            self._finisher = None
+        finisher, self._finisher = self._finisher, None
+        await cancel_task(finisher)
         with contextlib.suppress(*DB_ERRORS):
             await self.flush()
         if self._locks is not None:
