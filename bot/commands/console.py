@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 from typing import Any
 
 from aiohttp import web
 
+from bot.commands import stop_on_signals
 from bot.metrics import serve_metrics
 from moderation.app import create_app
 from storage.db import create_engine, session_factory, upgrade
@@ -47,10 +47,7 @@ def _console(args: argparse.Namespace) -> int:
             await runner.cleanup()
             await engine.dispose()
             return 1
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         try:
             await stop.wait()
         finally:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
+from bot.commands import stop_on_signals
 from storage.settings import Settings
 
 log = logging.getLogger("cnrbot.run")
@@ -87,11 +86,7 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
     from bot.telegram.app import TelegramChannel
     from storage.service import DialogService
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
 
     from telegram.error import InvalidToken, TelegramError
 

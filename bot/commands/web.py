@@ -9,16 +9,14 @@ behind the reverse proxy of ``deploy/`` (TLS, ``limit_req``) with
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from datetime import date
 from typing import Any
 
 from aiohttp import web
 
+from bot.commands import stop_on_signals
 from bot.commands.run import run_loop
 from storage.settings import Settings
 
@@ -68,11 +66,7 @@ async def _serve(settings: Settings, listen: str, port: int, today: date | None)
         await runner.cleanup()
         return 1
     announce(f"cnrbot: web chat on http://{listen}:{port}/")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await stop.wait()
     finally:
