@@ -197,10 +197,18 @@ async def approve(
             "duplicate_of": None,
         },
     )
+    return await _told(session, settings, res, "approved", f"Contribution {ref} approuvée.")
+
+
+async def _told(
+    session: AsyncSession, settings: Settings, res: ActionResult, kind: str, said: str
+) -> ActionResult:
+    """After a decision: the citizen's notice queued, and the confirmation saying whether,
+    where and how they will be told."""
     if res.status == "ok" and res.contribution is not None:
-        res.notified = await queue_notification(session, settings, res.contribution, "approved")
-        told = await told_sentence(session, settings, res.contribution, "approved", res.notified)
-        res.message = f"Contribution {ref} approuvée. {told}"
+        res.notified = await queue_notification(session, settings, res.contribution, kind)
+        told = await told_sentence(session, settings, res.contribution, kind, res.notified)
+        res.message = f"{said} {told}"
     return res
 
 
@@ -244,11 +252,8 @@ async def reject(
             "citizen_reason": citizen_reason or None,
         },
     )
-    if res.status == "ok" and res.contribution is not None:
-        res.notified = await queue_notification(session, settings, res.contribution, "rejected")
-        told = await told_sentence(session, settings, res.contribution, "rejected", res.notified)
-        res.message = f"Contribution {ref} rejetée ({REJECT_REASONS[reason].lower()}). {told}"
-    return res
+    said = f"Contribution {ref} rejetée ({REJECT_REASONS[reason].lower()})."
+    return await _told(session, settings, res, "rejected", said)
 
 
 async def edit_texts(
