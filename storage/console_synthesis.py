@@ -67,4 +67,4 @@ async def territory_names(session: AsyncSession, campaign_id: int) -> dict[str, 
     rows = await session.execute(
         select(Territory.code, Territory.name).where(Territory.campaign_id == campaign_id)
     )
-    return dict(rows.tuples().all())
+    return {str(code): str(name) for code, name in rows}
