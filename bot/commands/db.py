@@ -133,26 +133,24 @@ def _maintenance(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from storage.backup import BackupError, backup
-
-    try:
-        told = asyncio.run(backup(Settings(), args.file))
-    except BackupError as exc:
-        print(f"cnrbot db backup: {exc}", file=sys.stderr)
-        return 2
-    print(f"backup written to {args.file}: {told}")
-    return 0
+    return _backup_or_restore("backup", args.file)
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from storage.backup import BackupError, restore
+    return _backup_or_restore("restore", args.file)
 
+
+def _backup_or_restore(action: str, file: Path) -> int:
+    from storage import backup as backups
+
+    run = backups.backup if action == "backup" else backups.restore
     try:
-        told = asyncio.run(restore(Settings(), args.file))
-    except BackupError as exc:
-        print(f"cnrbot db restore: {exc}", file=sys.stderr)
+        told = asyncio.run(run(Settings(), file))
+    except backups.BackupError as exc:
+        print(f"cnrbot db {action}: {exc}", file=sys.stderr)
         return 2
-    print(f"database restored from {args.file}: {told}")
+    done = f"backup written to {file}" if action == "backup" else f"database restored from {file}"
+    print(f"{done}: {told}")
     return 0
 
 
