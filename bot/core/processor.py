@@ -464,6 +464,9 @@ class Processor(Generic[Env]):
                     )
                     await self.adapter.resume(env, payload)
                     metrics.message(self.channel, "resumed")
+                    # Marked done before the citizen's lock is released: an orphan is old, so
+                    # another worker would otherwise take it for one still to resume.
+                    await self.flush()
                 else:
                     started = time.perf_counter()
                     await self.adapter.process(env, payload)
