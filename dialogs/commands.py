@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from dialogs import prompts, steps
+from dialogs import drafts, prompts, steps
 from dialogs.machine import DRAFT_STATES, draft_in_progress, fire
 from dialogs.model import (
     CampaignView,
@@ -134,7 +134,7 @@ def _start(turn: Turn, payload: str) -> None:
     territory = _territory_from_payload(turn.ctx.campaign, payload)
     under_way = conv.state in DRAFT_STATES and draft_in_progress(conv)
     if territory and not under_way and conv.state in ("new", "consent", "territory", "done"):
-        steps.set_territory(conv, territory)
+        drafts.set_territory(conv, territory)
         if conv.state == "territory" and fire(conv, "set_territory"):
             steps.after_move(turn)
             return

@@ -11,9 +11,10 @@ in the catalogues, and its entry here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from dialogs import machine, places, prompts
+from dialogs.drafts import clear_draft, forget_bookkeeping, forget_everything, set_territory
 from dialogs.language import detect_language
 from dialogs.machine import EDITABLE, fire
 from dialogs.messages import CATALOGUES, t, written_in
@@ -190,7 +191,7 @@ def _on_consent(turn: Turn, choice: str) -> bool:
         return True
     if choice == "consent:no":
         conv.answers.clear()
-        _forget_bookkeeping(conv)
+        forget_bookkeeping(conv)
         fire(conv, "decline")
         conv.consent_version = None
         turn.effects.append(DeleteMyData())
@@ -247,12 +248,6 @@ def _select_territory(turn: Turn, code: str) -> None:
     set_territory(turn.conv, code)
     fire(turn.conv, "set_territory")
     after_move(turn)
-
-
-def set_territory(conv: Conversation, code: str) -> None:
-    """Store the territory (the choices a typed place narrowed to are over)."""
-    conv.answers["territory"] = code
-    conv.territory_candidates = ()
 
 
 def _territory_text(turn: Turn, raw: str) -> None:
@@ -597,7 +592,7 @@ def _on_confirm_delete(turn: Turn, choice: str) -> bool:
     conv = turn.conv
     if choice == "delete:yes":
         fire(conv, "erase")
-        _forget_everything(conv)
+        forget_everything(conv)
         turn.effects.append(DeleteMyData())
         turn.say("delete.done")
         return True
@@ -643,32 +638,6 @@ def after_move(turn: Turn) -> None:
     if conv.state == "review":
         conv.resume = None
     turn.prompt()
-
-
-def clear_draft(conv: Conversation) -> None:
-    """Forget the draft's answers and bookkeeping; keep the territory for the next one."""
-    territory = conv.answers.get("territory")
-    conv.answers.clear()
-    if territory:
-        conv.answers["territory"] = territory
-    _forget_bookkeeping(conv)
-    conv.resume = None
-
-
-def _forget_bookkeeping(conv: Conversation) -> None:
-    conv.territory_candidates = ()
-    conv.return_to = conv.return_resume = None
-    conv.lang_offered = False
-    conv.aside = conv.held = None
-
-
-def _forget_everything(conv: Conversation) -> None:
-    """Delete my data: every field back to its default but the state (set by the machine),
-    the language and the stored version."""
-    blank = Conversation()
-    for f in fields(Conversation):
-        if f.name not in ("state", "lang", "version"):
-            setattr(conv, f.name, getattr(blank, f.name))
 
 
 def expire_draft(turn: Turn) -> bool:
