@@ -25,7 +25,6 @@ from moderation.dsfr import add_dsfr_static
 from moderation.routes import setup_routes
 from moderation.routes.signin import session_middleware
 from moderation.security import LoginThrottle, show_bidi
-from moderation.services.queue import install_sqlite_casefold
 from moderation.web import (
     ENGINE_KEY,
     HERE,
@@ -41,6 +40,7 @@ from moderation.web import (
 )
 from storage.db import create_engine, session_factory
 from storage.health import readiness
+from storage.moderation import install_sqlite_casefold
 from storage.settings import Settings
 
 __all__ = ["create_app"]

@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -21,8 +21,10 @@ from moderation.dsfr import DSFR_VERSION
 from moderation.security import LoginThrottle
 from moderation.services.audit import By
 from moderation.services.scope import Actor, Scope
-from storage.models import Staff, StaffSession
 from storage.settings import Settings
+
+if TYPE_CHECKING:
+    from storage.models import Staff, StaffSession
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "cnr_console"
@@ -42,10 +44,10 @@ ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 SESSIONS_KEY = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 THROTTLE_KEY = web.AppKey("throttle", LoginThrottle)
 DB_KEY = web.RequestKey("db", AsyncSession)
-STAFF_KEY = web.RequestKey("staff", Staff)
+STAFF_KEY: web.RequestKey[Staff] = web.RequestKey("staff")
 SCOPE_KEY = web.RequestKey("scope", Scope)
 CSRF_KEY = web.RequestKey("csrf", str)
-SESSION_ROW_KEY = web.RequestKey("session_row", StaffSession)
+SESSION_ROW_KEY: web.RequestKey[StaffSession] = web.RequestKey("session_row")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

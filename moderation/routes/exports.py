@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -15,7 +15,9 @@ from moderation.services.exports import (
 )
 from moderation.services.queue import campaign_choices
 from moderation.web import ENGINE_KEY, by_of, db_of, form_str, render, scope_of, settings_of
-from storage.models import Campaign, Territory
+
+if TYPE_CHECKING:
+    from storage.models import Campaign, Territory
 
 
 def _context(

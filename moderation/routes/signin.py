@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlencode
 
 from aiohttp import web
@@ -35,7 +36,9 @@ from moderation.web import (
     set_cookie,
     settings_of,
 )
-from storage.models import Staff, StaffSession
+
+if TYPE_CHECKING:
+    from storage.models import Staff, StaffSession
 
 LOGIN_FAILED = (
     "Connexion impossible : adresse ou mot de passe incorrect, ou trop de tentatives. "
@@ -77,10 +80,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                     text="Jeton de sécurité invalide : rechargez la page et recommencez.",
                     content_type="text/plain",
                 )
-        await db.commit()  # last_seen_at
-        # detached: a handler's rollback must not expire what the templates read
-        db.expunge(staff)
-        db.expunge(row)
+        await accounts.commit_seen(db, staff, row)  # last_seen_at; detached for the templates
         return await handler(request)
 
 

@@ -5,6 +5,7 @@ queue filtered on a topic, and the coordinated campaigns in the staff member's s
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -15,7 +16,9 @@ from moderation.services.dashboard import scoped_campaigns
 from moderation.services.queue import STATUSES, QueueFilters, campaign_choices
 from moderation.services.synthesis import TopicsCache
 from moderation.web import db_of, render, scope_of
-from storage.models import Territory
+
+if TYPE_CHECKING:
+    from storage.models import Territory
 
 TOPICS_KEY = web.AppKey("topics_cache", TopicsCache)
 

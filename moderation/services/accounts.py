@@ -8,11 +8,9 @@ import asyncio
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from moderation.security import (
     BIDI_CONTROLS,
@@ -24,8 +22,11 @@ from moderation.security import (
     verify_password,
 )
 from moderation.services.audit import By, audit, audit_by
-from storage.models import Campaign, Staff, StaffSession, Territory
+from storage import staff as store
 from storage.settings import Settings
+
+if TYPE_CHECKING:
+    from storage.models import Staff, StaffSession, Territory
 
 ROLES = ("moderator", "admin")
 
@@ -74,15 +75,14 @@ async def resolve_territories(
     session: AsyncSession, codes: list[str], campaign_code: str | None
 ) -> list[Territory]:
     """Territories by code, in ``campaign_code`` or in the only campaign that has each code."""
-    query = select(Territory).join(Campaign)
+    campaign_id = None
     if campaign_code:
-        campaign = await session.scalar(select(Campaign).where(Campaign.code == campaign_code))
-        if campaign is None:
+        campaign_id = await store.campaign_id(session, campaign_code)
+        if campaign_id is None:
             raise AccountError(f"Campagne inconnue : {campaign_code}")
-        query = query.where(Territory.campaign_id == campaign.id)
     found: list[Territory] = []
     for code in codes:
-        rows = list(await session.scalars(query.where(Territory.code == code.strip().upper())))
+        rows = await store.territories_by_code(session, code.strip().upper(), campaign_id)
         if not rows:
             raise AccountError(f"Territoire inconnu : {code}")
         if len(rows) > 1:
@@ -106,19 +106,12 @@ async def add_staff(
         raise AccountError(problem)
     if role == "moderator" and not territories:
         raise AccountError("Un modérateur doit avoir au moins un territoire.")
-    if await session.scalar(select(Staff.id).where(Staff.email == email)) is not None:
+    if await store.email_taken(session, email):
         raise AccountError("Un compte existe déjà pour cette adresse.")
-    staff = Staff(email=email, role=role, password_hash=hash_password(password))
-    staff.territories = list({t.id: t for t in territories}.values())
-    session.add(staff)
-    await session.flush()
-    return staff
+    return await store.add_staff(session, email, role, hash_password(password), territories)
 
 
 async def list_staff(session: AsyncSession) -> list[StaffInfo]:
-    rows = await session.scalars(
-        select(Staff).options(selectinload(Staff.territories)).order_by(Staff.email)
-    )
     return [
         StaffInfo(
             id=s.id,
@@ -129,12 +122,12 @@ async def list_staff(session: AsyncSession) -> list[StaffInfo]:
             locked_until=s.locked_until,
             last_login_at=s.last_login_at,
         )
-        for s in rows
+        for s in await store.staff_with_territories(session)
     ]
 
 
 async def get_staff(session: AsyncSession, email: str) -> Staff:
-    staff = await session.scalar(select(Staff).where(Staff.email == normalise_email(email)))
+    staff = await store.staff_by_email(session, normalise_email(email))
     if staff is None:
         raise AccountError("Aucun compte pour cette adresse.")
     return staff
@@ -142,9 +135,7 @@ async def get_staff(session: AsyncSession, email: str) -> Staff:
 
 async def set_disabled(session: AsyncSession, staff: Staff, disabled: bool) -> None:
     """Disable (and log out everywhere) or re-enable an account."""
-    staff.disabled = disabled
-    if disabled:
-        await session.execute(delete(StaffSession).where(StaffSession.staff_id == staff.id))
+    await store.set_disabled(session, staff, disabled)
 
 
 async def reset_password(session: AsyncSession, staff: Staff, password: str) -> None:
@@ -152,25 +143,20 @@ async def reset_password(session: AsyncSession, staff: Staff, password: str) -> 
     problem = password_problem(password)
     if problem:
         raise AccountError(problem)
-    staff.password_hash = hash_password(password)
-    staff.failed_logins = 0
-    staff.locked_until = None
-    await session.execute(delete(StaffSession).where(StaffSession.staff_id == staff.id))
+    await store.set_password(session, staff, hash_password(password))
 
 
 async def all_territories(session: AsyncSession) -> list[Territory]:
     """Every territory of every campaign (the choices of a new account's scope)."""
-    return list(
-        await session.scalars(select(Territory).order_by(Territory.campaign_id, Territory.position))
-    )
+    return await store.all_territories(session)
 
 
 async def territories_by_id(session: AsyncSession, ids: list[int]) -> list[Territory]:
-    return list(await session.scalars(select(Territory).where(Territory.id.in_(ids))))
+    return await store.territories_by_id(session, ids)
 
 
 async def staff_by_id(session: AsyncSession, staff_id: int) -> Staff | None:
-    return await session.get(Staff, staff_id)
+    return await store.staff_by_id(session, staff_id)
 
 
 # --- each change with its audit entry (CLI and console) -------------------------------------------
@@ -221,8 +207,7 @@ async def reset_account_password(
 async def unlock_account(session: AsyncSession, by: By, staff: Staff) -> None:
     """Lift a lockout after failed sign-ins, audited as ``staff_unlock``."""
     before = {"locked_until": staff.locked_until.isoformat() if staff.locked_until else None}
-    staff.locked_until = None
-    staff.failed_logins = 0
+    store.unlock(staff)
     await audit_by(
         session, by, "staff_unlock", target=staff.email, before=before, after={"locked_until": None}
     )
@@ -281,7 +266,7 @@ async def sign_in(
         if throttle.addresses.first_refusal(addr):
             return await refused(None, "throttled")
         return SignIn(None, email)
-    staff = await session.scalar(select(Staff).where(Staff.email == email)) if email else None
+    staff = await store.staff_by_email(session, email) if email else None
     locked = staff is not None and staff.locked_until is not None and staff.locked_until > now
     if staff is not None and locked and throttle.failed_on_account(addr, staff.id, now):
         if throttle.accounts.first_refusal(throttle.pair(addr, staff.id)):
@@ -293,29 +278,24 @@ async def sign_in(
         throttle.failed(addr, staff.id if staff is not None and not ok else None, now)
         reason = "unknown" if staff is None else "disabled" if staff.disabled else "password"
         if staff is not None and not ok:
-            staff.failed_logins += 1
-            if staff.failed_logins >= settings.console_max_failed_logins:
-                staff.locked_until = now + settings.console_lockout
-                staff.failed_logins = 0
+            locked_now = store.count_failed_login(
+                staff, settings.console_max_failed_logins, settings.console_lockout, now
+            )
+            if locked_now:
                 reason = "password, locked"
         return await refused(staff, reason)
     throttle.succeeded(addr, staff.id)
-    stale: Any = StaffSession.last_seen_at < now - settings.console_session_idle
-    if previous_token and len(previous_token) <= 200:
-        stale = stale | (StaffSession.token_hash == token_hash(previous_token))
-    await session.execute(delete(StaffSession).where(stale))
-    staff.failed_logins = 0
-    staff.locked_until = None
-    staff.last_login_at = now
     token = new_token()
-    session.add(
-        StaffSession(
-            token_hash=token_hash(token),
-            staff_id=staff.id,
-            csrf_token=new_token(),
-            created_at=now,
-            last_seen_at=now,
-        )
+    await store.open_session(
+        session,
+        staff,
+        token_hash=token_hash(token),
+        csrf_token=new_token(),
+        now=now,
+        idle=settings.console_session_idle,
+        previous_hash=(
+            token_hash(previous_token) if previous_token and len(previous_token) <= 200 else None
+        ),
     )
     await audit(
         session, actor=staff.email, staff_id=staff.id, action="login", remote_addr=addr, now=now
@@ -330,19 +310,17 @@ async def load_session(
     (an idle session or a disabled account's is closed, and that is committed)."""
     if not token or len(token) > 200:
         return None, None
-    row = await session.get(StaffSession, token_hash(token))
-    if row is None:
-        return None, None
-    staff = await session.get(Staff, row.staff_id)
-    if staff is None or staff.disabled or now - row.last_seen_at > idle:
-        await session.delete(row)
-        await session.commit()
-        return None, None
-    row.last_seen_at = now
-    return staff, row
+    found = await store.seen_session(session, token_hash(token), idle, now)
+    return found if found is not None else (None, None)
+
+
+async def commit_seen(session: AsyncSession, staff: Staff, row: StaffSession) -> None:
+    """Commit the session's visit (``last_seen_at``); ``staff`` and ``row`` are then detached,
+    so a page's rollback does not expire what its template reads of them."""
+    await store.commit_detached(session, staff, row)
 
 
 async def sign_out(session: AsyncSession, staff: Staff, row: StaffSession, addr: str) -> None:
     """Close the session ``row``, audited as ``logout``; the caller commits."""
-    await session.execute(delete(StaffSession).where(StaffSession.token_hash == row.token_hash))
+    await store.close_session(session, row.token_hash)
     await audit(session, actor=staff.email, staff_id=staff.id, action="logout", remote_addr=addr)

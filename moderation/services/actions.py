@@ -7,21 +7,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.validation import clean_text
 from moderation.services.audit import audit
 from moderation.services.outcomes import CITIZEN_REASON_MAX_CHARS, notice_params, told_sentence
-from moderation.services.queue import STATUSES, TEXT_FIELDS, TEXT_LABELS, get_contribution
+from moderation.services.queue import (
+    STATUSES,
+    TEXT_FIELDS,
+    TEXT_LABELS,
+    get_contribution,
+    staff_email,
+)
 from moderation.services.scope import Actor, Scope
+from storage import moderation as store
 from storage import vocabulary
-from storage.models import Contribution, Outbox, Staff, Territory, Theme
-from storage.notify import outbox_queued
 from storage.settings import Settings
+
+if TYPE_CHECKING:
+    from storage.models import Contribution
 
 #: The words of the citizen's notice (catalogues' ``reject_reason.<code>``), so that both sides
 #: read the same reason; "other" is explained to the citizen in a reason written for them.
@@ -43,25 +49,15 @@ async def queue_notification(
     """Queue the citizen's notice of a decision, once per meaning; False when none was added."""
     if not settings.notify_citizens:
         return False
-    key = f"{kind}:{contribution.reference}"
-    if await session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
-        return False
-    # the sender (bot.core.notifier) renders notify.<kind> in the participant's language
-    params = notice_params(contribution, kind)
-    try:
-        async with session.begin_nested():
-            session.add(
-                Outbox(
-                    participant_id=contribution.participant_id,
-                    dedupe_key=key,
-                    kind=kind,
-                    params=params,
-                )
-            )
-    except IntegrityError:  # queued meanwhile by another moderator: once is enough
-        return False
-    await outbox_queued(session)  # the workers send it when this transaction commits
-    return True
+    # the sender (bot.core.notifier) renders notify.<kind> in the participant's language;
+    # the workers send it when this transaction commits
+    return await store.queue_notice(
+        session,
+        contribution.participant_id,
+        f"{kind}:{contribution.reference}",
+        kind,
+        notice_params(contribution, kind),
+    )
 
 
 @dataclass
@@ -107,9 +103,7 @@ async def _conflict(session: AsyncSession, scope: Scope, ref: str) -> ActionResu
     fresh = await get_contribution(session, scope, ref)
     if fresh is None:
         return ActionResult("not_found", "Contribution introuvable.")
-    by = None
-    if fresh.moderated_by is not None:
-        by = await session.scalar(select(Staff.email).where(Staff.id == fresh.moderated_by))
+    by = await staff_email(session, fresh.moderated_by)
     return ActionResult("conflict", _handled_message(fresh, by), fresh)
 
 
@@ -139,27 +133,14 @@ async def _apply(
         if problem:
             return ActionResult("invalid", problem, c)
     before = _snapshot(c, list(changes))
-    result = await session.execute(
-        update(Contribution)
-        .where(Contribution.id == c.id, Contribution.version == version)
-        .values(
-            **changes,
-            version=Contribution.version + 1,
-            updated_at=now,
-            moderated_by=actor.scope.staff_id,
-            moderated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    changed = await store.change_contribution(
+        session, c.id, version, changes, staff_id=actor.scope.staff_id, now=now
     )
-    if getattr(result, "rowcount", 0) != 1:
+    if not changed:
         return await _conflict(session, actor.scope, ref)
     fresh = await get_contribution(session, actor.scope, ref)
     if fresh is None:  # moved out of scope by this very action (reclassification)
-        fresh = await session.scalar(
-            select(Contribution)
-            .where(Contribution.id == c.id)
-            .execution_options(populate_existing=True)
-        )
+        fresh = await store.contribution_by_id(session, c.id)
     await audit(
         session,
         actor=actor.scope.email,
@@ -311,12 +292,12 @@ async def reclassify(
         return await _conflict(session, actor.scope, ref)
     changes: dict[str, Any] = {}
     if theme_id is not None and theme_id != c.theme_id:
-        theme = await session.get(Theme, theme_id)
+        theme = await store.theme(session, theme_id)
         if theme is None or theme.campaign_id != c.campaign_id:
             return ActionResult("invalid", "Thème inconnu pour cette campagne.", c)
         changes["theme_id"] = theme_id
     if territory_id is not None and territory_id != c.territory_id:
-        terr = await session.get(Territory, territory_id)
+        terr = await store.territory(session, territory_id)
         if terr is None or terr.campaign_id != c.campaign_id:
             return ActionResult("invalid", "Territoire inconnu pour cette campagne.", c)
         if not actor.scope.allows_territory(territory_id):

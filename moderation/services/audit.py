@@ -9,17 +9,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.validation import clean_text
 from exporter.rows import neutralise  # the exporter's: one neutraliser for every spreadsheet
 from exporter.source import day_bounds
 from moderation.security import show_bidi
-from moderation.services.filters import DEFAULT_ZONE, like_pattern, parse_date, parse_int
-from storage.models import AuditEntry
+from moderation.services.filters import DEFAULT_ZONE, parse_date, parse_int
+from storage import audit as store
+from storage.audit import AuditSelection
+
+if TYPE_CHECKING:
+    from storage.models import AuditEntry
 
 #: What an action's code looks like (``login_failed``, ``export_audit``...).
 _ACTION_CODE = re.compile(r"[a-z_]{1,40}")
@@ -52,17 +55,16 @@ async def audit(
     now: datetime | None = None,
 ) -> None:
     """Append one audit entry (the console never updates nor deletes one)."""
-    session.add(
-        AuditEntry(
-            at=now or datetime.now(UTC),
-            staff_id=staff_id,
-            actor=actor[:254],
-            action=action[:40],
-            target=target[:120] if target else None,
-            before=dict(before) if before is not None else None,
-            after=dict(after) if after is not None else None,
-            remote_addr=remote_addr[:64] if remote_addr else None,
-        )
+    store.append(
+        session,
+        at=now or datetime.now(UTC),
+        staff_id=staff_id,
+        actor=actor,
+        action=action,
+        target=target,
+        before=before,
+        after=after,
+        remote_addr=remote_addr,
     )
 
 
@@ -143,50 +145,27 @@ class AuditFilters:
             out["until"] = self.until.isoformat()
         return out
 
-    def where(self) -> list[ColumnElement[bool]]:
-        conds: list[ColumnElement[bool]] = []
-        if self.action:
-            conds.append(AuditEntry.action == self.action)
-        if self.actor:
-            conds.append(func.lower(AuditEntry.actor).like(like_pattern(self.actor.lower()), "\\"))
-        if self.target:
-            conds.append(AuditEntry.target.like(like_pattern(self.target), escape="\\"))
+    def selection(self) -> AuditSelection:
+        """The entries these filters select (days as UTC bounds)."""
         start, end = day_bounds(self.since, self.until, self.zone)
-        if start is not None:
-            conds.append(AuditEntry.at >= start)
-        if end is not None:
-            conds.append(AuditEntry.at < end)
-        return conds
+        return AuditSelection(self.action, self.actor, self.target, start, end)
 
 
 async def audit_page(
     session: AsyncSession, filters: AuditFilters, page_size: int
 ) -> tuple[list[AuditEntry], int, int, int]:
-    conds = filters.where()
-    total = await session.scalar(select(func.count(AuditEntry.id)).where(*conds)) or 0
-    pages = max(1, -(-total // page_size))
-    page = min(filters.page, pages)
-    rows = await session.scalars(
-        select(AuditEntry)
-        .where(*conds)
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    return list(rows), total, page, pages
+    """(entries, total, page, pages): the page asked (at most the last), newest first."""
+    return await store.page(session, filters.selection(), filters.page, page_size)
 
 
 async def audit_rows(session: AsyncSession, filters: AuditFilters) -> list[AuditEntry]:
-    return list(
-        await session.scalars(
-            select(AuditEntry).where(*filters.where()).order_by(AuditEntry.at, AuditEntry.id)
-        )
-    )
+    """Every entry the filters select, oldest first."""
+    return await store.entries(session, filters.selection())
 
 
 async def audit_actions(session: AsyncSession) -> list[str]:
     """The actions the journal holds (for the filter's choices), sorted."""
-    return sorted(a for a in await session.scalars(select(AuditEntry.action).distinct()) if a)
+    return await store.actions(session)
 
 
 def _cell(value: object) -> str:

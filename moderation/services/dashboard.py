@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from moderation.services.filters import DEFAULT_ZONE
 from moderation.services.queue import STATUSES, territories_and_themes
 from moderation.services.scope import Scope
-from storage.models import Campaign, Contribution, ContributionTally, Territory, Theme
-from storage.tallies import cell_counts, received_per_hour
+from storage import dashboard as store
+
+if TYPE_CHECKING:
+    from storage.models import Campaign, Contribution, Territory, Theme
 
 
 @dataclass
@@ -37,12 +38,7 @@ class Dashboard:
 
 
 async def scoped_campaigns(session: AsyncSession, scope: Scope) -> list[Campaign]:
-    ids = select(Territory.campaign_id).where(scope.territory_clause())
-    return list(
-        await session.scalars(
-            select(Campaign).where(Campaign.id.in_(ids)).order_by(Campaign.opens_on.desc())
-        )
-    )
+    return await store.campaigns(session, scope.territories)
 
 
 async def dashboard(
@@ -58,21 +54,19 @@ async def dashboard(
     campaign = next((c for c in campaigns if c.id == campaign_id), campaigns[0])
     tz = ZoneInfo(zone)
     today = today or datetime.now(tz).date()
-    base = [scope.clause(), Contribution.campaign_id == campaign.id]
     territories, themes = await territories_and_themes(session, scope, campaign.id)
     cells: dict[tuple[int, int], dict[str, int]] = {}
     by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
     theme_totals: dict[int, int] = {}
     # Counted from the tallies the triggers keep (storage.tallies), not from every row.
-    in_scope = scope.on(ContributionTally.territory_id)
-    for terr_id, theme_id, status, n in await cell_counts(session, campaign.id, in_scope):
+    for terr_id, theme_id, status, n in await store.cells(session, campaign.id, scope.territories):
         cells.setdefault((terr_id, theme_id), {})[status] = n
         by_status[status] = by_status.get(status, 0) + n
         theme_totals[theme_id] = theme_totals.get(theme_id, 0) + n
     # Counted per hour (UTC), then per local day here: every zone of the French health
     # regions is a whole number of hours from UTC.
     counted: dict[date, int] = {}
-    for instant, n in await received_per_hour(session, campaign.id, in_scope):
+    for instant, n in await store.per_hour(session, campaign.id, scope.territories):
         instant = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
         local_day = instant.astimezone(tz).date()
         counted[local_day] = counted.get(local_day, 0) + n
@@ -84,22 +78,9 @@ async def dashboard(
             (first + timedelta(days=i), counted.get(first + timedelta(days=i), 0))
             for i in range((last - first).days + 1)
         ]
-    oldest = await session.scalar(
-        select(Contribution)
-        .where(*base, Contribution.status == "pending")
-        .options(selectinload(Contribution.territory))
-        .order_by(Contribution.created_at, Contribution.id)
-        .limit(1)
-    )
+    oldest = await store.oldest_pending(session, campaign.id, scope.territories)
     week_ago = datetime.now(UTC) - timedelta(days=7)
-    decided = (
-        await session.scalar(
-            select(func.count(Contribution.id)).where(
-                *base, Contribution.status != "pending", Contribution.moderated_at >= week_ago
-            )
-        )
-        or 0
-    )
+    decided = await store.decided_since(session, campaign.id, scope.territories, week_ago)
     pending = by_status.get("pending", 0)
     days_left = (campaign.closes_on - today).days
     needed = pending / days_left if days_left > 0 else float(pending)

@@ -13,6 +13,7 @@ import asyncio
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -21,8 +22,11 @@ from exporter.run import ExportRequest
 from exporter.run import run_export as exporter_run
 from exporter.source import ExportError
 from moderation.services.audit import By, audit_by
-from storage.models import Campaign, Territory
+from storage import moderation as store
 from storage.settings import Settings
+
+if TYPE_CHECKING:
+    from storage.models import Campaign, Territory
 
 CONTENT_TYPES = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -77,7 +81,7 @@ async def run_export(
 
 
 async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
-    return await session.get(Campaign, campaign_id)
+    return await store.campaign(session, campaign_id)
 
 
 async def audit_export(

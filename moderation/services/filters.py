@@ -12,12 +12,6 @@ from datetime import date
 DEFAULT_ZONE = "Europe/Paris"
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern (escape ``\\``) that finds ``text`` anywhere, wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def parse_int(raw: str | None) -> int | None:
     if raw is None or not raw.strip().isdigit() or len(raw.strip()) > 12:
         return None

@@ -8,15 +8,17 @@ shows exactly what will be sent.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.messages import normalise_lang
 from dialogs.notices import notice_text
-from storage.models import Contribution, Participant
+from storage.moderation import participant_lang
 from storage.settings import Settings
+
+if TYPE_CHECKING:
+    from storage.models import Contribution
 
 #: The longest reason a moderator may write for the citizen (``contributions.citizen_reason``).
 CITIZEN_REASON_MAX_CHARS = 300
@@ -43,9 +45,7 @@ async def notice_preview(
     session: AsyncSession, contribution: Contribution, kind: str
 ) -> tuple[str, str]:
     """The notice's text in the citizen's language, and that language's name in French."""
-    lang = await session.scalar(
-        select(Participant.lang).where(Participant.id == contribution.participant_id)
-    )
+    lang = await participant_lang(session, contribution.participant_id)
     code = normalise_lang(lang or "fr")
     return notice_text(code, kind, notice_params(contribution, kind)), _LANGS.get(code, code)
 

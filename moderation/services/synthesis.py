@@ -17,8 +17,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exporter.coordination import Campaign as Coordinated
@@ -27,8 +27,10 @@ from exporter.topics import Contribution as TopicInput
 from exporter.topics import Topics, TopicSettings, find_topics
 from moderation.services.scope import Scope
 from storage import console_synthesis
-from storage.models import Territory, Theme
-from storage.synthesis import postings
+from storage import moderation as store
+
+if TYPE_CHECKING:
+    from storage.models import Territory, Theme
 
 #: How long topics are kept (seconds).
 TOPICS_TTL = 120.0
@@ -82,7 +84,7 @@ async def territory_in_scope(
     """The territory if the staff member may see it, else None."""
     if territory_id is None or not scope.allows_territory(territory_id):
         return None
-    return await session.get(Territory, territory_id)
+    return await store.territory(session, territory_id)
 
 
 async def topics_for(
@@ -116,11 +118,8 @@ async def territory_topics(
     session: AsyncSession, cache: TopicsCache, territory: Territory, theme_id: int | None
 ) -> list[ThemeTopics]:
     """The topics of every theme of the territory's campaign (or of one)."""
-    query = select(Theme).where(Theme.campaign_id == territory.campaign_id)
-    if theme_id is not None:
-        query = query.where(Theme.id == theme_id)
     out: list[ThemeTopics] = []
-    for theme in await session.scalars(query.order_by(Theme.position, Theme.id)):
+    for theme in await store.campaign_themes(session, territory.campaign_id, theme_id):
         topics = await topics_for(session, cache, territory, theme.id)
         total = len(topics.unassigned) + sum(t.size for t in topics.topics)
         out.append(ThemeTopics(theme, topics, total))
@@ -152,8 +151,7 @@ async def coordinated(
 ) -> list[CoordinatedView]:
     """The coordinated campaigns among the live contributions of the staff member's
     territories (an administrator: every territory), largest first."""
-    territory_ids = None if scope.is_admin else sorted(scope.territory_ids)
-    rows = await postings(await session.connection(), campaign_id, territory_ids=territory_ids)
+    rows = await store.live_postings(session, campaign_id, scope.territories)
     items = [
         Posting(
             r.reference,

@@ -15,15 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from moderation.services.queue import (
-    Cursor,
-    QueueFilters,
-    install_sqlite_casefold,
-    languages_seen,
-    search_clause,
-)
+from moderation.services.queue import Cursor, QueueFilters, languages_seen
 from moderation.services.scope import Scope
 from storage.models import SEARCH_COLUMNS, Contribution
+from storage.moderation import install_sqlite_casefold, search_clause
 from storage.settings import Settings
 from storage.tallies import cell_counts, received_per_hour
 from tests.moderation_helpers import T0, Console, World, new_console, seed_world
@@ -310,7 +305,9 @@ async def test_the_search_finds_what_the_plain_like_found(
         async with sessions() as s:
             found = set(
                 await s.scalars(
-                    select(Contribution.reference).where(*filters.where(everyone, dialect))
+                    select(Contribution.reference).where(
+                        *filters.selection(everyone).where(dialect)
+                    )
                 )
             )
         assert found == wanted, q
