@@ -1,0 +1,55 @@
+"""What the dashboard reads (``storage.dashboard``), within a staff member's territories: the
+campaigns they see, the counts per cell and per hour (from the tallies), the oldest
+contribution waiting, the decisions since a time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import dashboard as store
+from storage.db import session_factory
+from storage.models import Contribution
+from tests.moderation_helpers import T0, seed_world
+
+
+async def test_the_dashboard_counts_within_the_territories(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    world = await seed_world(sessions, per_territory=2)  # OISE 1-2, SOMME 3-4, AISNE 5-6
+    oise, somme = world.territories["OISE"], world.territories["SOMME"]
+    decided_at = T0 + timedelta(days=3)
+    async with sessions() as s:
+        first = await s.scalar(
+            select(Contribution).where(Contribution.reference == "HDF-OISE-000001")
+        )
+        assert first is not None
+        first.status, first.moderated_at = "approved", decided_at
+        await s.commit()
+    async with sessions() as s:
+        for territories in (None, frozenset({oise}), frozenset({somme}), frozenset()):
+            campaigns = await store.campaigns(s, territories)
+            assert [c.id for c in campaigns] == (
+                [] if territories == frozenset() else [world.campaign_id]
+            )
+        cells = await store.cells(s, world.campaign_id, frozenset({oise}))
+        assert sorted(cells) == sorted(
+            [(oise, world.themes["1"], "approved", 1), (oise, world.themes["2"], "pending", 1)]
+        )
+        everywhere = await store.cells(s, world.campaign_id, None)
+        assert sum(n for *_, n in everywhere) == 6
+        assert await store.cells(s, world.campaign_id, frozenset()) == []
+        hours = await store.per_hour(s, world.campaign_id, frozenset({somme}))
+        assert sum(n for _, n in hours) == 2
+        oldest = await store.oldest_pending(s, world.campaign_id, None)
+        assert oldest is not None and oldest.reference == "HDF-OISE-000002"
+        assert oldest.territory.code == "OISE"  # loaded with it
+        oldest = await store.oldest_pending(s, world.campaign_id, frozenset({somme}))
+        assert oldest is not None and oldest.reference == "HDF-SOMME-000001"
+        assert await store.oldest_pending(s, world.campaign_id, frozenset()) is None
+        since = decided_at - timedelta(days=1)
+        assert await store.decided_since(s, world.campaign_id, None, since) == 1
+        assert await store.decided_since(s, world.campaign_id, frozenset({somme}), since) == 0
+        later = decided_at + timedelta(seconds=1)
+        assert await store.decided_since(s, world.campaign_id, None, later) == 0
