@@ -215,7 +215,10 @@ OUTBOX: dict[str, tuple[str, int | None, int]] = {
 }
 
 
-async def _insert_outbox(engine: AsyncEngine) -> dict[str, int]:
+async def _insert_outbox(engine: AsyncEngine, now: datetime = NOW) -> dict[str, int]:
+    """The notices of OUTBOX, their times before ``now``: the module's NOW for the tests that
+    pass it to the maintenance, the real time for those run at the real time (NOW is when the
+    module was imported: a long run makes it older than the 10-minute sending timeout)."""
     minute = timedelta(minutes=1)
     ids = {}
     async with session_factory(engine)() as s, s.begin():
@@ -229,8 +232,8 @@ async def _insert_outbox(engine: AsyncEngine) -> dict[str, int]:
                 params={"reference": "HDF-OISE-000001"},
                 status=status,
                 attempts=1,
-                created_at=NOW - created * minute,
-                claimed_at=None if claimed is None else NOW - claimed * minute,
+                created_at=now - created * minute,
+                claimed_at=None if claimed is None else now - claimed * minute,
                 last_error="blocked" if status == "failed" else None,
             )
             s.add(rows[name])
@@ -340,7 +343,7 @@ def test_cli_maintenance(
     async def setup(engine: AsyncEngine) -> None:
         await _setup(engine)
         await _insert_updates(engine, now=datetime.now(UTC))
-        await _insert_outbox(engine)
+        await _insert_outbox(engine, now=datetime.now(UTC))
 
     asyncio.run(_with_engine(db_settings, setup))
     monkeypatch.setenv("CNR_DATABASE_URL", db_settings.database_url)
@@ -375,7 +378,7 @@ async def test_loop_survives_a_database_error_and_retries(
     """A failing step is logged (class name only) and retried on the next round; the other
     steps still run; stop() cancels the task."""
     await _insert_updates(engine, now=datetime.now(UTC))
-    await _insert_outbox(engine)
+    await _insert_outbox(engine, now=datetime.now(UTC))
     await _rename(engine, "inbound_messages", "inbound_messages_away")
     loop = MaintenanceLoop(db_settings, engine, interval=3600)
     caplog.set_level("INFO", logger="storage.maintenance")
