@@ -6,6 +6,7 @@ waiting, the decisions of the last days."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -27,53 +28,39 @@ async def campaigns(session: AsyncSession, territories: Territories) -> list[Cam
     )
 
 
-async def cells(
-    session: AsyncSession, campaign_id: int, territories: Territories
-) -> Sequence[tuple[int, int, str, int]]:
-    """(territory, theme, status, count) of the campaign's contributions."""
-    return await cell_counts(
-        session, campaign_id, within(ContributionTally.territory_id, territories)
-    )
+@dataclass(frozen=True)
+class Figures:
+    """A campaign's figures within some territories."""
+
+    #: (territory, theme, status, count) of its contributions.
+    cells: Sequence[tuple[int, int, str, int]]
+    #: (hour, contributions received), UTC.
+    per_hour: Sequence[tuple[datetime, int]]
+    #: The contribution waiting the longest (with its territory).
+    oldest_pending: Contribution | None
+    #: How many were decided since the time asked (and not sent back to waiting).
+    decided: int
 
 
-async def per_hour(
-    session: AsyncSession, campaign_id: int, territories: Territories
-) -> Sequence[tuple[datetime, int]]:
-    """(hour, contributions received) of the campaign, UTC."""
-    return await received_per_hour(
-        session, campaign_id, within(ContributionTally.territory_id, territories)
-    )
-
-
-async def oldest_pending(
-    session: AsyncSession, campaign_id: int, territories: Territories
-) -> Contribution | None:
-    """The contribution waiting the longest (with its territory)."""
-    return await session.scalar(
+async def figures(
+    session: AsyncSession, campaign_id: int, territories: Territories, decided_since: datetime
+) -> Figures:
+    """The campaign's counts (from the tallies, not from every row), its oldest contribution
+    waiting, and the decisions since ``decided_since``, within ``territories``."""
+    tallied = within(ContributionTally.territory_id, territories)
+    cells = await cell_counts(session, campaign_id, tallied)
+    per_hour = await received_per_hour(session, campaign_id, tallied)
+    base = [within(Contribution.territory_id, territories), Contribution.campaign_id == campaign_id]
+    oldest = await session.scalar(
         select(Contribution)
-        .where(
-            within(Contribution.territory_id, territories),
-            Contribution.campaign_id == campaign_id,
-            Contribution.status == "pending",
-        )
+        .where(*base, Contribution.status == "pending")
         .options(selectinload(Contribution.territory))
         .order_by(Contribution.created_at, Contribution.id)
         .limit(1)
     )
-
-
-async def decided_since(
-    session: AsyncSession, campaign_id: int, territories: Territories, since: datetime
-) -> int:
-    """How many contributions were decided since ``since`` (and not sent back to waiting)."""
-    return (
-        await session.scalar(
-            select(func.count(Contribution.id)).where(
-                within(Contribution.territory_id, territories),
-                Contribution.campaign_id == campaign_id,
-                Contribution.status != "pending",
-                Contribution.moderated_at >= since,
-            )
+    decided = await session.scalar(
+        select(func.count(Contribution.id)).where(
+            *base, Contribution.status != "pending", Contribution.moderated_at >= decided_since
         )
-        or 0
     )
+    return Figures(cells, per_hour, oldest, decided or 0)

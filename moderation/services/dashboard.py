@@ -58,15 +58,16 @@ async def dashboard(
     cells: dict[tuple[int, int], dict[str, int]] = {}
     by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
     theme_totals: dict[int, int] = {}
-    # Counted from the tallies the triggers keep (storage.tallies), not from every row.
-    for terr_id, theme_id, status, n in await store.cells(session, campaign.id, scope.territories):
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    figures = await store.figures(session, campaign.id, scope.territories, week_ago)
+    for terr_id, theme_id, status, n in figures.cells:
         cells.setdefault((terr_id, theme_id), {})[status] = n
         by_status[status] = by_status.get(status, 0) + n
         theme_totals[theme_id] = theme_totals.get(theme_id, 0) + n
     # Counted per hour (UTC), then per local day here: every zone of the French health
     # regions is a whole number of hours from UTC.
     counted: dict[date, int] = {}
-    for instant, n in await store.per_hour(session, campaign.id, scope.territories):
+    for instant, n in figures.per_hour:
         instant = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
         local_day = instant.astimezone(tz).date()
         counted[local_day] = counted.get(local_day, 0) + n
@@ -78,9 +79,6 @@ async def dashboard(
             (first + timedelta(days=i), counted.get(first + timedelta(days=i), 0))
             for i in range((last - first).days + 1)
         ]
-    oldest = await store.oldest_pending(session, campaign.id, scope.territories)
-    week_ago = datetime.now(UTC) - timedelta(days=7)
-    decided = await store.decided_since(session, campaign.id, scope.territories, week_ago)
     pending = by_status.get("pending", 0)
     days_left = (campaign.closes_on - today).days
     needed = pending / days_left if days_left > 0 else float(pending)
@@ -93,10 +91,10 @@ async def dashboard(
         per_day=per_day,
         per_theme=[(t, theme_totals.get(t.id, 0)) for t in themes],
         empty_themes=[t for t in themes if not theme_totals.get(t.id)],
-        oldest_pending=oldest,
+        oldest_pending=figures.oldest_pending,
         pending=pending,
         days_left=days_left,
         needed_per_day=needed,
-        decided_last_7_days=decided,
+        decided_last_7_days=figures.decided,
         campaigns=campaigns,
     )

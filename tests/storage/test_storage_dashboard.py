@@ -33,23 +33,27 @@ async def test_the_dashboard_counts_within_the_territories(engine: AsyncEngine) 
             assert [c.id for c in campaigns] == (
                 [] if territories == frozenset() else [world.campaign_id]
             )
-        cells = await store.cells(s, world.campaign_id, frozenset({oise}))
-        assert sorted(cells) == sorted(
+        since = decided_at - timedelta(days=1)
+        oise_only = await store.figures(s, world.campaign_id, frozenset({oise}), since)
+        assert sorted(oise_only.cells) == sorted(
             [(oise, world.themes["1"], "approved", 1), (oise, world.themes["2"], "pending", 1)]
         )
-        everywhere = await store.cells(s, world.campaign_id, None)
-        assert sum(n for *_, n in everywhere) == 6
-        assert await store.cells(s, world.campaign_id, frozenset()) == []
-        hours = await store.per_hour(s, world.campaign_id, frozenset({somme}))
-        assert sum(n for _, n in hours) == 2
-        oldest = await store.oldest_pending(s, world.campaign_id, None)
-        assert oldest is not None and oldest.reference == "HDF-OISE-000002"
-        assert oldest.territory.code == "OISE"  # loaded with it
-        oldest = await store.oldest_pending(s, world.campaign_id, frozenset({somme}))
-        assert oldest is not None and oldest.reference == "HDF-SOMME-000001"
-        assert await store.oldest_pending(s, world.campaign_id, frozenset()) is None
-        since = decided_at - timedelta(days=1)
-        assert await store.decided_since(s, world.campaign_id, None, since) == 1
-        assert await store.decided_since(s, world.campaign_id, frozenset({somme}), since) == 0
+        assert sum(n for _, n in oise_only.per_hour) == 2
+        assert oise_only.oldest_pending is not None
+        assert oise_only.oldest_pending.reference == "HDF-OISE-000002"
+        assert oise_only.oldest_pending.territory.code == "OISE"  # loaded with it
+        assert oise_only.decided == 1
+        everywhere = await store.figures(s, world.campaign_id, None, since)
+        assert sum(n for *_, n in everywhere.cells) == 6
+        assert sum(n for _, n in everywhere.per_hour) == 6
+        assert everywhere.oldest_pending is not None
+        assert everywhere.oldest_pending.reference == "HDF-OISE-000002"
+        assert everywhere.decided == 1
+        somme_only = await store.figures(s, world.campaign_id, frozenset({somme}), since)
+        assert somme_only.oldest_pending is not None
+        assert somme_only.oldest_pending.reference == "HDF-SOMME-000001"
+        assert somme_only.decided == 0
+        nothing = await store.figures(s, world.campaign_id, frozenset(), since)
+        assert (nothing.cells, nothing.per_hour, nothing.oldest_pending) == ([], [], None)
         later = decided_at + timedelta(seconds=1)
-        assert await store.decided_since(s, world.campaign_id, None, later) == 0
+        assert (await store.figures(s, world.campaign_id, None, later)).decided == 0
