@@ -277,12 +277,14 @@ async def sign_in(
     if staff is None or staff.disabled or not ok:
         throttle.failed(addr, staff.id if staff is not None and not ok else None, now)
         reason = "unknown" if staff is None else "disabled" if staff.disabled else "password"
-        if staff is not None and not ok:
-            locked_now = store.count_failed_login(
+        if (
+            staff is not None
+            and not ok
+            and store.count_failed_login(
                 staff, settings.console_max_failed_logins, settings.console_lockout, now
             )
-            if locked_now:
-                reason = "password, locked"
+        ):
+            reason = "password, locked"
         return await refused(staff, reason)
     throttle.succeeded(addr, staff.id)
     token = new_token()
