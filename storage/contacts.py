@@ -14,6 +14,7 @@ from storage.db import reader
 from storage.identity import ChatCipher
 from storage.models import ChatIdentity, Contribution, ConversationRow, Participant
 from storage.settings import Settings
+from storage.sqlite_driver import inline
 
 _identities: Table = ChatIdentity.__table__  # type: ignore[assignment]
 _INSERT = insert(_identities)
@@ -21,6 +22,11 @@ _UNBLOCK = (
     update(_identities)
     .where(_identities.c.participant_id == bindparam("pid"))
     .values(blocked=False, updated_at=bindparam("now"))
+)
+_CONTRIBUTIONS = (
+    select(func.count(Contribution.id))
+    .join(Participant, Participant.id == Contribution.participant_id)
+    .where(Participant.key == bindparam("key"))
 )
 _BRIEF = (
     select(Participant.id, Participant.lang, ConversationRow.state)
@@ -91,12 +97,8 @@ class Contacts:
 
     async def contributions(self, key: str) -> int:
         """How many contributions the participant of ``key`` has sent."""
-        async with self.reader.connect() as conn:
-            count = await conn.scalar(
-                select(func.count(Contribution.id))
-                .join(Participant, Participant.id == Contribution.participant_id)
-                .where(Participant.key == key)
-            )
+        async with self.reader.connect() as conn, inline(conn):
+            count = await conn.scalar(_CONTRIBUTIONS, {"key": key})
         return int(count or 0)
 
     def reveal(self, secret: bytes) -> str:

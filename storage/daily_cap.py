@@ -13,12 +13,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialogs.messages import t
 from dialogs.model import Reply, SubmitContribution
 from storage.models import Contribution
+
+_c = Contribution.__table__.c
+# Built once (on every submission's path).
+_SENT_SINCE = select(func.count()).where(
+    _c.participant_id == bindparam("pid"),
+    _c.created_at >= bindparam("since", type_=_c.created_at.type),
+)
+_STORED_DRAFTS = select(func.count()).where(
+    _c.participant_id == bindparam("pid"), _c.draft_id.in_(bindparam("drafts", expanding=True))
+)
 
 
 def local_midnight(now: datetime, zone: str) -> datetime:
@@ -30,10 +40,7 @@ def local_midnight(now: datetime, zone: str) -> datetime:
 async def sent_today(db: AsyncConnection, participant_id: int, now: datetime, zone: str) -> int:
     """How many contributions the participant sent since local midnight (any status)."""
     count = await db.scalar(
-        select(func.count(Contribution.id)).where(
-            Contribution.participant_id == participant_id,
-            Contribution.created_at >= local_midnight(now, zone),
-        )
+        _SENT_SINCE, {"pid": participant_id, "since": local_midnight(now, zone)}
     )
     return int(count or 0)
 
@@ -51,11 +58,7 @@ async def refuses(
     drafts = [e.draft_id for e in effects if isinstance(e, SubmitContribution)]
     if not drafts:
         return False
-    stored = await db.scalar(
-        select(func.count(Contribution.id)).where(
-            Contribution.participant_id == participant_id, Contribution.draft_id.in_(drafts)
-        )
-    )
+    stored = await db.scalar(_STORED_DRAFTS, {"pid": participant_id, "drafts": drafts})
     if stored:
         return False  # the same draft sent again: answered with its reference
     return await sent_today(db, participant_id, now, zone) >= cap

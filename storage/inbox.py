@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -38,6 +38,7 @@ from storage.db import reader
 from storage.identity import ChatCipher
 from storage.models import InboundMessage
 from storage.settings import Settings
+from storage.sqlite_driver import inline
 
 PENDING, APPLIED, DONE, FAILED = "pending", "applied", "done", "failed"
 
@@ -104,6 +105,7 @@ _FINISH = (
     )
     .values(status=bindparam("status"), payload=None, processed_at=bindparam("now"))
 )
+_RECORD = insert(_table)
 _STORED = select(_c.status, _c.replies).where(
     _c.channel == bindparam("ch"),
     _c.message_id == bindparam("mid"),
@@ -347,6 +349,28 @@ class Inbox:
         result = await db.execute(self._insert, row)
         return result.first() is not None
 
+    async def record_applied_many(
+        self, db: AsyncConnection, items: Sequence[tuple[Keyed, JSON]], now: datetime
+    ) -> None:
+        """:meth:`record_applied` of several messages in one statement: raises the database's
+        ``IntegrityError`` if one of them was recorded already (the caller rolls back, then
+        records them one by one)."""
+        rows = [
+            {
+                "channel": self.channel,
+                "message_id": env.message_id,
+                "seq": env.seq,
+                "participant_key": env.key,
+                "payload": None,
+                "replies": self.cipher.encrypt(json.dumps(replies, ensure_ascii=False)),
+                "status": DONE,
+                "received_at": now,
+                "processed_at": now,
+            }
+            for env, replies in items
+        ]
+        await db.execute(_RECORD, rows)
+
     async def keep_unsent(self, message_id: str, unsent: JSON) -> None:
         """An applied message whose replies could not all be delivered (the channel out of
         reach): keep, encrypted, what is left to send, so that whoever resumes it sends just
@@ -364,7 +388,7 @@ class Inbox:
 
     async def stored(self, message_id: str, key: str) -> Stored | None:
         """A message of ``key`` already recorded (None: unknown, or another citizen's)."""
-        async with self.reader.connect() as conn:
+        async with self.reader.connect() as conn, inline(conn):
             row = (
                 await conn.execute(_STORED, {"ch": self.channel, "mid": message_id, "key": key})
             ).first()

@@ -32,6 +32,7 @@ until the expiry its caller gives.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import heapq
@@ -44,7 +45,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, literal, select, true, union_all
+from sqlalchemy import (
+    DateTime,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -93,7 +104,12 @@ class Verdict:
         refused = [v for v in verdicts if not v.allowed]
         if refused:
             return max(refused, key=lambda v: (v.retry_after, v.count))
-        return Verdict(True, max(v.count for v in verdicts), 0)
+        if len(verdicts) == 1:
+            return verdicts[0]
+        count = 0
+        for verdict in verdicts:
+            count = max(count, verdict.count)
+        return Verdict(True, count, 0)
 
 
 @dataclass(frozen=True)
@@ -241,67 +257,129 @@ class MemoryRateLimiter(RateLimiter):
 
 
 class DatabaseRateLimiter(RateLimiter):
-    """Counters in the ``rate_counters`` table, shared by every worker of the database."""
+    """Counters in the ``rate_counters`` table, shared by every worker of the database.
+
+    Hits arriving together (concurrent requests) are counted together: one statement adds
+    each bucket's hits of the group and returns the new counts, from which each hit gets the
+    count it would have had alone (a group commit; one connection, whatever the load)."""
 
     def __init__(self, key: bytes, engine: AsyncEngine) -> None:
         super().__init__(key)
         dialect = engine.dialect.name
         if dialect not in ("postgresql", "sqlite"):
             raise ValueError(f"no rate-limit counter for {dialect}")
+        self._pg = dialect == "postgresql"
         #: the upsert is the whole transaction: on PostgreSQL, autocommit spares BEGIN/COMMIT
         self._engine = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if dialect == "postgresql"
-            else engine
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else engine
         )
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        #: The upsert of n buckets, built once per n, with bound parameters only: a statement
-        #: with its values in it (a multi-row ``values([...])`` is never cached by SQLAlchemy)
-        #: was compiled again at every request, ~2.5 ms of CPU on PostgreSQL: more than the
-        #: rest of a web chat message's handling.
+        self._insert = postgresql.insert if self._pg else sqlite.insert
+        #: SQLite's upsert of n buckets, built once per n, with bound parameters only: a
+        #: statement with its values in it (a multi-row ``values([...])`` is never cached by
+        #: SQLAlchemy) was compiled again at every request, ~2.5 ms of CPU on PostgreSQL.
+        #: PostgreSQL's takes arrays: one statement whatever the number of buckets.
         self._upserts: dict[int, Any] = {}
+        #: Hits waiting for the statement in flight, and their futures.
+        self._waiting: list[tuple[dict[str, datetime], datetime, asyncio.Future[dict[str, int]]]]
+        self._waiting = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def purge(self, now: datetime | None = None) -> int:
         async with self._engine.begin() as conn:
             return await purge_expired(conn, _aware(now))
 
     def _upsert(self, n: int) -> Any:
-        """``INSERT … SELECT :b0, 1, :e0 UNION ALL … ON CONFLICT (bucket) DO UPDATE``: one
-        statement for n buckets that SQLAlchemy caches (``WHERE true``: SQLite's upsert after
-        a SELECT needs a WHERE to parse)."""
-        stmt = self._upserts.get(n)
-        if stmt is None:
+        """``INSERT … ON CONFLICT (bucket) DO UPDATE`` adding ``n`` hits to their buckets (a
+        bucket whose window is over starts again)."""
+        key = 0 if self._pg else n
+        stmt = self._upserts.get(key)
+        if stmt is not None:
+            return stmt
+        if self._pg:
+            source: Any = select(
+                func.unnest(
+                    bindparam("buckets", type_=postgresql.ARRAY(_c.bucket.type)),
+                    bindparam("hits", type_=postgresql.ARRAY(_c.count.type)),
+                    bindparam("expiries", type_=postgresql.ARRAY(DateTime(timezone=True))),
+                )
+                .table_valued("bucket", "count", "expires_at")
+                .render_derived(name="hit")
+            )
+        else:
+            # ``SELECT :b0, :n0, :e0 UNION ALL …`` (``WHERE true``: SQLite's upsert after a
+            # SELECT needs a WHERE to parse)
             rows = [
                 select(
                     bindparam(f"b{i}", type_=_c.bucket.type),
-                    literal(1, _c.count.type),
+                    bindparam(f"n{i}", type_=_c.count.type),
                     bindparam(f"e{i}", type_=_c.expires_at.type),
                 ).where(true())
                 for i in range(n)
             ]
             source = rows[0] if n == 1 else union_all(*rows)
-            insert: Any = self._insert(_table).from_select(
-                ["bucket", "count", "expires_at"], source
-            )
-            expired = _c.expires_at <= bindparam("now", type_=_c.expires_at.type)
-            stmt = insert.on_conflict_do_update(
-                index_elements=[_c.bucket],
-                set_={
-                    "count": case((expired, 1), else_=_c.count + 1),
-                    "expires_at": case((expired, insert.excluded.expires_at), else_=_c.expires_at),
-                },
-            ).returning(_c.bucket, _c.count)
-            self._upserts[n] = stmt
+        insert: Any = self._insert(_table).from_select(["bucket", "count", "expires_at"], source)
+        expired = _c.expires_at <= bindparam("now", type_=_c.expires_at.type)
+        added = insert.excluded["count"]
+        stmt = insert.on_conflict_do_update(
+            index_elements=[_c.bucket],
+            set_={
+                "count": case((expired, added), else_=_c.count + added),
+                "expires_at": case((expired, insert.excluded.expires_at), else_=_c.expires_at),
+            },
+        ).returning(_c.bucket, _c.count)
+        self._upserts[key] = stmt
         return stmt
 
     async def _increment(self, buckets: dict[str, datetime], now: datetime) -> dict[str, int]:
+        future: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((buckets, now, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._count_waiting())
+        return await future
+
+    async def _count_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            #: bucket -> [hits, expiry]
+            hits: dict[str, list[Any]] = {}
+            for buckets, _now, _future in group:
+                for bucket, expires_at in buckets.items():
+                    hits.setdefault(bucket, [0, expires_at])[0] += 1
+            try:
+                totals = await self._add(hits, max(now for _, now, _ in group))
+            except BaseException as exc:
+                for _, _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            # the hits of one bucket in the group are counted in their order of arrival
+            seen: dict[str, int] = {}
+            for buckets, _now, future in group:
+                counts = {}
+                for bucket in buckets:
+                    before = seen.get(bucket, 0)
+                    seen[bucket] = before + 1
+                    counts[bucket] = totals[bucket] - hits[bucket][0] + before + 1
+                if not future.done():
+                    future.set_result(counts)
+
+    async def _add(self, hits: dict[str, list[Any]], now: datetime) -> dict[str, int]:
         # sorted: concurrent multi-row upserts then lock rows in the same order (no deadlock)
+        ordered = sorted(hits.items())
         params: dict[str, Any] = {"now": now}
-        for i, (bucket, expires_at) in enumerate(sorted(buckets.items())):
-            params[f"b{i}"] = bucket
-            params[f"e{i}"] = expires_at
+        if self._pg:
+            params["buckets"] = [b for b, _ in ordered]
+            params["hits"] = [n for _, (n, _) in ordered]
+            params["expiries"] = [e for _, (_, e) in ordered]
+        else:
+            for i, (bucket, (n, expires_at)) in enumerate(ordered):
+                params[f"b{i}"] = bucket
+                params[f"n{i}"] = n
+                params[f"e{i}"] = expires_at
         async with self._engine.begin() as conn:
-            result = await conn.execute(self._upsert(len(buckets)), params)
+            result = await conn.execute(self._upsert(len(ordered)), params)
             return {bucket: int(count) for bucket, count in result.all()}
 
 

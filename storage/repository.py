@@ -6,11 +6,29 @@ the service decides the transaction (one per dialog event).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialogs.model import ContributionSummary, Conversation, SubmitContribution
@@ -77,10 +95,12 @@ class ParticipantState:
     #: Whether the channel marked their chat unreachable (None: no chat identity stored).
     #: Only this flag is read here: the chat id itself stays in its own table.
     chat_blocked: bool | None = None
+    #: Whether they have sent a contribution (any status).
+    contributed: bool = False
 
 
 # Built once: the statements on every event's path (no per-event construction).
-_LOAD_STATE = (
+_STATE = (
     select(
         _participants.c.id,
         _participants.c.lang,
@@ -94,19 +114,63 @@ _LOAD_STATE = (
         _table(Campaign).c.ref_prefix,
         _table(Campaign).c.spec_hash,
         _table(ChatIdentity).c.blocked,
+        exists().where(_contributions.c.participant_id == _participants.c.id),
     )
     .select_from(_participants)
     .outerjoin(_conversations, _conversations.c.participant_id == _participants.c.id)
     .outerjoin(_table(Campaign), _table(Campaign).c.id == _conversations.c.campaign_id)
     .outerjoin(_table(ChatIdentity), _table(ChatIdentity).c.participant_id == _participants.c.id)
-    .where(_participants.c.key == bindparam("key"))
 )
+_LOAD_STATE = _STATE.where(_participants.c.key == bindparam("key"))
+#: The same for several keys at once (a group of events, ``DialogService.handle_many``): an
+#: expanding ``IN`` on SQLite, ``= ANY(array)`` on PostgreSQL (one statement text whatever the
+#: number of keys, so prepared once per connection).
+_LOAD_STATES = {
+    "sqlite": _STATE.add_columns(_participants.c.key).where(
+        _participants.c.key.in_(bindparam("keys", expanding=True))
+    ),
+    "postgresql": _STATE.add_columns(_participants.c.key).where(
+        _participants.c.key == func.any(bindparam("keys", type_=ARRAY(String)))
+    ),
+}
 _INSERT_PARTICIPANT = insert(_participants).returning(_participants.c.id)
 _UPDATE_PARTICIPANT = update(_participants).where(_participants.c.id == bindparam("pid"))
 _INSERT_CONVERSATION = insert(_conversations)
 _UPDATE_CONVERSATION = update(_conversations).where(
     _conversations.c.participant_id == bindparam("pid"),
     _conversations.c.version == bindparam("expected"),
+)
+#: Several conversations in one statement on PostgreSQL, each only if its version is still
+#: the one read (RETURNING tells which were saved): ``UPDATE … FROM unnest(arrays)``, one
+#: statement text whatever their number. (SQLite: the single UPDATE run for each row in one
+#: call, its row count summed.)
+_UPDATES = (
+    func.unnest(
+        bindparam("pids", type_=ARRAY(Integer)),
+        bindparam("expected", type_=ARRAY(Integer)),
+        bindparam("campaigns", type_=ARRAY(Integer)),
+        bindparam("states", type_=ARRAY(String)),
+        bindparam("datas", type_=ARRAY(Text)),
+        bindparam("versions", type_=ARRAY(Integer)),
+        bindparam("times", type_=ARRAY(DateTime(timezone=True))),
+    )
+    .table_valued("pid", "expected", "campaign_id", "state", "data", "version", "updated_at")
+    .render_derived(name="v")
+)
+_UPDATE_CONVERSATIONS_PG = (
+    update(_conversations)
+    .where(
+        _conversations.c.participant_id == _UPDATES.c.pid,
+        _conversations.c.version == _UPDATES.c.expected,
+    )
+    .values(
+        campaign_id=_UPDATES.c.campaign_id,
+        state=_UPDATES.c.state,
+        data=sql_cast(_UPDATES.c.data, JSON),
+        version=_UPDATES.c.version,
+        updated_at=_UPDATES.c.updated_at,
+    )
+    .returning(_conversations.c.participant_id)
 )
 _FIND_REFERENCE = select(_contributions.c.reference).where(
     _contributions.c.participant_id == bindparam("pid"),
@@ -131,10 +195,19 @@ async def load_state(db: Executor, key: str) -> ParticipantState | None:
     """The participant of ``key`` (or None), their conversation and its campaign: one query
     per event instead of three (this is on every event's path)."""
     row = (await db.execute(_LOAD_STATE, {"key": key})).first()
-    if row is None:
-        return None
+    return None if row is None else _state(row)
+
+
+async def load_states(db: AsyncConnection, keys: Sequence[str]) -> dict[str, ParticipantState]:
+    """:func:`load_state` of several keys in one query (those unknown are left out)."""
+    statement = _LOAD_STATES["postgresql" if db.dialect.name == "postgresql" else "sqlite"]
+    rows = await db.execute(statement, {"keys": list(keys)})
+    return {row[-1]: _state(row) for row in rows}
+
+
+def _state(row: Any) -> ParticipantState:
     pid, lang, consent_version, consent_at, data, campaign_id, updated_at = row[:7]
-    cid, code, ref_prefix, digest, blocked = row[7:]
+    cid, code, ref_prefix, digest, blocked, contributed = row[7:13]
     stored = None
     if data is not None:
         stored = StoredConversation(Conversation.from_dict(data), campaign_id, updated_at)
@@ -144,6 +217,7 @@ async def load_state(db: Executor, key: str) -> ParticipantState | None:
         stored,
         campaign,
         None if blocked is None else bool(blocked),
+        bool(contributed),
     )
 
 
@@ -199,6 +273,80 @@ async def load_conversation(
     return StoredConversation(Conversation.from_dict(data), row[1], row[2])
 
 
+def conversation_row(
+    participant_id: int,
+    campaign_id: int | None,
+    conv: Conversation,
+    now: datetime,
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """The parameters that save a conversation (``expected_version``: of an update)."""
+    row = {
+        "campaign_id": campaign_id,
+        "state": conv.state,
+        "data": conv.to_dict(),
+        "version": conv.version,
+        "updated_at": now,
+    }
+    if expected_version is None:
+        row["participant_id"] = participant_id
+    else:
+        row["pid"] = participant_id
+        row["expected"] = expected_version
+    return row
+
+
+async def insert_conversations(db: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert several conversations (rows of :func:`conversation_row`) in one call."""
+    if rows:
+        await db.execute(_INSERT_CONVERSATION, list(rows))
+
+
+async def update_conversations(db: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """:func:`update_conversation` for several conversations in one call (rows of
+    :func:`conversation_row` with their expected version): raises
+    :class:`StaleConversation` unless every one was still at its expected version (the caller
+    then rolls back: some may have been saved)."""
+    if not rows:
+        return
+    if db.dialect.name == "postgresql":
+        result = await db.execute(
+            _UPDATE_CONVERSATIONS_PG,
+            {
+                "pids": [r["pid"] for r in rows],
+                "expected": [r["expected"] for r in rows],
+                "campaigns": [r["campaign_id"] for r in rows],
+                "states": [r["state"] for r in rows],
+                "datas": [json.dumps(r["data"]) for r in rows],
+                "versions": [r["version"] for r in rows],
+                "times": [r["updated_at"] for r in rows],
+            },
+        )
+        saved = len(result.all())
+    else:
+        result = await db.execute(_UPDATE_CONVERSATION, list(rows))
+        saved = result.rowcount
+    if saved != len(rows):
+        raise StaleConversation(f"{len(rows) - saved} of {len(rows)} conversations changed")
+
+
+async def update_participants(db: AsyncConnection, participants: Sequence[ParticipantRow]) -> None:
+    """:func:`update_participant` for several participants in one call."""
+    if participants:
+        await db.execute(
+            _UPDATE_PARTICIPANT,
+            [
+                {
+                    "pid": p.id,
+                    "lang": p.lang,
+                    "consent_version": p.consent_version,
+                    "consent_at": p.consent_at,
+                }
+                for p in participants
+            ],
+        )
+
+
 async def insert_conversation(
     db: Executor,
     participant_id: int,
@@ -229,20 +377,15 @@ async def update_conversation(
 ) -> None:
     """Save ``conv`` if the stored version is still ``expected_version``, else raise
     :class:`StaleConversation` (optimistic concurrency)."""
-    result = await db.execute(
-        _UPDATE_CONVERSATION,
-        {
-            "pid": participant_id,
-            "expected": expected_version,
-            "campaign_id": campaign_id,
-            "state": conv.state,
-            "data": conv.to_dict(),
-            "version": conv.version,
-            "updated_at": now,
-        },
-    )
+    row = conversation_row(participant_id, campaign_id, conv, now, expected_version)
+    await update_conversation_row(db, row)
+
+
+async def update_conversation_row(db: Executor, row: dict[str, Any]) -> None:
+    """:func:`update_conversation` of a row of :func:`conversation_row`."""
+    result = await db.execute(_UPDATE_CONVERSATION, row)
     if getattr(result, "rowcount", 0) != 1:
-        raise StaleConversation(f"conversation of participant {participant_id} changed")
+        raise StaleConversation(f"conversation of participant {row['pid']} changed")
 
 
 async def find_contribution_reference(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -44,6 +45,7 @@ from storage.access import participant_data
 from storage.db import create_engine, reader, session_factory, upgrade
 from storage.identity import Pseudonymiser
 from storage.settings import Settings
+from storage.sqlite_driver import inline
 from storage.withdraw import withdraw_contribution
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,24 @@ class Participation:
 
 
 Also = Callable[[AsyncConnection, Participation], Awaitable[None]]
+#: ``also`` of a group of events (:meth:`DialogService.handle_many`): their participations, in
+#: the events' order.
+AlsoMany = Callable[[AsyncConnection, Sequence[Participation]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class GroupEvent:
+    """One event of a group handled together (:meth:`DialogService.handle_many`)."""
+
+    key: str
+    event: Event
+    lang_hint: str | None
+    now: datetime
+
+
+class NotGrouped(RuntimeError):
+    """These events cannot be handled as a group (handle them one by one)."""
+
 
 #: How long the campaign offered to newcomers is taken as known (a campaign loaded or changed
 #: reaches new visitors within this many seconds; a conversation's own campaign is read with
@@ -144,6 +164,23 @@ class HandleResult:
     changed: bool = True
     #: Files to give the citizen after the replies ("my data").
     attachments: list[Attachment] = field(default_factory=list)
+    #: Whether the citizen has sent a contribution, this event's included (None: not known,
+    #: after a withdrawal).
+    contributed: bool | None = None
+
+
+@dataclass(eq=False)
+class _Decided:
+    """An event decided (:meth:`DialogService._decide`): its result, what its channel's hook
+    learns, and what is left to save."""
+
+    result: HandleResult = field(init=False)
+    participation: Participation = field(init=False)
+    #: The participant, when the event changed their language or consent.
+    participant: repository.ParticipantRow | None = None
+    #: The conversation to insert, or to update (``repository.conversation_row``).
+    insert: dict[str, Any] | None = None
+    update: dict[str, Any] | None = None
 
 
 class NoCampaign(RuntimeError):
@@ -298,82 +335,129 @@ class DialogService:
         now: datetime,
         also: Also | None,
     ) -> HandleResult:
-        # Core statements on the transaction's connection (no ORM unit of work on this path);
-        # ``also`` gets a session joined to that same transaction.
-        async with self.engine.connect() as db, db.begin():
+        # Core statements on the transaction's connection (no ORM unit of work on this path).
+        async with self.engine.connect() as db, db.begin(), inline(db):
             state = await repository.load_state(db, key)
-            participant = state.participant if state else None
-            stored = state.stored if state else None
-            if stored is not None:
-                conv = stored.conversation
-                idle: timedelta | None = now - stored.updated_at
-            else:
-                conv = flow.new_conversation(lang_hint)
-                if participant is not None:
-                    conv.lang = participant.lang
-                idle = None
-            campaign, view = await self._campaign(db, state.campaign if state else None)
-            ctx = Context(campaign=view, now=now, limits=self.limits)
-            outcome = flow.handle(conv, event, ctx, idle=idle)
-            new = outcome.conversation
-            replies = list(outcome.replies)
-            submitted: list[str] = []
-            attachments: list[Attachment] = []
-
-            if any(isinstance(e, DeleteMyData) for e in outcome.effects):
-                if participant is not None:
-                    await repository.delete_participant(db, participant.id)
-                participant_id = None
-            elif not self._keeps(participant, new, outcome):
-                # Declined (or left) before consenting: nothing remains of this person,
-                # who therefore has no contributions to list.
-                if participant is not None:
-                    await repository.delete_participant(db, participant.id)
-                participant_id = None
-                for effect in outcome.effects:
-                    if isinstance(effect, ListContributions):
-                        replies.extend(flow.render_contributions(new, [], ctx))
-                    elif isinstance(effect, SendMyData):
-                        replies.extend(flow.render_my_data(new, None, ctx))
-                    elif isinstance(effect, WithdrawContribution):
-                        replies.extend(
-                            flow.render_withdrawal(new, effect.reference, "unknown", ctx)
-                        )
-            else:
-                if participant is None:
-                    participant = await repository.insert_participant(
-                        db, key, channel, new.lang, now
-                    )
-                participant_id = participant.id
-                effects = list(outcome.effects)
-                cap = self.settings.daily_contribution_cap
-                if await daily_cap.refuses(
-                    db, participant.id, effects, cap=cap, now=now, zone=view.timezone
-                ):  # not stored: the draft stays at the review step, the citizen told why
-                    new = conv
-                    replies = [daily_cap.refusal(conv.lang, cap), *flow.current(conv, ctx)]
-                    effects = [e for e in effects if not isinstance(e, SubmitContribution)]
-                before = (participant.lang, participant.consent_version, participant.consent_at)
-                for effect in effects:
-                    await self._apply(
-                        db, effect, participant, campaign, channel, new, ctx, now,
-                        replies, submitted, attachments,
-                    )  # fmt: skip
-                participant.lang = new.lang
-                if (participant.lang, participant.consent_version, participant.consent_at) != (
-                    before
-                ):
-                    await repository.update_participant(db, participant)
-                if stored is None:
-                    await repository.insert_conversation(db, participant.id, campaign.id, new, now)
-                elif new.version != conv.version or stored.campaign_id != campaign.id:
-                    await repository.update_conversation(
-                        db, participant.id, campaign.id, new, conv.version, now
-                    )
+            decided = await self._decide(db, key, channel, event, lang_hint, now, state)
+            await self._save(db, [decided])
             if also is not None:
-                blocked = state.chat_blocked if state is not None and participant_id else None
-                await also(db, Participation(participant_id or 0, blocked, new, replies))
-        return HandleResult(
+                await also(db, decided.participation)
+        return decided.result
+
+    async def handle_many(
+        self, channel: str, events: Sequence[GroupEvent], also: AlsoMany | None = None
+    ) -> list[HandleResult]:
+        """Handle the events of several citizens (one each: the keys are distinct) in one
+        transaction: one statement of each kind for all of them where :meth:`handle` makes one
+        each (their states read together, their conversations saved together), then
+        ``also(connection, participations)`` (in the events' order), and one commit.
+
+        All or nothing, and never re-run: any error (a conversation changed meanwhile, a twin
+        insert, the dialog failing on one event, ``also`` refusing) rolls every event back and
+        is raised; the caller then handles them one by one with :meth:`handle`, which retries
+        and fails each on its own (:class:`Grouped` first, when grouping does not apply).
+        """
+        if self.pseudonymiser.rotating:
+            raise NotGrouped("citizens may need re-keying (a secret being rotated out)")
+        keys = [e.key for e in events]
+        if len(set(keys)) != len(keys):
+            raise NotGrouped("one citizen twice in a group")
+        async with self.engine.connect() as db, db.begin(), inline(db):
+            states = await repository.load_states(db, keys)
+            decided = [
+                await self._decide(
+                    db, e.key, channel, e.event, e.lang_hint, e.now, states.get(e.key)
+                )
+                for e in events
+            ]
+            await self._save(db, decided)
+            if also is not None:
+                await also(db, [d.participation for d in decided])
+        return [d.result for d in decided]
+
+    async def _decide(
+        self,
+        db: AsyncConnection,
+        key: str,
+        channel: str,
+        event: Event,
+        lang_hint: str | None,
+        now: datetime,
+        state: repository.ParticipantState | None,
+    ) -> _Decided:
+        """One event on its citizen's ``state``: the dialog's decision and its effects (written
+        at once), and what is left to save (the participant, the conversation)."""
+        participant = state.participant if state else None
+        stored = state.stored if state else None
+        if stored is not None:
+            conv = stored.conversation
+            idle: timedelta | None = now - stored.updated_at
+        else:
+            conv = flow.new_conversation(lang_hint)
+            if participant is not None:
+                conv.lang = participant.lang
+            idle = None
+        campaign, view = await self._campaign(db, state.campaign if state else None)
+        ctx = Context(campaign=view, now=now, limits=self.limits)
+        outcome = flow.handle(conv, event, ctx, idle=idle)
+        new = outcome.conversation
+        replies = list(outcome.replies)
+        submitted: list[str] = []
+        attachments: list[Attachment] = []
+        decided = _Decided()
+
+        if any(isinstance(e, DeleteMyData) for e in outcome.effects):
+            if participant is not None:
+                await repository.delete_participant(db, participant.id)
+            participant_id = None
+        elif not self._keeps(participant, new, outcome):
+            # Declined (or left) before consenting: nothing remains of this person,
+            # who therefore has no contributions to list.
+            if participant is not None:
+                await repository.delete_participant(db, participant.id)
+            participant_id = None
+            for effect in outcome.effects:
+                if isinstance(effect, ListContributions):
+                    replies.extend(flow.render_contributions(new, [], ctx))
+                elif isinstance(effect, SendMyData):
+                    replies.extend(flow.render_my_data(new, None, ctx))
+                elif isinstance(effect, WithdrawContribution):
+                    replies.extend(flow.render_withdrawal(new, effect.reference, "unknown", ctx))
+        else:
+            if participant is None:
+                participant = await repository.insert_participant(db, key, channel, new.lang, now)
+            participant_id = participant.id
+            effects = list(outcome.effects)
+            cap = self.settings.daily_contribution_cap
+            if await daily_cap.refuses(
+                db, participant.id, effects, cap=cap, now=now, zone=view.timezone
+            ):  # not stored: the draft stays at the review step, the citizen told why
+                new = conv
+                replies = [daily_cap.refusal(conv.lang, cap), *flow.current(conv, ctx)]
+                effects = [e for e in effects if not isinstance(e, SubmitContribution)]
+            before = (participant.lang, participant.consent_version, participant.consent_at)
+            for effect in effects:
+                await self._apply(
+                    db, effect, participant, campaign, channel, new, ctx, now,
+                    replies, submitted, attachments,
+                )  # fmt: skip
+            participant.lang = new.lang
+            if (participant.lang, participant.consent_version, participant.consent_at) != before:
+                decided.participant = participant
+            if stored is None:
+                decided.insert = repository.conversation_row(participant.id, campaign.id, new, now)
+            elif new.version != conv.version or stored.campaign_id != campaign.id:
+                decided.update = repository.conversation_row(
+                    participant.id, campaign.id, new, now, expected_version=conv.version
+                )
+        blocked = state.chat_blocked if state is not None and participant_id else None
+        decided.participation = Participation(participant_id or 0, blocked, new, replies)
+        contributed: bool | None = participant_id is not None and (
+            bool(submitted) or (state is not None and state.contributed)
+        )
+        if any(isinstance(e, WithdrawContribution) for e in outcome.effects):
+            contributed = None  # a contribution withdrawn unread is deleted
+        decided.result = HandleResult(
             replies,
             new,
             participant_id,
@@ -381,7 +465,26 @@ class DialogService:
             submitted,
             changed=new.version != conv.version,
             attachments=attachments,
+            contributed=contributed,
         )
+        return decided
+
+    @staticmethod
+    async def _save(db: AsyncConnection, decided: Sequence[_Decided]) -> None:
+        """Save what events left to save: their participants, then their conversations (one
+        statement of each kind; an update only if the conversation is still the one read)."""
+        await repository.update_participants(
+            db, [d.participant for d in decided if d.participant is not None]
+        )
+        await repository.insert_conversations(
+            db, [d.insert for d in decided if d.insert is not None]
+        )
+        updates = [d.update for d in decided if d.update is not None]
+        if len(updates) == 1:
+            row = updates[0]
+            await repository.update_conversation_row(db, row)
+        else:
+            await repository.update_conversations(db, updates)
 
     async def _adopt_previous_key(self, channel: str, user_id: str, key: str) -> None:
         """While a secret is being rotated out: a citizen known under their older key is
@@ -408,7 +511,7 @@ class DialogService:
         now = now or datetime.now(UTC)
         if not new:
             await self._adopt_previous_key(channel, user_id, key)
-        async with self.reader.connect() as db:
+        async with self.reader.connect() as db, inline(db):
             state = None if new else await repository.load_state(db, key)
             participant = state.participant if state else None
             if state is not None and state.stored is not None:
@@ -420,7 +523,13 @@ class DialogService:
             _campaign, view = await self._campaign(db, state.campaign if state else None)
         ctx = Context(campaign=view, now=now, limits=self.limits)
         replies = flow.current(conv, ctx)
-        return HandleResult(replies, conv, participant.id if participant else None, key)
+        return HandleResult(
+            replies,
+            conv,
+            participant.id if participant else None,
+            key,
+            contributed=state is not None and state.contributed,
+        )
 
     async def my_data(
         self,

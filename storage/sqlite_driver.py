@@ -15,6 +15,17 @@ no transaction is open, and which SQLAlchemy's dialect uses unchanged (``async_c
 large result (the exporter's ``yield_per`` stream) is fetched by pages of
 :data:`FIRST_PAGE` rows and more hops, as before: memory stays bounded.
 
+**Inline statements.** A hop costs more than most statements of the dialog (a few
+microseconds each on a small indexed table), and under load its completion waits for its turn
+in the event loop behind every other ready callback: a group of events applied together
+(``bot.core.processor``) made one hop per statement and spent most of its time waiting. While a
+connection is *inline* (:func:`inline`, around the dialog's transactions and the web chat's
+reads), its statements run on the calling thread, at once, with the busy timeout at zero so
+that none can wait for a lock there: a statement that meets one (another process writing) is
+run again in the connection's thread, where waiting is harmless, as any statement was before.
+The commit still takes a hop (a WAL checkpoint may write and sync the database file then).
+Readers never wait in WAL mode; a writer waits only for another writer's lock.
+
 It relies on aiosqlite's ``_execute`` (run a function in the connection's thread) and
 ``_conn`` (the ``sqlite3`` connection, used only in that thread), stable since aiosqlite 0.17;
 ``in_transaction`` is read from the event loop's thread (CPython reads it without the
@@ -24,16 +35,20 @@ connection for one thing at a time).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
 import aiosqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: Rows fetched with the statement, in the same hop; a larger result is fetched in more hops.
 FIRST_PAGE = 1000
+#: SQLite's primary result code of a lock held by another connection.
+SQLITE_BUSY = 5
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
@@ -75,7 +90,8 @@ class OneHopCursor:
 
     async def _run(self, statement: Callable[[sqlite3.Cursor], object]) -> None:
         await self.close()
-        sqlite = self._connection._conn
+        connection = self._connection
+        sqlite = connection._conn
 
         def run() -> tuple[sqlite3.Cursor | None, Any, list[Row], int, int | None]:
             cursor = sqlite.cursor()
@@ -99,9 +115,17 @@ class OneHopCursor:
                 cursor.close()
             return result
 
-        cursor, self.description, rows, self.rowcount, self.lastrowid = await self._connection.call(
-            run
-        )
+        if connection.inline:
+            try:
+                outcome = run()
+            except sqlite3.OperationalError as exc:
+                if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) != SQLITE_BUSY:
+                    raise
+                # a lock to wait for: in the connection's thread, with the busy timeout
+                outcome = await connection.call(partial(connection.waiting, run))
+        else:
+            outcome = await connection.call(run)
+        cursor, self.description, rows, self.rowcount, self.lastrowid = outcome
         self._rows = deque(rows)
         self._cursor = cursor
 
@@ -156,6 +180,27 @@ class OneHopCursor:
 class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection with :class:`OneHopCursor` cursors (see the module)."""
 
+    #: Statements run on the calling thread (:func:`inline`).
+    inline = False
+    #: The busy timeout (ms) given at connection, restored outside inline statements.
+    busy_timeout_ms = 0
+
+    def set_inline(self, inline: bool) -> None:
+        """Run statements on the calling thread (True), or in the connection's thread."""
+        if inline == self.inline or self._connection is None:
+            return
+        self._connection.execute(f"PRAGMA busy_timeout={0 if inline else self.busy_timeout_ms}")
+        self.inline = inline
+
+    def waiting(self, fn: Callable[[], T]) -> T:
+        """``fn()`` with the busy timeout (in the connection's thread, while inline)."""
+        sqlite = self._conn
+        sqlite.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        try:
+            return fn()
+        finally:
+            sqlite.execute("PRAGMA busy_timeout=0")
+
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
@@ -173,6 +218,21 @@ class OneHopConnection(aiosqlite.Connection):
             await super().rollback()
 
 
+@contextlib.asynccontextmanager
+async def inline(db: AsyncConnection) -> AsyncIterator[None]:
+    """The statements of ``db`` within run inline (see the module), when it is one of this
+    module's connections; nothing changes on any other."""
+    raw = (await db.get_raw_connection()).driver_connection
+    if not isinstance(raw, OneHopConnection) or raw.inline:
+        yield
+        return
+    raw.set_inline(True)
+    try:
+        yield
+    finally:
+        raw.set_inline(False)
+
+
 def supported() -> bool:
     """Whether the installed aiosqlite still has what this module relies on (its private
     ``_execute``); if not, ``storage.db`` uses the stock driver."""
@@ -183,13 +243,17 @@ def connector(database: str, **kwargs: Any) -> Callable[[], Any]:
     """``async_creator`` for SQLAlchemy's ``create_async_engine``: a new connection to
     ``database`` (``sqlite3.connect``'s keyword arguments in ``kwargs``)."""
 
+    # the calling thread too may use the connection (inline), never at the same time
+    kwargs["check_same_thread"] = False
+
     async def connect() -> OneHopConnection:
         connection = OneHopConnection(partial(sqlite3.connect, database, **kwargs), 64)
         connection._thread.daemon = True  # as SQLAlchemy's dialect does
+        connection.busy_timeout_ms = int(kwargs.get("timeout", 5.0) * 1000)
         await connection
         return connection
 
     return connect
 
 
-__all__ = ["FIRST_PAGE", "OneHopConnection", "OneHopCursor", "connector", "supported"]
+__all__ = ["FIRST_PAGE", "OneHopConnection", "OneHopCursor", "connector", "inline", "supported"]

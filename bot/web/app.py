@@ -117,6 +117,7 @@ def create_app(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # packaged templates: no file check at every page
     )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -301,7 +302,7 @@ async def message(request: web.Request) -> web.StreamResponse:
     hint = _lang_hint(request)
     payload, message_id = _payload(fields, mid)
     sending = payload.get("kind") == "choice" and payload.get("value") == "send"
-    if sending and await channel.contributions(token) == 0:
+    if sending and await channel.first_contribution(token):
         gate = await guard.first_contribution(address, fields.get("altcha"), now=now)
         if not gate.allowed:
             minutes = max(1, -(-gate.retry_after // 60))
@@ -414,7 +415,9 @@ async def _needs_proof(channel: WebChannel, token: str, answer: Answer, new: boo
     """The review of a first contribution carries the proof-of-work widget."""
     if new or answer.state != "review":
         return False
-    return await channel.contributions(token) == 0
+    if answer.contributed is not None:
+        return not answer.contributed
+    return await channel.first_contribution(token)
 
 
 async def _campaign_name(request: web.Request) -> str:

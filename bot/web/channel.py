@@ -39,6 +39,8 @@ from storage.settings import Settings
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
+#: Citizens remembered as having no contribution yet (``WebChannel.first_contribution``).
+NONE_YET_MAX = 100_000
 #: How long a request waits for its message to be applied before saying "try again".
 ANSWER_TIMEOUT = 30.0
 
@@ -66,10 +68,18 @@ class Answer:
     lang: str = "fr"
     #: Whether the message changed the conversation (False: a text refused or out of date).
     changed: bool = True
+    #: Whether the citizen has sent a contribution (None: not known).
+    contributed: bool | None = None
 
     @classmethod
-    def of(cls, replies: list[Reply], conv: Conversation, changed: bool = True) -> Answer:
-        return cls("ok", replies, conv.version, conv.state, conv.lang, changed)
+    def of(
+        cls,
+        replies: list[Reply],
+        conv: Conversation,
+        changed: bool = True,
+        contributed: bool | None = None,
+    ) -> Answer:
+        return cls("ok", replies, conv.version, conv.state, conv.lang, changed, contributed)
 
     @classmethod
     def stored(cls, data: JSON) -> Answer:
@@ -125,7 +135,12 @@ class WebAdapter:
         except AlreadyRecorded:
             self._answer(env, Answer("recorded"))
             return
-        self._answer(env, Answer.of(list(result.replies), result.conversation, result.changed))
+        self._answer(
+            env,
+            Answer.of(
+                list(result.replies), result.conversation, result.changed, result.contributed
+            ),
+        )
 
     async def resume(self, env: WebEnvelope, payload: JSON) -> None:
         raise NotImplementedError("web messages are never left applied")
@@ -164,7 +179,7 @@ class WebChannel:
         self.adapter = WebAdapter(self.now)
         handler: DialogHandler = service
         self.processor: Processor[WebEnvelope] = Processor(
-            settings, self.inbox, handler, self.adapter, locks=False
+            settings, self.inbox, handler, self.adapter, locks=False, group=True
         )
         self.adapter.core = self.processor
         self.contacts = Contacts(settings, engine)
@@ -173,6 +188,8 @@ class WebChannel:
             settings, engine, interval=maintenance_interval, clock=self.now
         )
         self._last_seq = 0
+        #: Keys of citizens this worker last answered without any contribution (bounded).
+        self._none_yet: dict[str, None] = {}
 
     async def start(self) -> None:
         self.maintenance.start()
@@ -214,7 +231,7 @@ class WebChannel:
             return Answer("unavailable")
         if answer.status == "recorded":
             return await self.recorded(token, message_id, lang_hint)
-        return answer
+        return self._noted(key, answer)
 
     async def recorded(self, token: str, message_id: str, lang_hint: str | None) -> Answer:
         """What a message already applied showed (its stored replies), or, once they are
@@ -228,10 +245,13 @@ class WebChannel:
     async def current(self, token: str, lang_hint: str | None, *, new: bool = False) -> Answer:
         """The current step, changing nothing (nothing is stored for a new visitor; ``new``:
         the token was just made, nothing can be stored for it yet)."""
+        key = self.key(token)
         result = await self.service.peek(
-            CHANNEL, token, lang_hint=lang_hint, now=self.now(), key=self.key(token), new=new
+            CHANNEL, token, lang_hint=lang_hint, now=self.now(), key=key, new=new
         )
-        return Answer.of(result.replies, result.conversation)
+        return self._noted(
+            key, Answer.of(result.replies, result.conversation, True, result.contributed)
+        )
 
     async def notices(self, token: str, lang: str) -> list[str]:
         """Moderation news waiting for the citizen (shown once)."""
@@ -246,3 +266,24 @@ class WebChannel:
     async def contributions(self, token: str) -> int:
         """How many contributions the citizen has sent (0 for a new visitor)."""
         return await self.contacts.contributions(self.key(token))
+
+    async def first_contribution(self, token: str) -> bool:
+        """Whether the citizen has sent no contribution yet: known without a query when this
+        worker's last answer to them said so (their contributions since, through another
+        worker, can only make this stricter: the proof-of-work asked again), else counted."""
+        key = self.key(token)
+        if key in self._none_yet:
+            return True
+        return await self.contacts.contributions(key) == 0
+
+    def _noted(self, key: str, answer: Answer) -> Answer:
+        """Remember whether the answer says the citizen has no contribution yet."""
+        none_yet = self._none_yet
+        if answer.contributed is False:
+            none_yet.pop(key, None)  # kept in the order last seen: the oldest are forgotten
+            none_yet[key] = None
+            if len(none_yet) > NONE_YET_MAX:
+                del none_yet[next(iter(none_yet))]
+        elif key in none_yet:
+            del none_yet[key]
+        return answer

@@ -335,3 +335,41 @@ async def test_database_counter_is_one_statement(engine: AsyncEngine) -> None:
     assert statements == ["INSERT"]
     async with engine.connect() as conn:
         assert (await conn.execute(text("select count(*) from rate_counters"))).scalar() == 2
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_concurrent_hits_are_counted_together(engine: AsyncEngine) -> None:
+    """Hits arriving together share one statement (a group), and each is still counted once,
+    in order: 50 requests at once make one or two statements (the first may go alone), not
+    50, and see the counts 1 to 50."""
+    statements: list[str] = []
+
+    from sqlalchemy import event
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        limiter = DatabaseRateLimiter(KEY, engine)
+        verdicts = await asyncio.gather(
+            *(
+                limiter.hit_many(
+                    [
+                        Limit("web-address", f"198.51.100.{i % 5}", 8, MINUTE),
+                        Limit("web-total", "", 30, MINUTE),
+                    ],
+                    T0,
+                )
+                for i in range(50)
+            )
+        )
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert statements in (["INSERT"], ["INSERT", "INSERT"])
+    assert sorted(total.count for _address, total in verdicts) == list(range(1, 51))
+    assert sum(total.allowed for _address, total in verdicts) == 30
+    for i in range(5):
+        mine = [address for n, (address, _total) in enumerate(verdicts) if n % 5 == i]
+        assert [v.count for v in mine] == list(range(1, 11))  # in their order of arrival
+        assert [v.allowed for v in mine] == [True] * 8 + [False] * 2
