@@ -9,19 +9,23 @@ longer text that mentions doctors.)
 Grouping is deterministic and leader-based: items are taken in reference order; the first item
 not yet grouped leads a group and gathers every later ungrouped item scoring at least the
 threshold against it. To scale, an item is only compared with items whose rarest words meet its
-own (prefix filtering on an inverted index), never with every other item.
+own (prefix filtering), never with every other item: the rare words two texts share are counted
+by a sparse matrix product, a block of texts at a time, and texts are normalised piece by piece
+through a table of the pieces already met (the texts of a consultation share most words).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz, process
+from scipy import sparse
 
 #: How many of a text's rarest words index it (its "prefix").
 RARE_WORDS = 4
@@ -51,16 +55,42 @@ _STOP_WORDS = frozenset(_STOP_TEXT.split())
 _NON_LETTER = re.compile(r"[\W_]+")
 
 
+class _Forms(dict[str, str]):
+    """A piece of lower-case text between spaces ("l'hôpital,") -> its significant words,
+    space-separated: split on anything not a letter or a digit (typographic apostrophes,
+    dashes...), accents dropped (NFKD, then ASCII only), stop words dropped, plurals cut.
+    Filled as pieces are met: texts share most of theirs, so a text is normalised by
+    dictionary look-ups."""
+
+    #: Forgotten past this many pieces (a long-running console process meets new ones).
+    LIMIT = 500_000
+
+    def __missing__(self, piece: str) -> str:
+        folded = _NON_LETTER.sub(" ", piece.replace("œ", "oe").replace("æ", "ae"))
+        # NFKD splits accents off; encoding to ASCII drops them (and any non-Latin letter: a
+        # text with no Latin word at all then only matches its exact twin, see group_similar)
+        plain = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode("ascii")
+        # plurals: "médecins" and "médecin", "hôpitaux" and "hôpitau(x)" meet
+        forms = " ".join(
+            w[:-1] if len(w) > 3 and w[-1] in "sx" else w
+            for w in plain.split()
+            if w not in _STOP_WORDS
+        )
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[piece] = forms
+        return forms
+
+
+_FORMS = _Forms()
+
+
 def normalise(text: str) -> str:
     """The sorted set of significant words of ``text``, joined by spaces (may be empty)."""
-    # split on any non-letter first (typographic apostrophes, dashes...), then fold accents
-    folded = _NON_LETTER.sub(" ", text.casefold().replace("œ", "oe").replace("æ", "ae"))
-    # NFKD splits accents off; encoding to ASCII drops them (and any non-Latin letter: a text
-    # with no Latin word at all then only matches its exact twin, see group_similar)
-    plain = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode("ascii")
-    words = set(plain.split()) - _STOP_WORDS
-    # plurals: "médecins" and "médecin", "hôpitaux" and "hôpitau(x)" meet
-    return " ".join(sorted({w[:-1] if len(w) > 3 and w[-1] in "sx" else w for w in words}))
+    # spaces are no letters: splitting on them first, then each piece (:class:`_Forms`),
+    # splits on every non-letter
+    pieces = set(text.casefold().split())
+    return " ".join(sorted(set(" ".join(map(_FORMS.__getitem__, pieces)).split())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +119,8 @@ def group_similar(
     if n == 0:
         return []
     cutoff = threshold * 100
+    if cutoff > 100:
+        return sorted((Group(text, ref) for ref, text in items), key=lambda g: g.reference)
     if cache is None:
         norms = [normalise(text) for _, text in items]
     else:
@@ -98,30 +130,17 @@ def group_similar(
             if norm is None:
                 norm = cache[text] = normalise(text)
             norms.append(norm)
-    words = [norm.split() for norm in norms]
-    freq: Counter[str] = Counter()
-    for ws in words:
-        freq.update(ws)
-    # Prefix filtering: each text is indexed under its RARE_WORDS rarest words only, and two
-    # texts are compared only when these meet (near-duplicates share most of their words, so
-    # they share their rare ones). A word indexing more than MAX_POSTINGS texts is too common
-    # to select candidates; texts made only of common words meet their exact twins instead.
-    postings: dict[str, list[int]] = defaultdict(list)
-    prefixes: list[list[str]] = []
-    for idx, ws in enumerate(words):
-        # ws is in alphabetical order and sorted() is stable: ties stay alphabetical
-        prefix = sorted(ws, key=freq.__getitem__)[:RARE_WORDS]
-        prefixes.append(prefix)
-        for w in prefix:
-            postings[w].append(idx)
-    twins: dict[str, list[int]] = defaultdict(list)
     # texts with no significant word (emoji, stop words only) compare as they are
     keys = [
         norm or "\x00" + " ".join(items[idx][1].casefold().split())
         for idx, norm in enumerate(norms)
     ]
-    for idx, key in enumerate(keys):
-        twins[key].append(idx)
+    # identical keys: the texts that are twins (in index order)
+    counts = Counter(keys)
+    twins: dict[str, list[int]] = defaultdict(list)
+    for idx in [idx for idx, key in enumerate(keys) if counts[key] > 1]:
+        twins[keys[idx]].append(idx)
+    candidates = _Candidates(norms)
 
     grouped = [False] * n
     groups: list[Group] = []
@@ -130,39 +149,110 @@ def group_similar(
         if grouped[i]:
             continue
         grouped[i] = True
-        if cutoff > 100:
-            groups.append(Group(items[i][1], items[i][0]))
-            continue
-        twin = twins[keys[i]]
-        members = {j for j in twin if j > i and not grouped[j]} if len(twin) > 1 else set()
-        norm = norms[i]
-        if norm:
-            hits: Counter[int] = Counter()
-            for w in prefixes[i]:
-                posting = postings[w]
-                if 1 < len(posting) <= MAX_POSTINGS:
-                    # postings are in index order: only later texts can join this group
-                    hits.update(posting[bisect_right(posting, i) :])
-            # a long text's near-duplicate shares at least two of its rarest words
-            need = 2 if len(words[i]) >= LONG_TEXT_WORDS else 1
-            pool = {j for j, h in hits.items() if h >= need and not grouped[j]} - members
+        twin = twins.get(keys[i])
+        members = {j for j in twin if j > i and not grouped[j]} if twin else set()
+        later = candidates.of(i)  # none for a text without significant word
+        if later:
+            norm = norms[i]
+            pool = {j for j in later if not grouped[j]} - members
             if len(pool) > 16:
-                candidates = sorted(pool)
+                ordered_pool = sorted(pool)
                 matches = process.extract(
                     norm,
-                    [norms[j] for j in candidates],
+                    [norms[j] for j in ordered_pool],
                     scorer=ratio,
                     processor=None,
                     score_cutoff=cutoff,
                     limit=None,
                 )
-                members.update(candidates[pos] for _, _, pos in matches)
+                members.update(ordered_pool[pos] for _, _, pos in matches)
             else:
                 members.update(j for j in pool if ratio(norm, norms[j], score_cutoff=cutoff))
-        ordered = sorted(members)
-        for j in ordered:
-            grouped[j] = True
         ref, text = items[i]
-        groups.append(Group(text, ref, tuple(items[j][0] for j in ordered)))
+        if members:
+            ordered = sorted(members)
+            for j in ordered:
+                grouped[j] = True
+            groups.append(Group(text, ref, tuple(items[j][0] for j in ordered)))
+        else:
+            groups.append(Group(text, ref))
     groups.sort(key=lambda g: (-len(g.similar), g.reference))
     return groups
+
+
+class _Vocabulary(dict[str, int]):
+    """word -> its number, numbered as met."""
+
+    def __missing__(self, word: str) -> int:
+        number = self[word] = len(self)
+        return number
+
+
+class _Candidates:
+    """The later texts each text is compared with (prefix filtering, see the module's
+    docstring), counted with sparse matrices, a block of texts at a time.
+
+    Each text is indexed under its :data:`RARE_WORDS` rarest words (ties: alphabetical) that
+    index more than one and at most :data:`MAX_POSTINGS` texts; text ``j > i`` is a candidate
+    of text ``i`` when they share one such word, or two when ``i`` has
+    :data:`LONG_TEXT_WORDS` words or more (long texts otherwise gather hundreds of candidates
+    through one shared word)."""
+
+    #: Texts whose candidates are counted at once (each has at most
+    #: RARE_WORDS * MAX_POSTINGS of them: a block holds at most ~2 million counts).
+    BLOCK = 4096
+
+    def __init__(self, norms: Sequence[str]) -> None:
+        n = len(norms)
+        vocabulary = _Vocabulary()
+        lengths = np.fromiter(map(str.count, norms, itertools.repeat(" ")), np.int64, n)
+        lengths += np.fromiter(map(bool, norms), np.int64, n)
+        flat = " ".join(norms).split()
+        codes = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.int64, count=len(flat))
+        texts = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        size = max(len(vocabulary), 1)
+        frequency = np.bincount(codes, minlength=size)
+        # words by rarity, ties alphabetical: each text's first RARE_WORDS in this order
+        # index it
+        alphabetical = np.empty(size, dtype=np.int64)
+        alphabetical[[vocabulary[w] for w in sorted(vocabulary)]] = np.arange(len(vocabulary))
+        by_rarity = np.lexsort((alphabetical, frequency))
+        rarity = np.empty(size, dtype=np.int64)
+        rarity[by_rarity] = np.arange(size)
+        ordered = np.sort(texts * size + rarity[codes])
+        starts = np.cumsum(lengths) - lengths
+        rank = np.arange(len(ordered)) - starts[ordered // size]
+        prefix = ordered[rank < RARE_WORDS]
+        prefix_texts, prefix_words = prefix // size, by_rarity[prefix % size]
+        postings = np.bincount(prefix_words, minlength=size)
+        useful = (postings[prefix_words] > 1) & (postings[prefix_words] <= MAX_POSTINGS)
+        self.index = sparse.csr_matrix(
+            (
+                np.ones(int(useful.sum()), dtype=np.int32),
+                (prefix_texts[useful], prefix_words[useful]),
+            ),
+            shape=(n, size),
+        )
+        self.index_t = self.index.T.tocsr()
+        self.need = np.where(lengths >= LONG_TEXT_WORDS, 2, 1)
+        self.block_start = -self.BLOCK
+        self.kept: list[int] = []
+        self.bounds: list[int] = []
+
+    def of(self, i: int) -> list[int]:
+        """The later texts text ``i`` is compared with."""
+        at = i - self.block_start
+        if not 0 <= at < self.BLOCK:
+            self._count(i)
+            at = 0
+        start, stop = self.bounds[at], self.bounds[at + 1]
+        return self.kept[start:stop] if start != stop else []
+
+    def _count(self, start: int) -> None:
+        stop = min(start + self.BLOCK, self.index.shape[0])
+        shared = (self.index[start:stop] @ self.index_t).tocsr()
+        rows = np.repeat(np.arange(start, stop), np.diff(shared.indptr))
+        keep = (shared.indices > rows) & (shared.data >= self.need[rows])
+        self.block_start = start
+        self.kept = shared.indices[keep].tolist()
+        self.bounds = np.searchsorted(rows[keep], np.arange(start, stop + 1)).tolist()

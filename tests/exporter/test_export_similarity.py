@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 
 import pytest
 
-from exporter.similarity import Group, group_similar, normalise
+from exporter import similarity
+from exporter.similarity import _STOP_WORDS, Group, group_similar, normalise
 
 
 @pytest.mark.parametrize(
@@ -125,3 +128,42 @@ def test_long_near_duplicates_still_group() -> None:
     )
     groups = group_similar([("R1", base), ("R2", variant), ("R3", other)], 0.82)
     assert groups == [Group(base, "R1", ("R2",)), Group(other, "R3")]
+
+
+def _normalise_whole_text(text: str) -> str:
+    """The normalisation as first written (the whole text at once), to compare with."""
+    folded = re.sub(r"[\W_]+", " ", text.casefold().replace("œ", "oe").replace("æ", "ae"))
+    plain = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode("ascii")
+    words = set(plain.split()) - _STOP_WORDS
+    return " ".join(sorted({w[:-1] if len(w) > 3 and w[-1] in "sx" else w for w in words}))
+
+
+def test_normalising_piece_by_piece_is_normalising_the_whole_text() -> None:
+    rng = random.Random(11)
+    alphabet = (
+        "aàâäéèêëîïôöùûüçœæ AÉÈ'’-_.,;:!?0123456789²½ﬁ ǅ ß ﬀ e\u0301 مرحبا 日本 İ ı ſ Ω ⅷ ① "
+        "\u00a0\u2002\u200b\x00 ÆŒ s x"
+    )
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    texts += ["Les hôpitaux d'Amiens ; l’œil du médecin — 2 kinés", "L'ŒUVRE des CŒURS"]
+    assert [normalise(t) for t in texts] == [_normalise_whole_text(t) for t in texts]
+
+
+def test_candidates_counted_by_blocks_give_the_same_groups_as_one_block() -> None:
+    """Near-duplicates across a block boundary still meet."""
+    rng = random.Random(5)
+    words = [f"mot{k}" for k in range(300)]
+    base = [" ".join(rng.sample(words, 20)) for _ in range(40)]
+    entries = []
+    for i in range(600):
+        text = rng.choice(base).split()
+        text[rng.randrange(len(text))] = rng.choice(words)
+        entries.append((f"R{i:04d}", " ".join(text)))
+    whole = group_similar(entries, 0.82)
+    block = similarity._Candidates.BLOCK
+    try:
+        similarity._Candidates.BLOCK = 7
+        assert group_similar(entries, 0.82) == whole
+    finally:
+        similarity._Candidates.BLOCK = block
+    assert sum(len(g.similar) for g in whole) > 400
