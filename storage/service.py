@@ -272,6 +272,14 @@ class DialogService:
             return current, view
         return current, cached[1]
 
+    def _known_view(self) -> CampaignView | None:
+        """The view of the campaign offered now, when known without a query (else None)."""
+        cached = self._current
+        if cached is None or time.monotonic() - cached[0] >= CURRENT_CAMPAIGN_TTL:
+            return None
+        view = self._views.get(cached[1].id)
+        return view[1] if view is not None and view[0] == cached[1].spec_hash else None
+
     async def _current_campaign(
         self, session: AsyncSession | AsyncConnection
     ) -> campaigns_db.CurrentCampaign | None:
@@ -509,6 +517,11 @@ class DialogService:
         made up): their state is not even looked for."""
         key = key or self.pseudonymiser.key(channel, user_id)
         now = now or datetime.now(UTC)
+        view = self._known_view() if new else None
+        if view is not None:  # nothing to read: a newcomer's welcome
+            conv = flow.new_conversation(lang_hint)
+            ctx = Context(campaign=view, now=now, limits=self.limits)
+            return HandleResult(flow.current(conv, ctx), conv, None, key, contributed=False)
         if not new:
             await self._adopt_previous_key(channel, user_id, key)
         async with self.reader.connect() as db, inline(db):

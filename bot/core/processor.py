@@ -400,11 +400,15 @@ class Processor(Generic[Env]):
     async def _drain(self, key: str) -> None:
         while True:
             try:
-                async with self._drain_slots, self._claim(key) as claimed:
-                    if claimed:
+                async with self._drain_slots:
+                    if self._locks is None:  # nothing to claim (one worker, or the web chat)
                         await self._drain_claimed(key)
                     else:
-                        self._drop_queued(key)  # another worker has this citizen
+                        async with self._claim(key) as claimed:
+                            if claimed:
+                                await self._drain_claimed(key)
+                            else:
+                                self._drop_queued(key)  # another worker has this citizen
             except DB_ERRORS as exc:
                 # The database went away: recorded rows stay; the sweeper comes back for them.
                 log.warning("processing paused, database unavailable (%s)", type(exc).__name__)

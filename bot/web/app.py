@@ -21,6 +21,7 @@ address nor user agent is stored: the rate limits count keyed hashes of addresse
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -163,7 +164,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def csp(settings: Settings) -> str:
-    ancestors = [o for o in settings.web_frame_ancestors.split() if ORIGIN.fullmatch(o)]
+    return _csp(settings.web_frame_ancestors)
+
+
+@functools.lru_cache(maxsize=8)
+def _csp(frame_ancestors: str) -> str:
+    """The policy for the setting's frame ancestors (made once: it is on every response)."""
+    ancestors = [o for o in frame_ancestors.split() if ORIGIN.fullmatch(o)]
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "font-src 'self'; connect-src 'self'; worker-src 'self'; object-src 'none'; "
@@ -176,7 +183,7 @@ def csp(settings: Settings) -> str:
 async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     h = response.headers
-    h["Content-Security-Policy"] = csp(request.app[SETTINGS])
+    h["Content-Security-Policy"] = _csp(request.app[SETTINGS].web_frame_ancestors)
     h["X-Content-Type-Options"] = "nosniff"
     # Not "no-referrer": with it, browsers send "Origin: null" on a same-origin form POST,
     # which _same_origin must refuse (the pages without JavaScript could not send anything).
@@ -329,6 +336,7 @@ async def message(request: web.Request) -> web.StreamResponse:
         # the citizen's text in the box (a redirect would lose it).
         view = render.view(answer, kept_text=kept)
         return await _render(request, "chat.html", view)
+    channel.keep_for_page(token, message_id, answer)
     raise web.HTTPSeeOther(f"/?r={message_id}#fil")
 
 

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "web"
 #: Citizens remembered as having no contribution yet (``WebChannel.first_contribution``).
 NONE_YET_MAX = 100_000
+#: How long a form's answer is kept for the page its redirect shows (a browser follows a
+#: redirect at once; a page reloaded later reads the stored replies), and how many at most.
+PAGE_TTL = 30.0
+PAGE_MAX = 10_000
 #: How long a request waits for its message to be applied before saying "try again".
 ANSWER_TIMEOUT = 30.0
 
@@ -111,6 +115,35 @@ def event_of(payload: JSON) -> Event:
         return CommandEvent(str(payload.get("value", "")), str(payload.get("arg", "")))
     state = payload.get("state")
     return TextEvent(str(payload.get("value", "")), state if isinstance(state, str) else None)
+
+
+async def _within(shared: asyncio.Future[Answer], seconds: float) -> Answer | None:
+    """The answer of ``shared`` (a message's, which its twins may await too), or None after
+    ``seconds``; the request giving up or being cancelled leaves ``shared`` alone (as
+    ``asyncio.shield`` inside ``asyncio.timeout``, with one future and one timer)."""
+    loop = asyncio.get_running_loop()
+    mine: asyncio.Future[Answer | None] = loop.create_future()
+
+    def answered(future: asyncio.Future[Answer]) -> None:
+        if not mine.done():
+            if future.cancelled():
+                mine.cancel()
+            elif future.exception() is not None:
+                mine.set_exception(future.exception())  # type: ignore[arg-type]
+            else:
+                mine.set_result(future.result())
+
+    def late() -> None:
+        if not mine.done():
+            mine.set_result(None)
+
+    timer = loop.call_later(seconds, late)
+    shared.add_done_callback(answered)
+    try:
+        return await mine
+    finally:
+        timer.cancel()
+        shared.remove_done_callback(answered)
 
 
 class WebAdapter:
@@ -190,6 +223,8 @@ class WebChannel:
         self._last_seq = 0
         #: Keys of citizens this worker last answered without any contribution (bounded).
         self._none_yet: dict[str, None] = {}
+        #: Answers of forms kept for their redirect's page: message id -> (key, until, answer).
+        self._pages: dict[str, tuple[str, float, Answer]] = {}
 
     async def start(self) -> None:
         self.maintenance.start()
@@ -223,20 +258,29 @@ class WebChannel:
             self.adapter.waiting[message_id] = waiting
             self.processor.submit(env, payload)
             waiting.add_done_callback(lambda _f: self.adapter.waiting.pop(message_id, None))
-        try:
-            async with asyncio.timeout(ANSWER_TIMEOUT):
-                answer = await asyncio.shield(waiting)
-        except TimeoutError:
+        answer = await _within(waiting, ANSWER_TIMEOUT)
+        if answer is None:
             log.warning("a web message waited %ss without an answer", ANSWER_TIMEOUT)
             return Answer("unavailable")
         if answer.status == "recorded":
             return await self.recorded(token, message_id, lang_hint)
         return self._noted(key, answer)
 
+    def keep_for_page(self, token: str, message_id: str, answer: Answer) -> None:
+        """Keep a form's answer for the page its redirect shows next (POST, redirect, GET):
+        that page then needs no query (taken once; see :data:`PAGE_TTL`)."""
+        pages = self._pages
+        pages[message_id] = (self.key(token), time.monotonic() + PAGE_TTL, answer)
+        if len(pages) > PAGE_MAX:
+            del pages[next(iter(pages))]
+
     async def recorded(self, token: str, message_id: str, lang_hint: str | None) -> Answer:
         """What a message already applied showed (its stored replies), or, once they are
         erased (or for an unknown or someone else's id), the current step."""
         key = self.key(token)
+        kept = self._pages.pop(message_id, None)
+        if kept is not None and kept[0] == key and kept[1] > time.monotonic():
+            return kept[2]
         stored = await self.inbox.stored(message_id, key)
         if stored is not None and stored.replies is not None:
             return Answer.stored(self.inbox.decode_replies(stored.replies))

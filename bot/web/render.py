@@ -23,11 +23,6 @@ WELCOME_STATES = frozenset(("new", "consent"))
 MENU = ("help", "back", "mine", "mydata", "language", "privacy", "delete")
 
 
-def new_message_id() -> str:
-    """A fresh client id for the next message (the chat script makes its own)."""
-    return secrets.token_urlsafe(18)
-
-
 def paragraphs(text: str) -> list[list[str]]:
     """A reply's text as paragraphs of lines (blank lines separate paragraphs)."""
     out: list[list[str]] = []
@@ -106,6 +101,9 @@ def view(
     choices = tuple(c for r in answer.replies for c in r.choices)
     state = answer.state
     label = "web.answer_place" if state == "territory" else "web.answer"
+    # fresh client ids for the next message, of the answer form and of the menu (18 random
+    # bytes each; the chat script makes its own)
+    ids = secrets.token_urlsafe(36)
     return View(
         lang=lang,
         replies=[paragraphs(r.text) for r in answer.replies if r.text.strip()],
@@ -114,8 +112,8 @@ def view(
         state=state,
         accepts_text=state in TEXT_STATES,
         text_label=t(lang, label),
-        message_id=new_message_id(),
-        menu_id=new_message_id(),
+        message_id=ids[:24],
+        menu_id=ids[24:],
         territory=territory if state in WELCOME_STATES else "",
         kept_text=kept_text,
         problem=problem,
