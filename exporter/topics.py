@@ -8,11 +8,15 @@ theme; :func:`find_topics` groups them by what they talk about and labels each g
    maintained French list, plus scikit-learn's English list for the odd contribution in
    English, plus a few fillers of written-as-spoken French), each word stemmed by the Snowball
    French stemmer (``snowballstemmer``) and its accents folded, so "médecins", "Médecin" and
-   "medecin" meet. A stem seen once or twice that is one edit away from a stem of the theme
-   seen three times or more is taken for a typo of it ("medcin", "urgneces").
-2. TF-IDF (scikit-learn; terms hashed to columns, no vocabulary to build) over the stems and
-   the pairs of neighbouring stems; the need counts twice (it says what the contribution is
-   about, the solution often says how).
+   "medecin" meet (a text is analysed piece by piece, between its spaces, through a table of
+   the pieces already met: contributions share most of theirs). A stem seen once or twice
+   that is one edit away from a stem of the theme seen three times or more is taken for a
+   typo of it ("medcin", "urgneces").
+2. TF-IDF (scikit-learn) over the stems and the pairs of neighbouring stems; the need counts
+   twice (it says what the contribution is about, the solution often says how). Each term has
+   a column of its own: stems are numbered as met and a pair by its two stems' numbers, with
+   numpy (no hashing, so no two terms share a column; a theme of long texts has hundreds of
+   thousands of distinct pairs, and no vocabulary of strings is sorted).
 3. Agglomerative clustering (scikit-learn, average linkage, cosine distance) cut at a distance
    threshold: the number of topics follows the data, not a number chosen in advance. Average
    linkage merges two groups when their contributions share enough words *on average*, which
@@ -41,10 +45,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import pairwise
 
 import numpy as np
 import snowballstemmer
@@ -56,7 +59,6 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import (
     ENGLISH_STOP_WORDS,
-    HashingVectorizer,
     TfidfTransformer,
 )
 from sklearn.preprocessing import normalize as l2_normalise
@@ -196,8 +198,6 @@ _LONGEST_WORD = 30
 _TYPO_MAX_RARE = 2
 _TYPO_MIN_FREQUENT = 3
 _STEMMER = snowballstemmer.stemmer("french")
-#: Columns terms are hashed to (2**20: a collision between two terms of one theme is rare).
-_HASHED_TERMS = 1 << 20
 #: Texts whose frequent words label a topic that YAKE does not (TopicSettings.labelled_topics).
 _FALLBACK_TEXTS = 3
 
@@ -221,9 +221,40 @@ def _words(text: str) -> list[str]:
     return out
 
 
+class _Pieces(dict[str, str]):
+    """A piece of lower-case text between spaces ("l'hôpital,") -> what a text of it gives
+    (:meth:`of`), filled as pieces are met: texts share most of their pieces, so a text is
+    analysed by dictionary look-ups. Spaces are no letters: a text's words are its pieces'
+    words, in order."""
+
+    #: Forgotten past this many pieces (a long-running console process meets new ones).
+    LIMIT = 500_000
+
+    def __init__(self, of: Callable[[str], str]) -> None:
+        super().__init__()
+        self.of = of
+
+    def __missing__(self, piece: str) -> str:
+        value = self.of(piece)
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[piece] = value
+        return value
+
+    def words(self, text: str) -> list[str]:
+        """The words the pieces of ``text`` give, in order."""
+        return " ".join(map(self.__getitem__, text.casefold().split())).split()
+
+
+#: piece -> its stems, space-separated
+_STEMS = _Pieces(lambda piece: " ".join(s for s in map(_stem, _words(piece)) if s))
+#: piece -> its words without accents, space-separated
+_FOLDED = _Pieces(lambda piece: " ".join(fold(w) for w in _WORD.findall(piece)))
+
+
 def stems(text: str) -> list[str]:
     """The significant words of ``text`` as folded French stems, in order."""
-    return [s for s in (_stem(w) for w in _words(text)) if s]
+    return _STEMS.words(text)
 
 
 # --- the engine ---------------------------------------------------------------------------
@@ -243,16 +274,11 @@ def find_topics(
 
     fixes = _typo_fixes(with_words)
     corrected = [
-        (c, [fixes.get(s, s) for s in need], [fixes.get(s, s) for s in sol])
+        (c, list(map(fixes.get, need, need)), list(map(fixes.get, sol, sol)))
         for c, need, sol in with_words
     ]
-    docs = [_doc_terms(need, sol) for _, need, sol in corrected]
-    # terms hashed to columns (no vocabulary to build and sort: a theme of long texts has
-    # hundreds of thousands of distinct stem pairs), then weighted by TF-IDF
-    counts = HashingVectorizer(
-        analyzer=_identity, n_features=_HASHED_TERMS, alternate_sign=False, norm=None
-    ).transform(docs)
-    tfidf = TfidfTransformer(sublinear_tf=True, norm="l2").fit_transform(counts)
+    terms = _Terms(corrected)
+    tfidf = TfidfTransformer(sublinear_tf=True, norm="l2").fit_transform(terms.counts)
     vectors = _reduce(tfidf, settings)
 
     labels = _cluster(vectors, settings)
@@ -263,7 +289,7 @@ def find_topics(
     grouped = {row for rows in groups for row in rows}
     unassigned = [with_words[row][0].id for row in range(len(with_words)) if row not in grouped]
 
-    labeller = _Labeller(corrected, vectors, fixes, settings)
+    labeller = _Labeller(corrected, vectors, terms, fixes, settings)
     if settings.labelled_topics is None:
         drafts = [labeller.draft(rows) for rows in groups]
     else:
@@ -280,16 +306,66 @@ def find_topics(
     return _assemble(drafts, unassigned + without_words, settings)
 
 
-def _identity(terms: list[str]) -> list[str]:
-    return terms
+class _Vocabulary(dict[str, int]):
+    """stem -> its number, numbered as met."""
+
+    def __missing__(self, stem: str) -> int:
+        number = self[stem] = len(self)
+        return number
 
 
-def _doc_terms(need: list[str], solution: list[str]) -> list[str]:
-    """A contribution's terms: the need's stems twice, the solution's once, and stem pairs."""
-    terms = need + need + solution
-    for part in (need, solution):
-        terms += [f"{a} {b}" for a, b in pairwise(part)]
-    return terms
+class _Terms:
+    """The terms of each contribution counted (rows: contributions, columns: terms): the
+    need's stems count twice, the solution's once, and each pair of neighbouring stems of the
+    need or of the solution once. Stems are numbered as met (the first columns), a pair by its
+    two stems' numbers: every term has its own column (no hashing, no collision)."""
+
+    def __init__(self, items: Sequence[tuple[Contribution, list[str], list[str]]]) -> None:
+        self.stems = _Vocabulary()
+        n = len(items)
+        rows: list[np.ndarray] = []
+        columns: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        pairs: list[np.ndarray] = []
+        pair_rows: list[np.ndarray] = []
+        needs = [need for _, need, _ in items]
+        solutions = [solution for _, _, solution in items]
+        for parts, weight in ((needs, 2.0), (solutions, 1.0)):
+            flat = [stem for part in parts for stem in part]
+            codes = np.fromiter(map(self.stems.__getitem__, flat), np.int64, len(flat))
+            lengths = np.fromiter(map(len, parts), np.int64, n)
+            owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
+            rows.append(owner)
+            columns.append(codes)
+            weights.append(np.full(len(codes), weight))
+            # neighbours within one contribution's part
+            inside = owner[1:] == owner[:-1]
+            pairs.append(np.stack((codes[:-1][inside], codes[1:][inside]), axis=1))
+            pair_rows.append(owner[1:][inside])
+        size = len(self.stems)
+        pair_codes = np.concatenate(pairs)
+        pair_numbers = np.unique(pair_codes[:, 0] * size + pair_codes[:, 1], return_inverse=True)[
+            1
+        ].reshape(-1)
+        rows.append(np.concatenate(pair_rows))
+        columns.append(size + pair_numbers)
+        weights.append(np.ones(len(pair_numbers)))
+        width = size + (int(pair_numbers.max()) + 1 if len(pair_numbers) else 0)
+        self.counts = sparse.csr_matrix(
+            (np.concatenate(weights), (np.concatenate(rows), np.concatenate(columns))),
+            shape=(n, max(width, 1)),
+        )
+        self.counts.sum_duplicates()
+        #: stem columns -> the rows that say them (the need or the solution)
+        self.by_stem = self.counts[:, :size].tocsc()
+
+    def rows_with(self, stem: str) -> set[int]:
+        """The rows whose need or solution has ``stem``."""
+        column = self.stems.get(stem)
+        if column is None:
+            return set()
+        start, stop = self.by_stem.indptr[column], self.by_stem.indptr[column + 1]
+        return set(self.by_stem.indices[start:stop].tolist())
 
 
 def _typo_fixes(items: list[tuple[Contribution, list[str], list[str]]]) -> dict[str, str]:
@@ -381,6 +457,7 @@ class _Labeller:
         self,
         items: Sequence[tuple[Contribution, list[str], list[str]]],
         vectors: sparse.csr_matrix,
+        terms: _Terms,
         fixes: dict[str, str],
         settings: TopicSettings,
     ) -> None:
@@ -388,12 +465,9 @@ class _Labeller:
         self.vectors = vectors
         self.fixes = fixes
         self.settings = settings
+        self.terms = terms
         #: row -> its text as a phrase form, " "-framed (computed when first needed)
         self.phrase_texts: dict[int, str] = {}
-        self.postings: dict[str, set[int]] = defaultdict(set)
-        for row, (_, need, sol) in enumerate(items):
-            for stem in (*need, *sol):
-                self.postings[stem].add(row)
         self.extractor = yake.KeywordExtractor(lan="fr", n=3, top=40, dedup_lim=0.95)
 
     def draft(self, rows: list[int], *, full: bool = True) -> _Draft:
@@ -457,9 +531,9 @@ class _Labeller:
         scored: list[tuple[float, int, str]] = []
         for words, (_, _, phrase) in spellings.items():
             key = [self.fixes.get(s, s) for s in stems(phrase)]
-            maybe = set(self.postings.get(key[0], ())) if key else set()
+            maybe = self.terms.rows_with(key[0]) if key else set()
             for stem in key[1:]:
-                maybe &= self.postings.get(stem, set())
+                maybe &= self.terms.rows_with(stem)
             saying = self._rows_saying(words, maybe)
             inside = len(saying & rows)
             if inside == 0:
@@ -543,21 +617,17 @@ def _readable(phrase: str, *, strict: bool = True) -> str:
 
 def _phrase_form(text: str) -> str:
     """``text`` folded to its words (no accents, no punctuation), single spaces."""
-    return " ".join(fold(w) for w in _WORD.findall(text.casefold()))
+    return " ".join(_FOLDED.words(text))
 
 
 def _fallback_label(texts: list[str]) -> list[str]:
     """When YAKE finds nothing: the most frequent significant words, as written."""
-    counts: Counter[str] = Counter()
-    spelling: dict[str, Counter[str]] = defaultdict(Counter)
-    for text in texts:
-        for word in _words(text):
-            stem = _stem(word)
-            if stem:
-                counts[stem] += 1
-                spelling[stem][word] += 1
+    pairs = [(word, stem) for text in texts for word in _words(text) if (stem := _stem(word))]
+    counts = Counter(stem for _, stem in pairs)
     top = sorted(counts, key=lambda s: (-counts[s], s))[:3]
-    return [" ".join(spelling[s].most_common(1)[0][0] for s in top)] if top else ["sans titre"]
+    # the spelling most used (first met at a tie)
+    spelled = [Counter(w for w, s in pairs if s == stem).most_common(1)[0][0] for stem in top]
+    return [" ".join(spelled)] if top else ["sans titre"]
 
 
 def _assemble(drafts: list[_Draft], unassigned: list[str], settings: TopicSettings) -> Topics:

@@ -17,12 +17,22 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from exporter.topics import Contribution, Topics, TopicSettings, find_topics, fold, stems
+from exporter.topics import (
+    Contribution,
+    Topics,
+    TopicSettings,
+    _Terms,
+    find_topics,
+    fold,
+    stems,
+)
 from tests.data.make_topics_labelled import OFF_TOPIC, purity_and_coverage
 
 DATA = Path(__file__).parents[1] / "data" / "topics_labelled.json"
@@ -304,3 +314,29 @@ def test_labelling_only_the_main_topics_keeps_the_topics_and_their_order() -> No
     for topic in cheap.topics[1:]:
         assert topic.label and len(topic.label.split()) <= 3
     assert cheap.unassigned == full.unassigned
+
+
+def test_every_term_has_its_own_column_counted_as_documented() -> None:
+    """The need's stems twice, the solution's once, each neighbouring pair once: the counts
+    of every distinct term, each in a column of its own (no hashing: no two terms share)."""
+    rng = random.Random(4)
+    words = [f"mot{k}" for k in range(40)]
+    rows = []
+    for k in range(200):
+        need = rng.choices(words, k=rng.randint(0, 12))
+        solution = rng.choices(words, k=rng.randint(0, 12))
+        rows.append((Contribution(f"C{k}", "p", " ".join(need)), need, solution))
+    terms = _Terms(rows)
+    expected: list[Counter[str]] = []
+    for _, need, solution in rows:
+        counted = Counter(need + need + solution)
+        counted.update(f"{a} {b}" for part in (need, solution) for a, b in pairwise(part))
+        expected.append(counted)
+    distinct = set().union(*expected)
+    counts = terms.counts.toarray()
+    assert counts.shape == (len(rows), len(distinct))
+    # each column holds one term: its counts in every row
+    columns = {tuple(counts[:, j]) for j in range(counts.shape[1])}
+    assert columns == {tuple(e[t] for e in expected) for t in distinct}
+    assert terms.rows_with("mot3") == {k for k, (_, n, s) in enumerate(rows) if "mot3" in n + s}
+    assert terms.rows_with("absent") == set()
