@@ -225,8 +225,10 @@ class _Exporter:
             fh = stack.enter_context(target("json").open("w", encoding="utf-8", newline="\n"))
             files.json = JsonWriter(fh, self.rows, campaign, codes, req.since, req.until)
         if "xlsx" in req.formats and (scope == REGION or not req.region):
-            files.xlsx = XlsxWriter(campaign, self.rows)
             files.xlsx_path = target("xlsx")
+            files.xlsx = XlsxWriter(campaign, self.rows, files.xlsx_path)
+            # closed before the file is renamed or removed, even if the export fails
+            stack.callback(files.xlsx.close)
         return files
 
     def _write_rows(
@@ -251,8 +253,8 @@ class _Exporter:
         """Finish the files of a scope (the stack renames them when it closes)."""
         if files.json is not None:
             files.json.close()
-        if files.xlsx is not None and files.xlsx_path is not None:
-            files.xlsx.save(files.xlsx_path)
+        if files.xlsx is not None:
+            files.xlsx.save()
             files.xlsx = None
             release_memory()
         for fmt, final in files.finals:
