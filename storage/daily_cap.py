@@ -10,10 +10,11 @@ stored) is never refused: it is the same contribution.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialogs.messages import t
@@ -21,14 +22,23 @@ from dialogs.model import Reply, SubmitContribution
 from storage.models import Contribution
 
 _c = Contribution.__table__.c
-# Built once (on every submission's path).
-_SENT_SINCE = select(func.count()).where(
+#: The participant's contributions that matter to a submission: its own draft's, if stored
+#: already (sent again), and those of today (the cap): one query for both, built once.
+_SUBMITTED = select(_c.draft_id, _c.reference, _c.created_at).where(
     _c.participant_id == bindparam("pid"),
-    _c.created_at >= bindparam("since", type_=_c.created_at.type),
+    _c.draft_id.in_(bindparam("drafts", expanding=True))
+    | (_c.created_at >= bindparam("since", type_=_c.created_at.type)),
 )
-_STORED_DRAFTS = select(func.count()).where(
-    _c.participant_id == bindparam("pid"), _c.draft_id.in_(bindparam("drafts", expanding=True))
-)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the database says of the contributions an event submits."""
+
+    #: A new contribution beyond the daily cap: not to be stored.
+    refused: bool
+    #: The references of those stored already (the same draft sent again), by draft id.
+    stored: dict[int, str]
 
 
 def local_midnight(now: datetime, zone: str) -> datetime:
@@ -37,15 +47,7 @@ def local_midnight(now: datetime, zone: str) -> datetime:
     return datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz).astimezone(UTC)
 
 
-async def sent_today(db: AsyncConnection, participant_id: int, now: datetime, zone: str) -> int:
-    """How many contributions the participant sent since local midnight (any status)."""
-    count = await db.scalar(
-        _SENT_SINCE, {"pid": participant_id, "since": local_midnight(now, zone)}
-    )
-    return int(count or 0)
-
-
-async def refuses(
+async def check(
     db: AsyncConnection,
     participant_id: int,
     effects: Sequence[object],
@@ -53,15 +55,23 @@ async def refuses(
     cap: int,
     now: datetime,
     zone: str,
-) -> bool:
-    """Whether ``effects`` submit a new contribution beyond the participant's daily cap."""
+) -> Submission | None:
+    """What the database says of the contributions ``effects`` submit (None: they submit
+    none): those stored already, and whether a new one is beyond the participant's daily cap
+    (a draft sent again is never refused: it is the same contribution)."""
     drafts = [e.draft_id for e in effects if isinstance(e, SubmitContribution)]
     if not drafts:
-        return False
-    stored = await db.scalar(_STORED_DRAFTS, {"pid": participant_id, "drafts": drafts})
-    if stored:
-        return False  # the same draft sent again: answered with its reference
-    return await sent_today(db, participant_id, now, zone) >= cap
+        return None
+    since = local_midnight(now, zone)
+    rows = await db.execute(_SUBMITTED, {"pid": participant_id, "drafts": drafts, "since": since})
+    stored: dict[int, str] = {}
+    today = 0
+    for draft_id, reference, created_at in rows:
+        if draft_id in drafts:
+            stored[draft_id] = reference
+        if created_at >= since:
+            today += 1
+    return Submission(refused=not stored and today >= cap, stored=stored)
 
 
 def refusal(lang: str, cap: int) -> Reply:

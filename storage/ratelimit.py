@@ -355,13 +355,12 @@ class DatabaseRateLimiter(RateLimiter):
                     raise
                 continue
             # the hits of one bucket in the group are counted in their order of arrival
-            seen: dict[str, int] = {}
+            count = {bucket: totals[bucket] - n for bucket, (n, _expiry) in hits.items()}
             for buckets, _now, future in group:
                 counts = {}
                 for bucket in buckets:
-                    before = seen.get(bucket, 0)
-                    seen[bucket] = before + 1
-                    counts[bucket] = totals[bucket] - hits[bucket][0] + before + 1
+                    count[bucket] += 1
+                    counts[bucket] = count[bucket]
                 if not future.done():
                     future.set_result(counts)
 

@@ -397,6 +397,14 @@ async def find_contribution_reference(
     return ref
 
 
+async def find_theme_id(db: Executor, campaign_id: int, code: str) -> int:
+    """The id of the theme ``code`` of a campaign."""
+    found = (await db.execute(_THEME_ID, {"cid": campaign_id, "code": code})).scalar()
+    if found is None:
+        raise LookupError(f"theme {code!r} is not in campaign {campaign_id}")
+    return int(found)
+
+
 async def next_number(db: Executor, campaign_id: int, territory_code: str) -> tuple[int, int]:
     """Atomically take the next contribution number of a territory: (territory id, number)."""
     row = (await db.execute(_NEXT_NUMBER, {"cid": campaign_id, "tcode": territory_code})).first()
@@ -418,11 +426,12 @@ async def insert_contribution(
     channel: str,
     effect: SubmitContribution,
     now: datetime,
+    theme_id: int | None = None,
 ) -> str:
-    """Store a submitted contribution (status ``pending``) and return its reference."""
-    theme_id = (await db.execute(_THEME_ID, {"cid": campaign_id, "code": effect.theme})).scalar()
+    """Store a submitted contribution (status ``pending``) and return its reference
+    (``theme_id``: its theme's, when known)."""
     if theme_id is None:
-        raise LookupError(f"theme {effect.theme!r} is not in campaign {campaign_id}")
+        theme_id = await find_theme_id(db, campaign_id, effect.theme)
     territory_id, number = await next_number(db, campaign_id, effect.territory)
     reference = make_reference(ref_prefix, effect.territory, number)
     await db.execute(

@@ -211,6 +211,7 @@ class DialogService:
         self.limits = settings.dialog_limits()
         self._views: dict[int, tuple[str, CampaignView]] = {}
         self._current: tuple[float, campaigns_db.CurrentCampaign] | None = None
+        self._theme_ids: dict[tuple[int, str, str], int] = {}
 
     @classmethod
     async def open(cls, settings: Settings, *, engine: AsyncEngine | None = None) -> DialogService:
@@ -271,6 +272,17 @@ class DialogService:
             self._views[current.id] = (current.spec_hash, view)
             return current, view
         return current, cached[1]
+
+    async def _theme_id(
+        self, db: AsyncConnection, campaign: campaigns_db.CurrentCampaign, code: str
+    ) -> int:
+        """The id of a theme of ``campaign``, looked up once per campaign version."""
+        key = (campaign.id, campaign.spec_hash, code)
+        theme_id = self._theme_ids.get(key)
+        if theme_id is None:
+            theme_id = await repository.find_theme_id(db, campaign.id, code)
+            self._theme_ids[key] = theme_id
+        return theme_id
 
     def _known_view(self) -> CampaignView | None:
         """The view of the campaign offered now, when known without a query (else None)."""
@@ -437,9 +449,11 @@ class DialogService:
             participant_id = participant.id
             effects = list(outcome.effects)
             cap = self.settings.daily_contribution_cap
-            if await daily_cap.refuses(
+            submission = await daily_cap.check(
                 db, participant.id, effects, cap=cap, now=now, zone=view.timezone
-            ):  # not stored: the draft stays at the review step, the citizen told why
+            )
+            if submission is not None and submission.refused:
+                # not stored: the draft stays at the review step, the citizen told why
                 new = conv
                 replies = [daily_cap.refusal(conv.lang, cap), *flow.current(conv, ctx)]
                 effects = [e for e in effects if not isinstance(e, SubmitContribution)]
@@ -447,7 +461,7 @@ class DialogService:
             for effect in effects:
                 await self._apply(
                     db, effect, participant, campaign, channel, new, ctx, now,
-                    replies, submitted, attachments,
+                    replies, submitted, attachments, submission,
                 )  # fmt: skip
             participant.lang = new.lang
             if (participant.lang, participant.consent_version, participant.consent_at) != before:
@@ -589,15 +603,18 @@ class DialogService:
         replies: list[Reply],
         submitted: list[str],
         attachments: list[Attachment],
+        submission: daily_cap.Submission | None = None,
     ) -> None:
         if isinstance(effect, RecordConsent):
             participant.consent_version = effect.version
             participant.consent_at = now
         elif isinstance(effect, SubmitContribution):
-            existing = await repository.find_contribution_reference(
-                db, participant.id, effect.draft_id
-            )
-            reference = existing
+            if submission is not None:  # what the cap's query found of this draft
+                reference = submission.stored.get(effect.draft_id)
+            else:
+                reference = await repository.find_contribution_reference(
+                    db, participant.id, effect.draft_id
+                )
             if reference is None:
                 reference = await repository.insert_contribution(
                     db,
@@ -607,6 +624,7 @@ class DialogService:
                     channel=channel,
                     effect=effect,
                     now=now,
+                    theme_id=await self._theme_id(db, campaign, effect.theme),
                 )
                 submitted.append(reference)
             replies.extend(flow.render_submitted(conv, [reference], ctx))
