@@ -18,7 +18,8 @@ FORMAT = "cnr-sante-contributions"
 VERSION = 1
 
 
-def _dump(value: Any) -> str:
+def dump(value: Any) -> str:
+    """A record on one line, as the file has it."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ": "))
 
 
@@ -53,10 +54,14 @@ class JsonWriter:
         self.add_row(self._rows.row(item))
 
     def add_row(self, row: dict[str, Any]) -> None:
-        """A record already made (:meth:`RowMaker.row`): one record, several files."""
+        """A record already made (:meth:`RowMaker.row`)."""
+        self.add_dumped(dump(row))
+
+    def add_dumped(self, record: str) -> None:
+        """A record already written (:func:`dump`): one record, several files."""
         self._out.write("\n  " if self._first else ",\n  ")
         self._first = False
-        self._out.write(_dump(row))
+        self._out.write(record)
 
     def close(self) -> None:
         self._out.write("]\n}\n" if self._first else "\n ]\n}\n")

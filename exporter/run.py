@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from exporter import charts as charts_mod
-from exporter.csv import CsvWriter
+from exporter.csv import CsvLines, CsvWriter
 from exporter.docx import write_docx
 from exporter.files import atomic_path, check_writable_dir
 from exporter.json import JsonWriter
+from exporter.json import dump as dump_record
 from exporter.markdown import write_markdown
 from exporter.merge import merge_into
 from exporter.odt import write_odt
@@ -148,11 +148,12 @@ class _DataFiles:
     #: (format, final path) of each file, recorded when complete
     finals: list[tuple[str, Path]] = field(default_factory=list)
 
-    def add(self, item: Item, row: dict[str, Any], cells: list[str | int]) -> None:
+    def add(self, item: Item, line: str, record: str, cells: list[str | int]) -> None:
+        """One contribution: its CSV ``line``, JSON ``record`` and spreadsheet ``cells``."""
         if self.csv is not None:
-            self.csv.add_cells(cells)
+            self.csv.add_line(line)
         if self.json is not None:
-            self.json.add_row(row)
+            self.json.add_dumped(record)
         if self.xlsx is not None:
             self.xlsx.add_cells(item, cells)
 
@@ -243,11 +244,16 @@ class _Exporter:
         for sink in sinks:
             if sink.xlsx is not None:
                 sink.xlsx.start_territory(territory)
+        csv_lines = CsvLines() if "csv" in self.request.formats else None
+        records = "json" in self.request.formats
         for item in items:
             row = self.rows.row(item)
             cells = RowMaker.cells_of(row)
+            # written once, for the territory's files and the roll-up's
+            line = csv_lines.line(cells) if csv_lines is not None else ""
+            record = dump_record(row) if records else ""
             for sink in sinks:
-                sink.add(item, row, cells)
+                sink.add(item, line, record, cells)
 
     def _close_data_files(self, files: _DataFiles, n: int) -> None:
         """Finish the files of a scope (the stack renames them when it closes)."""
