@@ -186,6 +186,9 @@ class Reply:
 
     text: str
     choices: tuple[Choice, ...] = ()
+    #: Text a channel with a text box may put back in it for the citizen to edit (the answer
+    #: they asked to rewrite); a channel without one ignores it.
+    draft: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ in the catalogues, and its entry here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dialogs import machine, places, prompts
 from dialogs.drafts import clear_draft, forget_bookkeeping, forget_everything, set_territory
@@ -384,6 +384,8 @@ def _on_aside(turn: Turn, answer: str) -> bool:
             _store_text(turn, held)
         else:
             turn.prompt()
+            if held and turn.replies:  # the text back in the box, to take the details out
+                turn.replies[-1] = replace(turn.replies[-1], draft=held)
         return True
     if aside == "restart" and answer in ("restart", "continue"):
         conv.aside = None

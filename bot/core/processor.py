@@ -757,4 +757,7 @@ def _stored(who: Participation) -> JSON:
 
 
 def _reply_json(reply: Reply) -> JSON:
-    return {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+    out: JSON = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+    if reply.draft:  # the answer to rewrite, back in the text box
+        out["draft"] = reply.draft
+    return out

@@ -91,6 +91,7 @@ class Answer:
             Reply(
                 str(r.get("text", "")),
                 tuple(DialogChoice(str(c[0]), str(c[1])) for c in r.get("choices", [])),
+                str(r.get("draft", "")),
             )
             for r in data.get("replies", [])
         ]

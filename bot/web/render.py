@@ -101,6 +101,8 @@ def view(
     choices = tuple(c for r in answer.replies for c in r.choices)
     state = answer.state
     label = "web.answer_place" if state == "territory" else "web.answer"
+    # a text refused stays in the box; an answer the citizen chose to rewrite comes back to it
+    kept_text = kept_text or next((r.draft for r in reversed(answer.replies) if r.draft), "")
     # fresh client ids for the next message, of the answer form and of the menu (18 random
     # bytes each; the chat script makes its own)
     ids = secrets.token_urlsafe(36)

@@ -63,8 +63,20 @@ def test_rewrite_asks_the_step_again_and_the_new_text_is_taken() -> None:
     d.press("aside:rewrite")
     assert d.conv.state == "need" and "need" not in d.conv.answers and d.conv.held is None
     assert d.text == t("fr", "need.prompt")
+    # the text comes back for the channels with a text box (the web chat) to edit it there
+    assert d.replies[-1].draft == PII_NEED
+    assert [r.draft for r in d.replies[:-1]] == [""] * (len(d.replies) - 1)
     d.send(NEED_FR)
     assert d.conv.answers["need"] == NEED_FR and d.conv.state == "solution"
+    assert all(r.draft == "" for r in d.replies), "given back once, with the question only"
+
+
+def test_keep_gives_no_text_back() -> None:
+    d = at("solution")
+    d.send("Écrivez à jean.dupont@example.fr pour créer une maison de santé")
+    assert all(r.draft == "" for r in d.replies)
+    d.press("aside:keep")
+    assert all(r.draft == "" for r in d.replies)
 
 
 def test_a_text_typed_instead_of_the_buttons_is_the_answer_rewritten() -> None:

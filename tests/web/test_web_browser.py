@@ -312,6 +312,28 @@ async def test_back_edit_at_review_and_cancel(
 
 
 @js_ids
+async def test_rewriting_an_answer_with_personal_data_gives_the_text_back_in_the_box(
+    browser: Browser, sqlite_settings: Settings, js: bool
+) -> None:
+    """« Je la réécris » after the personal-data warning: the question again, with the text
+    typed in the box, to take the details out rather than type it all again."""
+    typed = "Plus de médecin au village depuis 2021, appelez-moi au 06 12 34 56 78 svp."
+    async with serve(sqlite_settings) as chat, tab(browser, js=js) as c:
+        await c.open(chat.url)
+        for choice in ("consent:yes", "t:OISE", "th:1"):
+            await c.press(choice)
+        await c.write(typed)
+        assert await c.state() == "need" and await c.button("aside:rewrite").count() == 1
+        await c.press("aside:rewrite")
+        assert await c.state() == "need" and await c.said(t("fr", "need.prompt")[:40])
+        assert await c.page.locator("#texte").input_value() == typed
+        await c.write(NEED_FR)
+        assert await c.state() == "solution"
+        assert await c.page.locator("#texte").input_value() == "", "given back once"
+        assert c.errors == []
+
+
+@js_ids
 async def test_changing_the_language_changes_the_whole_page(
     browser: Browser, sqlite_settings: Settings, js: bool
 ) -> None:
