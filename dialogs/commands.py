@@ -131,7 +131,7 @@ def _start(turn: Turn, payload: str) -> None:
     or continue?"; else the current step. With a territory's deep link (a poster): that
     territory, or with a draft under way for another, "change the territory?"."""
     conv = turn.conv
-    territory = _territory_from_payload(turn.ctx.campaign, payload)
+    territory = territory_from_link(turn.ctx.campaign, payload)
     under_way = conv.state in DRAFT_STATES and draft_in_progress(conv)
     if territory and not under_way and conv.state in ("new", "consent", "territory", "done"):
         drafts.set_territory(conv, territory)
@@ -153,7 +153,7 @@ def _start(turn: Turn, payload: str) -> None:
     turn.prompt()
 
 
-def _territory_from_payload(c: CampaignView, payload: str) -> str | None:
+def territory_from_link(c: CampaignView, payload: str) -> str | None:
     """``/start oise`` or ``/start LITTORAL-NORD``: the deep link printed on a poster."""
     key = fold(payload.replace("_", " ").replace("-", " "))
     if not key:

@@ -45,6 +45,7 @@ from bot.web import render
 from bot.web.channel import Answer, WebChannel
 from bot.web.guard import Guard
 from bot.web.proof_of_work import ProofOfWork
+from dialogs.commands import territory_from_link
 from dialogs.messages import normalise_lang, t
 from dialogs.validation import SHORT_INPUT_MAX_CHARS
 from moderation.dsfr import DSFR_VERSION, add_dsfr_static
@@ -274,9 +275,13 @@ async def page(request: web.Request) -> web.Response:
     # on the outbox at every step, a quarter of the web chat's CPU (bench/web_load.py).
     notices = await channel.notices(token, answer.lang) if not new and not answered else []
     territory = _field(request.query.get("territoire", ""))[:80]
+    poster = None
+    if territory and answer.state not in render.WELCOME_STATES:
+        poster = await _poster(channel, territory)
     view = render.view(
         answer,
         territory=territory,
+        poster=poster,
         notices=notices,
         proof=await _needs_proof(channel, token, answer, new),
     )
@@ -357,7 +362,11 @@ def _payload(fields: dict[str, str], mid: str) -> tuple[dict[str, Any], str]:
         )
     if "command" in fields:
         value = _field(fields["command"])[:64]
-        return {"kind": "command", "value": value}, _button_id(mid, "command", value)
+        command: dict[str, Any] = {"kind": "command", "value": value}
+        poster = _field(fields.get("territoire", ""))[:80]
+        if value == "start" and poster:  # a poster's link opened mid-conversation
+            command["arg"] = poster
+        return command, _button_id(mid, "command", f"{value} {poster}".strip())
     return (
         {"kind": "text", "value": fields.get("text", ""), "state": state},
         mid,
@@ -426,6 +435,17 @@ async def _needs_proof(channel: WebChannel, token: str, answer: Answer, new: boo
     if answer.contributed is not None:
         return not answer.contributed
     return await channel.first_contribution(token)
+
+
+async def _poster(channel: WebChannel, link: str) -> tuple[str, str] | None:
+    """The territory (code, name) a poster's link names, when it names one."""
+    with contextlib.suppress(*DB_ERRORS):
+        campaign = await channel.service.campaign_view()
+        code = territory_from_link(campaign, link)
+        found = campaign.territory(code) if code else None
+        if found is not None:
+            return found.code, found.name
+    return None
 
 
 async def _campaign_name(request: web.Request) -> str:

@@ -57,6 +57,10 @@ class View:
     message_id: str
     menu_id: str
     territory: str = ""
+    #: A poster's territory (``?territoire=``, its code and name) opened mid-conversation:
+    #: offered, not applied.
+    poster: str = ""
+    poster_name: str = ""
     kept_text: str = ""
     problem: str = ""
     notices: list[str] = field(default_factory=list)
@@ -90,6 +94,7 @@ def view(
     answer: Answer,
     *,
     territory: str = "",
+    poster: tuple[str, str] | None = None,
     kept_text: str = "",
     problem: str = "",
     notices: list[str] | None = None,
@@ -117,6 +122,8 @@ def view(
         message_id=ids[:24],
         menu_id=ids[24:],
         territory=territory if state in WELCOME_STATES else "",
+        poster=poster[0] if poster and state not in WELCOME_STATES else "",
+        poster_name=poster[1] if poster and state not in WELCOME_STATES else "",
         kept_text=kept_text,
         problem=problem,
         notices=list(notices or ()),

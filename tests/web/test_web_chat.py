@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from html import unescape
 
 import pytest
 from sqlalchemy import func, select, text
@@ -272,6 +273,60 @@ async def test_a_posters_link_preselects_the_territory(
         await c.press("send")
         code = "OISE" if territory == "Oise" else "LITTORAL-NORD"
         assert c.said(f"HDF-{code}-000001")
+
+
+async def test_a_posters_link_opened_mid_draft_offers_its_territory_keeping_the_draft(
+    sqlite_settings: Settings,
+) -> None:
+    """As Telegram's /start <territory> mid-draft: the page offers the poster's territory;
+    taking it asks to confirm, and the draft goes on there with its answers."""
+    async with running_web(sqlite_settings) as chat, WebCitizen(chat) as c:
+        await c.open()
+        await c.press("consent:yes")
+        await c.press("t:OISE")
+        await c.press("th:1")
+        await c.write(NEED_FR)
+        assert c.state == "solution"
+        async with c.session.get(chat.url, params={"territoire": "littoral-nord"}) as r:
+            assert t("fr", "web.poster_offer", territory="Littoral Nord") in unescape(
+                await r.text()
+            )
+        await c.open("?territoire=littoral-nord")
+        assert c.state == "solution", "nothing applied by opening a link"
+        offer = c.page.forms["affiche"]
+        assert [b.value for b in offer.buttons] == ["start"]
+        await c.post({**offer.fields, "command": "start"}, form=offer)
+        assert c.buttons() == ["aside:move", "aside:stay"]
+        await c.press("aside:move")
+        assert c.state == "solution" and c.said("Littoral Nord")
+        assert "affiche" not in c.page.forms, "offered on the link's page only"
+        await c.write(SOLUTION_FR)
+        await c.press("skip")
+        await c.press("p:-")
+        await c.press("send")
+        assert c.said("HDF-LITTORAL-NORD-000001")
+        # the same link again, once sent: offered for the next contribution, no question
+        await c.open("?territoire=oise")
+        assert "affiche" in c.page.forms
+
+
+@pytest.mark.parametrize(
+    "given", ["nulle-part", "<script>alert(1)</script>", "x" * 5000, "%00", "'; --"]
+)
+async def test_an_unknown_or_hostile_posters_link_mid_draft_offers_nothing(
+    sqlite_settings: Settings, given: str
+) -> None:
+    async with running_web(sqlite_settings) as chat, WebCitizen(chat) as c:
+        await c.open()
+        await c.press("consent:yes")
+        await c.press("t:OISE")
+        async with c.session.get(chat.url, params={"territoire": given}) as r:
+            html = await r.text()
+        assert r.status == 200 and "<script>alert" not in html
+        assert 'id="affiche"' not in html and c.state == "theme"
+        # a forged offer: the dialog asks nothing and the draft is as it was
+        await c.post({**c.menu.fields, "command": "start", "territoire": given}, form=c.menu)
+        assert c.status == 200 and c.state == "theme"
 
 
 @pytest.mark.parametrize(
