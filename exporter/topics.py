@@ -252,6 +252,21 @@ _STEMS = _Pieces(lambda piece: " ".join(s for s in map(_stem, _words(piece)) if 
 _FOLDED = _Pieces(lambda piece: " ".join(fold(w) for w in _WORD.findall(piece)))
 
 
+class _Pairs(dict[str, tuple[tuple[str, str], ...]]):
+    """A piece of lower-case text between spaces -> its (word, stem) pairs, for the words
+    that have a stem (as :class:`_Pieces`)."""
+
+    def __missing__(self, piece: str) -> tuple[tuple[str, str], ...]:
+        pairs = tuple((w, s) for w in _words(piece) if (s := _stem(w)))
+        if len(self) >= _Pieces.LIMIT:
+            self.clear()
+        self[piece] = pairs
+        return pairs
+
+
+_PAIRS = _Pairs()
+
+
 def stems(text: str) -> list[str]:
     """The significant words of ``text`` as folded French stems, in order."""
     return _STEMS.words(text)
@@ -622,7 +637,7 @@ def _phrase_form(text: str) -> str:
 
 def _fallback_label(texts: list[str]) -> list[str]:
     """When YAKE finds nothing: the most frequent significant words, as written."""
-    pairs = [(word, stem) for text in texts for word in _words(text) if (stem := _stem(word))]
+    pairs = [pair for text in texts for piece in text.casefold().split() for pair in _PAIRS[piece]]
     counts = Counter(stem for _, stem in pairs)
     top = sorted(counts, key=lambda s: (-counts[s], s))[:3]
     # the spelling most used (first met at a tie)
