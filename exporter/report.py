@@ -253,15 +253,15 @@ def _sections(
     threshold: float,
     cache: dict[str, str] | None,
     topics: Topics | None,
+    last_use: bool = False,
 ) -> Sections:
+    def grouped(entries: list[tuple[str, str]]) -> list[Group]:
+        return group_similar(entries, threshold, cache, last_use=last_use)
+
     return Sections(
-        constats=group_similar([(i.reference, i.need) for i in items if i.need], threshold, cache),
-        solutions=group_similar(
-            [(i.reference, i.solution) for i in items if i.solution], threshold, cache
-        ),
-        propositions=group_similar(
-            [(i.reference, i.levers) for i in items if i.levers], threshold, cache
-        ),
+        constats=grouped([(i.reference, i.need) for i in items if i.need]),
+        solutions=grouped([(i.reference, i.solution) for i in items if i.solution]),
+        propositions=grouped([(i.reference, i.levers) for i in items if i.levers]),
         topics=topics,
     )
 
@@ -284,11 +284,14 @@ def build_report(
     threshold: float,
     cache: dict[str, str] | None = None,
     topics: Mapping[str, Topics] | None = None,
+    last_use: bool = False,
 ) -> Report:
     """The annex of one territory (``territory_code``) or the regional roll-up (``None``).
 
     ``topics`` (:func:`find_section_topics`) are found here when not given, for a territory;
-    the regional roll-up has none (topics are found per territory)."""
+    the regional roll-up has none (topics are found per territory). ``cache``: normalised
+    texts (:func:`~exporter.similarity.group_similar`), emptied as they are used when
+    ``last_use``."""
     tz = ZoneInfo(campaign.timezone)
     items = sorted(items, key=lambda i: i.reference)
     if topics is None and territory_code is not None:
@@ -316,7 +319,7 @@ def build_report(
                     number,
                     heading,
                     len(theme_items),
-                    _sections(theme_items, threshold, cache, topics_of(str(number)))
+                    _sections(theme_items, threshold, cache, topics_of(str(number)), last_use)
                     if theme_items
                     else None,
                 )
@@ -326,7 +329,9 @@ def build_report(
         for item in theme_items:
             labels.setdefault(section_key(item), (item.supplementary or "", []))[1].append(item)
         subthemes = [
-            Subtheme(label, len(group), _sections(group, threshold, cache, topics_of(key)))
+            Subtheme(
+                label, len(group), _sections(group, threshold, cache, topics_of(key), last_use)
+            )
             for key, (label, group) in sorted(labels.items())
         ]
         blocks.append(ThemeBlock(5, heading, len(theme_items), None, subthemes))

@@ -384,6 +384,7 @@ class _Exporter:
                         territory_code=None,
                         threshold=threshold,
                         cache=norm_cache,
+                        last_use=True,
                     )
                     norm_cache.clear()
                     region_items.clear()

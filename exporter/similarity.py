@@ -106,13 +106,17 @@ def group_similar(
     entries: Sequence[tuple[str, str]],
     threshold: float,
     cache: dict[str, str] | None = None,
+    *,
+    last_use: bool = False,
 ) -> list[Group]:
     """Group near-duplicate ``(reference, text)`` entries.
 
     ``threshold`` is a similarity in [0, 1] (``settings.similarity_threshold``); above 1
     nothing is grouped. Groups come out largest first, then by reference; the result depends
     only on the entries, not on their order. ``cache`` (text -> normalised text) saves
-    normalising the same texts again (the regional roll-up after the territories).
+    normalising the same texts again (the regional roll-up after the territories); with
+    ``last_use``, the entries' texts are taken out of it (their memory is reused as the
+    roll-up's groups are made).
     """
     items = sorted(entries)
     n = len(items)
@@ -123,6 +127,14 @@ def group_similar(
         return sorted((Group(text, ref) for ref, text in items), key=lambda g: g.reference)
     if cache is None:
         norms = [normalise(text) for _, text in items]
+    elif last_use:
+        taken: dict[str, str] = {}
+        for _, text in items:
+            if text not in taken:
+                norm = cache.pop(text, None)
+                taken[text] = normalise(text) if norm is None else norm
+        norms = [taken[text] for _, text in items]
+        del taken
     else:
         norms = []
         for _, text in items:

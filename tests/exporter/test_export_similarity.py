@@ -167,3 +167,19 @@ def test_candidates_counted_by_blocks_give_the_same_groups_as_one_block() -> Non
     finally:
         similarity._Candidates.BLOCK = block
     assert sum(len(g.similar) for g in whole) > 400
+
+
+def test_a_last_use_takes_the_texts_out_of_the_cache_and_groups_alike() -> None:
+    entries = [
+        ("R1", "Fermeture de la maternité de Creil"),
+        ("R2", "Fermeture maternité Creil"),
+        ("R3", "Fermeture de la maternité de Senlis"),
+        ("R4", "Fermeture maternité Creil"),
+    ]
+    cache: dict[str, str] = {}
+    first = group_similar(entries[:2], 0.82, cache)
+    assert set(cache) == {entries[0][1], entries[1][1]}
+    cache["autre"] = normalise("autre")
+    assert group_similar(entries, 0.82, cache, last_use=True) == group_similar(entries, 0.82)
+    assert set(cache) == {"autre"}
+    assert first == [Group(entries[0][1], "R1", ("R2",))]
