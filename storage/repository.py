@@ -133,8 +133,24 @@ _LOAD_STATES = {
         _participants.c.key == func.any(bindparam("keys", type_=ARRAY(String)))
     ),
 }
-_INSERT_PARTICIPANT = insert(_participants).returning(_participants.c.id)
 _UPDATE_PARTICIPANT = update(_participants).where(_participants.c.id == bindparam("pid"))
+_NEW_PARTICIPANTS = (
+    func.unnest(
+        bindparam("keys", type_=ARRAY(String)),
+        bindparam("channels", type_=ARRAY(String)),
+        bindparam("langs", type_=ARRAY(String)),
+        bindparam("times", type_=ARRAY(DateTime(timezone=True))),
+    )
+    .table_valued("key", "channel", "lang", "created_at")
+    .render_derived(name="p")
+)
+_INSERT_PARTICIPANTS = insert(_participants).returning(_participants.c.id, _participants.c.key)
+#: Several participants in one statement on PostgreSQL (one text whatever their number).
+_INSERT_PARTICIPANTS_PG = (
+    insert(_participants)
+    .from_select(["key", "channel", "lang", "created_at"], select(_NEW_PARTICIPANTS))
+    .returning(_participants.c.id, _participants.c.key)
+)
 _INSERT_CONVERSATION = insert(_conversations)
 _UPDATE_CONVERSATION = update(_conversations).where(
     _conversations.c.participant_id == bindparam("pid"),
@@ -172,20 +188,16 @@ _UPDATE_CONVERSATIONS_PG = (
     )
     .returning(_conversations.c.participant_id)
 )
-_FIND_REFERENCE = select(_contributions.c.reference).where(
-    _contributions.c.participant_id == bindparam("pid"),
-    _contributions.c.draft_id == bindparam("draft"),
-)
 _THEME_ID = select(_table(Theme).c.id).where(
     _table(Theme).c.campaign_id == bindparam("cid"), _table(Theme).c.code == bindparam("code")
 )
-_NEXT_NUMBER = (
+_NEXT_NUMBERS = (
     update(_table(Territory))
     .where(
         _table(Territory).c.campaign_id == bindparam("cid"),
         _table(Territory).c.code == bindparam("tcode"),
     )
-    .values(last_number=_table(Territory).c.last_number + 1)
+    .values(last_number=_table(Territory).c.last_number + bindparam("n", type_=Integer))
     .returning(_table(Territory).c.id, _table(Territory).c.last_number)
 )
 _INSERT_CONTRIBUTION = insert(_contributions)
@@ -231,17 +243,28 @@ async def create_participant(
     return participant
 
 
-async def insert_participant(
-    db: Executor, key: str, channel: str, lang: str, now: datetime
-) -> ParticipantRow:
-    """:func:`create_participant` as one Core statement, for the service's event path."""
-    pid = (
-        await db.execute(
-            _INSERT_PARTICIPANT,
-            {"key": key, "channel": channel, "lang": lang, "created_at": now},
+async def insert_participants(
+    db: AsyncConnection, rows: Sequence[tuple[str, str, str, datetime]]
+) -> dict[str, ParticipantRow]:
+    """Insert participants, given as (key, channel, language, time), in one statement: their
+    rows by key. A twin inserted meanwhile makes it raise IntegrityError."""
+    if db.dialect.name == "postgresql":
+        result = await db.execute(
+            _INSERT_PARTICIPANTS_PG,
+            {
+                "keys": [r[0] for r in rows],
+                "channels": [r[1] for r in rows],
+                "langs": [r[2] for r in rows],
+                "times": [r[3] for r in rows],
+            },
         )
-    ).scalar_one()
-    return ParticipantRow(int(pid), lang, None, None)
+    else:
+        result = await db.execute(
+            _INSERT_PARTICIPANTS,
+            [{"key": k, "channel": c, "lang": lang, "created_at": t} for k, c, lang, t in rows],
+        )
+    langs = {r[0]: r[2] for r in rows}
+    return {key: ParticipantRow(int(pid), langs[key], None, None) for pid, key in result}
 
 
 async def update_participant(db: Executor, participant: ParticipantRow) -> None:
@@ -388,15 +411,6 @@ async def update_conversation_row(db: Executor, row: dict[str, Any]) -> None:
         raise StaleConversation(f"conversation of participant {row['pid']} changed")
 
 
-async def find_contribution_reference(
-    db: Executor, participant_id: int, draft_id: int
-) -> str | None:
-    ref: str | None = (
-        await db.execute(_FIND_REFERENCE, {"pid": participant_id, "draft": draft_id})
-    ).scalar()
-    return ref
-
-
 async def find_theme_id(db: Executor, campaign_id: int, code: str) -> int:
     """The id of the theme ``code`` of a campaign."""
     found = (await db.execute(_THEME_ID, {"cid": campaign_id, "code": code})).scalar()
@@ -407,7 +421,16 @@ async def find_theme_id(db: Executor, campaign_id: int, code: str) -> int:
 
 async def next_number(db: Executor, campaign_id: int, territory_code: str) -> tuple[int, int]:
     """Atomically take the next contribution number of a territory: (territory id, number)."""
-    row = (await db.execute(_NEXT_NUMBER, {"cid": campaign_id, "tcode": territory_code})).first()
+    return await next_numbers(db, campaign_id, territory_code, 1)
+
+
+async def next_numbers(
+    db: Executor, campaign_id: int, territory_code: str, n: int
+) -> tuple[int, int]:
+    """Atomically take the next ``n`` contribution numbers of a territory: (territory id, the
+    last of them; the first is ``last - n + 1``)."""
+    params = {"cid": campaign_id, "tcode": territory_code, "n": n}
+    row = (await db.execute(_NEXT_NUMBERS, params)).first()
     if row is None:
         raise LookupError(f"territory {territory_code!r} is not in campaign {campaign_id}")
     return int(row[0]), int(row[1])
@@ -415,6 +438,45 @@ async def next_number(db: Executor, campaign_id: int, territory_code: str) -> tu
 
 def make_reference(prefix: str, territory_code: str, number: int) -> str:
     return f"{prefix}-{territory_code}-{number:06d}"
+
+
+def contribution_row(
+    *,
+    reference: str,
+    participant_id: int,
+    campaign_id: int,
+    territory_id: int,
+    theme_id: int,
+    channel: str,
+    effect: SubmitContribution,
+    now: datetime,
+) -> dict[str, Any]:
+    """The parameters that store a submitted contribution (status ``pending``)."""
+    return {
+        "reference": reference,
+        "campaign_id": campaign_id,
+        "territory_id": territory_id,
+        "theme_id": theme_id,
+        "custom_theme": effect.custom_theme,
+        "need": effect.need,
+        "solution": effect.solution,
+        "levers": effect.levers,
+        "profile": effect.profile,
+        "language": effect.language,
+        "channel": channel,
+        "consent_version": effect.consent_version,
+        "status": "pending",
+        "participant_id": participant_id,
+        "draft_id": effect.draft_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def insert_contributions(db: Executor, rows: Sequence[dict[str, Any]]) -> None:
+    """Store several contributions (rows of :func:`contribution_row`) in one call."""
+    if rows:
+        await db.execute(_INSERT_CONTRIBUTION, list(rows))
 
 
 async def insert_contribution(
@@ -434,28 +496,17 @@ async def insert_contribution(
         theme_id = await find_theme_id(db, campaign_id, effect.theme)
     territory_id, number = await next_number(db, campaign_id, effect.territory)
     reference = make_reference(ref_prefix, effect.territory, number)
-    await db.execute(
-        _INSERT_CONTRIBUTION,
-        {
-            "reference": reference,
-            "campaign_id": campaign_id,
-            "territory_id": territory_id,
-            "theme_id": theme_id,
-            "custom_theme": effect.custom_theme,
-            "need": effect.need,
-            "solution": effect.solution,
-            "levers": effect.levers,
-            "profile": effect.profile,
-            "language": effect.language,
-            "channel": channel,
-            "consent_version": effect.consent_version,
-            "status": "pending",
-            "participant_id": participant_id,
-            "draft_id": effect.draft_id,
-            "created_at": now,
-            "updated_at": now,
-        },
+    row = contribution_row(
+        reference=reference,
+        participant_id=participant_id,
+        campaign_id=campaign_id,
+        territory_id=territory_id,
+        theme_id=theme_id,
+        channel=channel,
+        effect=effect,
+        now=now,
     )
+    await db.execute(_INSERT_CONTRIBUTION, row)
     return reference
 
 

@@ -169,6 +169,56 @@ class HandleResult:
     contributed: bool | None = None
 
 
+@dataclass(frozen=True)
+class _Item:
+    """One event to decide, with its citizen's state as read."""
+
+    key: str
+    event: Event
+    lang_hint: str | None
+    now: datetime
+    state: repository.ParticipantState | None
+
+
+@dataclass(eq=False)
+class _Plan:
+    """An event as the dialog decided it (:meth:`DialogService._plan`), on its way to being
+    written."""
+
+    item: _Item
+    participant: repository.ParticipantRow | None
+    conv: Conversation
+    campaign: campaigns_db.CurrentCampaign
+    view: CampaignView
+    ctx: Context
+    outcome: Outcome
+    #: Nothing is to remain of the citizen (deleted their data, or declined: ``declined``).
+    erase: bool = False
+    declined: bool = False
+    #: Their conversation is kept (consent given or awaited).
+    keeps: bool = False
+    #: Drafts this event submits.
+    drafts: list[int] = field(default_factory=list)
+    new: Conversation = field(init=False)
+    replies: list[Reply] = field(init=False)
+    effects: list[object] = field(init=False)
+    #: Contribution references by draft id (stored already, or stored by this event).
+    references: dict[int, str] = field(default_factory=dict)
+    #: References of the contributions this event created.
+    submitted: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.new = self.outcome.conversation
+        self.replies = list(self.outcome.replies)
+        self.effects = list(self.outcome.effects)
+
+    @property
+    def participant_id(self) -> int:
+        assert self.participant is not None
+        return self.participant.id
+
+
 @dataclass(eq=False)
 class _Decided:
     """An event decided (:meth:`DialogService._decide`): its result, what its channel's hook
@@ -358,7 +408,8 @@ class DialogService:
         # Core statements on the transaction's connection (no ORM unit of work on this path).
         async with self.engine.connect() as db, db.begin(), inline(db):
             state = await repository.load_state(db, key)
-            decided = await self._decide(db, key, channel, event, lang_hint, now, state)
+            item = _Item(key, event, lang_hint, now, state)
+            (decided,) = await self._decide_all(db, channel, [item])
             await self._save(db, [decided])
             if also is not None:
                 await also(db, decided.participation)
@@ -384,59 +435,137 @@ class DialogService:
             raise NotGrouped("one citizen twice in a group")
         async with self.engine.connect() as db, db.begin(), inline(db):
             states = await repository.load_states(db, keys)
-            decided = [
-                await self._decide(
-                    db, e.key, channel, e.event, e.lang_hint, e.now, states.get(e.key)
-                )
-                for e in events
-            ]
+            items = [_Item(e.key, e.event, e.lang_hint, e.now, states.get(e.key)) for e in events]
+            decided = await self._decide_all(db, channel, items)
             await self._save(db, decided)
             if also is not None:
                 await also(db, [d.participation for d in decided])
         return [d.result for d in decided]
 
-    async def _decide(
-        self,
-        db: AsyncConnection,
-        key: str,
-        channel: str,
-        event: Event,
-        lang_hint: str | None,
-        now: datetime,
-        state: repository.ParticipantState | None,
-    ) -> _Decided:
-        """One event on its citizen's ``state``: the dialog's decision and its effects (written
-        at once), and what is left to save (the participant, the conversation)."""
+    async def _decide_all(
+        self, db: AsyncConnection, channel: str, items: Sequence[_Item]
+    ) -> list[_Decided]:
+        """Events of distinct citizens (a group, or one) on their states: the dialog's
+        decisions and their effects, written at once, and what is left to save (participants,
+        conversations). What every event of a group needs is written for all of them together:
+        their new participants (first consents) in one statement, their submissions checked
+        in one query (sent already? beyond the daily cap?) and their new contributions
+        numbered per territory and inserted together; then each event's other effects, in
+        order."""
+        plans = [await self._plan(db, item) for item in items]
+        newcomers = [p for p in plans if p.keeps and p.participant is None]
+        if newcomers:
+            rows = [(p.item.key, channel, p.new.lang, p.item.now) for p in newcomers]
+            inserted = await repository.insert_participants(db, rows)
+            for p in newcomers:
+                p.participant = inserted[p.item.key]
+        submitting = [p for p in plans if p.keeps and p.drafts]
+        if submitting:
+            await self._check_submissions(db, submitting)
+            await self._store_contributions(db, channel, submitting)
+        return [await self._conclude(db, channel, p) for p in plans]
+
+    async def _plan(self, db: AsyncConnection, item: _Item) -> _Plan:
+        """The dialog's decision on one event (pure, but for the campaign when not known)."""
+        state = item.state
         participant = state.participant if state else None
         stored = state.stored if state else None
         if stored is not None:
             conv = stored.conversation
-            idle: timedelta | None = now - stored.updated_at
+            idle: timedelta | None = item.now - stored.updated_at
         else:
-            conv = flow.new_conversation(lang_hint)
+            conv = flow.new_conversation(item.lang_hint)
             if participant is not None:
                 conv.lang = participant.lang
             idle = None
         campaign, view = await self._campaign(db, state.campaign if state else None)
-        ctx = Context(campaign=view, now=now, limits=self.limits)
-        outcome = flow.handle(conv, event, ctx, idle=idle)
-        new = outcome.conversation
-        replies = list(outcome.replies)
-        submitted: list[str] = []
-        attachments: list[Attachment] = []
-        decided = _Decided()
-
+        ctx = Context(campaign=view, now=item.now, limits=self.limits)
+        outcome = flow.handle(conv, item.event, ctx, idle=idle)
+        plan = _Plan(item, participant, conv, campaign, view, ctx, outcome)
         if any(isinstance(e, DeleteMyData) for e in outcome.effects):
+            plan.erase = True
+        elif not self._keeps(participant, outcome.conversation, outcome):
+            plan.erase = True  # declined (or left) before consenting
+            plan.declined = True
+        else:
+            plan.keeps = True
+            plan.drafts = [e.draft_id for e in outcome.effects if isinstance(e, SubmitContribution)]
+        return plan
+
+    async def _check_submissions(self, db: AsyncConnection, plans: Sequence[_Plan]) -> None:
+        """The submissions of ``plans`` checked together: those stored already (a draft sent
+        again) and those beyond the daily cap (not stored: the draft stays at the review step,
+        the citizen told why)."""
+        cap = self.settings.daily_contribution_cap
+        checks = await daily_cap.check_many(
+            db,
+            [
+                (p.participant_id, p.drafts, daily_cap.local_midnight(p.item.now, p.view.timezone))
+                for p in plans
+            ],
+            cap=cap,
+        )
+        for plan, submission in zip(plans, checks, strict=True):
+            plan.references.update(submission.stored)
+            if submission.refused:
+                conv = plan.conv
+                plan.new = conv
+                plan.replies = [daily_cap.refusal(conv.lang, cap), *flow.current(conv, plan.ctx)]
+                plan.effects = [e for e in plan.effects if not isinstance(e, SubmitContribution)]
+
+    async def _store_contributions(
+        self, db: AsyncConnection, channel: str, plans: Sequence[_Plan]
+    ) -> None:
+        """The new contributions of ``plans``: numbered per territory (one statement for each
+        territory, numbers in the events' order) and inserted together."""
+        new = [
+            (p, e)
+            for p in plans
+            for e in p.effects
+            if isinstance(e, SubmitContribution) and e.draft_id not in p.references
+        ]
+        if not new:
+            return
+        wanted: dict[tuple[int, str], int] = {}
+        for p, e in new:
+            wanted[(p.campaign.id, e.territory)] = wanted.get((p.campaign.id, e.territory), 0) + 1
+        numbers: dict[tuple[int, str], tuple[int, int]] = {}  # territory id, next number
+        for (campaign_id, code), n in wanted.items():
+            territory_id, last = await repository.next_numbers(db, campaign_id, code, n)
+            numbers[(campaign_id, code)] = (territory_id, last - n + 1)
+        rows = []
+        for p, e in new:
+            territory_id, number = numbers[(p.campaign.id, e.territory)]
+            numbers[(p.campaign.id, e.territory)] = (territory_id, number + 1)
+            reference = repository.make_reference(p.campaign.ref_prefix, e.territory, number)
+            rows.append(
+                repository.contribution_row(
+                    reference=reference,
+                    participant_id=p.participant_id,
+                    campaign_id=p.campaign.id,
+                    territory_id=territory_id,
+                    theme_id=await self._theme_id(db, p.campaign, e.theme),
+                    channel=channel,
+                    effect=e,
+                    now=p.item.now,
+                )
+            )
+            p.references[e.draft_id] = reference
+            p.submitted.append(reference)
+        await repository.insert_contributions(db, rows)
+
+    async def _conclude(self, db: AsyncConnection, channel: str, plan: _Plan) -> _Decided:
+        """The rest of one event: its other effects, in order, and what is left to save."""
+        item, participant, conv, new = plan.item, plan.participant, plan.conv, plan.new
+        ctx = plan.ctx
+        state, replies, now = item.state, plan.replies, item.now
+        decided = _Decided()
+        if plan.erase:
             if participant is not None:
                 await repository.delete_participant(db, participant.id)
             participant_id = None
-        elif not self._keeps(participant, new, outcome):
-            # Declined (or left) before consenting: nothing remains of this person,
-            # who therefore has no contributions to list.
-            if participant is not None:
-                await repository.delete_participant(db, participant.id)
-            participant_id = None
-            for effect in outcome.effects:
+            for effect in plan.effects if plan.declined else ():
+                # nothing remains of this person, who therefore has no contributions to list
                 if isinstance(effect, ListContributions):
                     replies.extend(flow.render_contributions(new, [], ctx))
                 elif isinstance(effect, SendMyData):
@@ -444,49 +573,39 @@ class DialogService:
                 elif isinstance(effect, WithdrawContribution):
                     replies.extend(flow.render_withdrawal(new, effect.reference, "unknown", ctx))
         else:
-            if participant is None:
-                participant = await repository.insert_participant(db, key, channel, new.lang, now)
+            assert participant is not None
             participant_id = participant.id
-            effects = list(outcome.effects)
-            cap = self.settings.daily_contribution_cap
-            submission = await daily_cap.check(
-                db, participant.id, effects, cap=cap, now=now, zone=view.timezone
-            )
-            if submission is not None and submission.refused:
-                # not stored: the draft stays at the review step, the citizen told why
-                new = conv
-                replies = [daily_cap.refusal(conv.lang, cap), *flow.current(conv, ctx)]
-                effects = [e for e in effects if not isinstance(e, SubmitContribution)]
             before = (participant.lang, participant.consent_version, participant.consent_at)
-            for effect in effects:
+            for effect in plan.effects:
                 await self._apply(
-                    db, effect, participant, campaign, channel, new, ctx, now,
-                    replies, submitted, attachments, submission,
+                    db, effect, participant, plan.campaign, channel, new, ctx, item.now,
+                    replies, plan.attachments, plan.references,
                 )  # fmt: skip
             participant.lang = new.lang
             if (participant.lang, participant.consent_version, participant.consent_at) != before:
                 decided.participant = participant
+            stored, campaign_id = state.stored if state else None, plan.campaign.id
             if stored is None:
-                decided.insert = repository.conversation_row(participant.id, campaign.id, new, now)
-            elif new.version != conv.version or stored.campaign_id != campaign.id:
+                decided.insert = repository.conversation_row(participant.id, campaign_id, new, now)
+            elif new.version != conv.version or stored.campaign_id != campaign_id:
                 decided.update = repository.conversation_row(
-                    participant.id, campaign.id, new, now, expected_version=conv.version
+                    participant.id, campaign_id, new, now, expected_version=conv.version
                 )
         blocked = state.chat_blocked if state is not None and participant_id else None
         decided.participation = Participation(participant_id or 0, blocked, new, replies)
         contributed: bool | None = participant_id is not None and (
-            bool(submitted) or (state is not None and state.contributed)
+            bool(plan.submitted) or (state is not None and state.contributed)
         )
-        if any(isinstance(e, WithdrawContribution) for e in outcome.effects):
+        if any(isinstance(e, WithdrawContribution) for e in plan.outcome.effects):
             contributed = None  # a contribution withdrawn unread is deleted
         decided.result = HandleResult(
             replies,
             new,
             participant_id,
-            key,
-            submitted,
+            item.key,
+            plan.submitted,
             changed=new.version != conv.version,
-            attachments=attachments,
+            attachments=plan.attachments,
             contributed=contributed,
         )
         return decided
@@ -601,32 +720,15 @@ class DialogService:
         ctx: Context,
         now: datetime,
         replies: list[Reply],
-        submitted: list[str],
         attachments: list[Attachment],
-        submission: daily_cap.Submission | None = None,
+        references: dict[int, str],
     ) -> None:
         if isinstance(effect, RecordConsent):
             participant.consent_version = effect.version
             participant.consent_at = now
         elif isinstance(effect, SubmitContribution):
-            if submission is not None:  # what the cap's query found of this draft
-                reference = submission.stored.get(effect.draft_id)
-            else:
-                reference = await repository.find_contribution_reference(
-                    db, participant.id, effect.draft_id
-                )
-            if reference is None:
-                reference = await repository.insert_contribution(
-                    db,
-                    participant_id=participant.id,
-                    campaign_id=campaign.id,
-                    ref_prefix=campaign.ref_prefix,
-                    channel=channel,
-                    effect=effect,
-                    now=now,
-                    theme_id=await self._theme_id(db, campaign, effect.theme),
-                )
-                submitted.append(reference)
+            # stored by _store_contributions, or found there already (sent again)
+            reference = references[effect.draft_id]
             replies.extend(flow.render_submitted(conv, [reference], ctx))
         elif isinstance(effect, ListContributions):
             items = await repository.list_contributions(db, participant.id, conv.lang)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialogs.model import ChoiceEvent, CommandEvent, Event, TextEvent
@@ -170,3 +170,86 @@ async def test_one_citizen_twice_is_not_a_group(service: DialogService) -> None:
     with pytest.raises(NotGrouped):
         await service.handle_many("web", group(["a", "a"], STEPS[0]))
     assert await count(service, Participant) == 0
+
+
+async def test_a_groups_submissions_are_checked_and_numbered_together(
+    db_settings: Settings,
+) -> None:
+    """One group of "send": a citizen at the daily cap is refused (told why, the draft kept at
+    the review step), one sending a draft stored already gets its reference again, the others'
+    contributions are numbered per territory in the group's order, without gap."""
+    settings = db_settings.model_copy(
+        update={
+            "default_campaign_file": str(TEST_TOML),
+            "privacy_notice_version": "test-v9",
+            "daily_contribution_cap": 1,
+        }
+    )
+    service = await DialogService.open(settings)
+    try:
+        keys = ["capped", "again", "oise-1", "nord-1", "oise-2", "nord-2"]
+        territory = {k: "t:NORD" if k.startswith("nord") else "t:OISE" for k in keys}
+        await service.handle_many("web", group(keys, STEPS[0]))
+        await service.handle_many("web", group(keys, STEPS[1]))
+        await service.handle_many(
+            "web", [GroupEvent(k, ChoiceEvent(territory[k], 2), "fr", NOW) for k in keys]
+        )
+        for step in STEPS[3:8]:
+            await service.handle_many("web", group(keys, step))
+        # "capped" and "again" sent one already today; "again" finds its review step back (as
+        # after a restored backup): its draft is stored already
+        async with service.engine.connect() as db:
+            pid = await db.scalar(select(Participant.id).where(Participant.key == "again"))
+            review = (
+                await db.execute(
+                    select(ConversationRow).where(ConversationRow.participant_id == pid)
+                )
+            ).one()
+        for key in ("capped", "again"):
+            sent = await service.handle("web", key, STEPS[8], lang_hint="fr", now=NOW, key=key)
+            assert sent.submitted
+        first_again = sent.submitted[0]
+        async with service.engine.begin() as db:
+            await db.execute(
+                update(ConversationRow)
+                .where(ConversationRow.participant_id == pid)
+                .values(data=review.data, state=review.state, version=review.version)
+            )
+        capped = await service.handle(
+            "web", "capped", ChoiceEvent("new", 9), lang_hint="fr", now=NOW, key="capped"
+        )
+        for step in STEPS[3:8]:  # another contribution, up to its review
+            if isinstance(step, ChoiceEvent):
+                step = ChoiceEvent(step.choice, capped.conversation.version)
+            capped = await service.handle(
+                "web", "capped", step, lang_hint="fr", now=NOW, key="capped"
+            )
+        assert capped.conversation.state == "review"
+        version = capped.conversation.version
+
+        events = [
+            GroupEvent(k, ChoiceEvent("send", version if k == "capped" else 8), "fr", NOW)
+            for k in keys
+        ]
+        results = dict(zip(keys, await service.handle_many("web", events), strict=True))
+        assert not results["capped"].submitted
+        assert results["capped"].conversation.state == "review"
+        assert "1" in results["capped"].replies[0].text  # the cap, told
+        assert not results["again"].submitted  # the same draft: its reference again
+        assert any(first_again in r.text for r in results["again"].replies)
+        assert [results[k].submitted for k in keys[2:]] == [
+            ["TST-OISE-000003"],
+            ["TST-NORD-000001"],
+            ["TST-OISE-000004"],
+            ["TST-NORD-000002"],
+        ]
+        assert sorted(await _references(service)) == [
+            "TST-NORD-000001",
+            "TST-NORD-000002",
+            "TST-OISE-000001",
+            "TST-OISE-000002",
+            "TST-OISE-000003",
+            "TST-OISE-000004",
+        ]
+    finally:
+        await service.close()
