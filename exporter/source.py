@@ -229,6 +229,12 @@ async def stream_items(
         .order_by(Contribution.reference)
     )
     result = await session.stream(stmt.execution_options(yield_per=batch_size))
+    # the few values many contributions share (theme, label, profile, language, channel) are
+    # kept once, not once a contribution (the roll-up keeps every contribution)
+    shared: dict[str, str] = {}
+    once = shared.setdefault
+    #: label as stored -> as exported (masked)
+    labels: dict[str, str] = {}
     async for rows in result.partitions():
         for row in rows:
             number = int(row[5])
@@ -238,19 +244,22 @@ async def stream_items(
                     label = _line(row[6]) or NO_LABEL
                 else:
                     label = supplementary.get(row[3]) or _line(row[6]) or NO_LABEL
-                label = mask(label)
+                masked = labels.get(label)
+                if masked is None:
+                    masked = labels[label] = mask(label)
+                label = masked
             yield Item(
                 reference=row[0],
                 submitted_at=row[1],
                 territory=codes[row[2]],
-                theme_code=row[4],
+                theme_code=once(row[4], row[4]),
                 theme_number=number,
                 supplementary=label,
                 need=safe_text(row[7]),
                 solution=safe_text(row[8]),
                 levers=safe_text(row[9]),
-                profile=row[10] or None,
-                language=row[11] or "",
-                channel=row[12] or "",
+                profile=once(row[10], row[10]) if row[10] else None,
+                language=once(row[11], row[11]) if row[11] else "",
+                channel=once(row[12], row[12]) if row[12] else "",
                 participant=int(row[13]),
             )
