@@ -122,3 +122,53 @@ async def test_errors_and_rollback(engine: AsyncEngine) -> None:
         with pytest.raises(sa.exc.OperationalError):
             await db.execute(sa.text("SELECT nope FROM t"))
         assert await db.scalar(sa.text("SELECT count(*) FROM t")) == 2
+
+
+async def test_inline_statements_take_no_hop(engine: AsyncEngine, hops: list[str]) -> None:
+    """Within ``inline``, statements run on the calling thread: only the commit takes a hop;
+    the busy timeout is back after it."""
+    async with engine.connect() as db:
+        await db.execute(sa.text("SELECT 1"))  # warm: the pool's first connection
+    hops.clear()
+    async with engine.begin() as db:
+        async with sqlite_driver.inline(db):
+            await db.execute(sa.text("INSERT INTO t (v) VALUES ('a')"))
+            assert (await db.execute(sa.text("SELECT v FROM t"))).scalar() == "a"
+            await db.execute(sa.text("UPDATE t SET v = 'b'"))
+            assert hops == []
+        assert await db.scalar(sa.text("PRAGMA busy_timeout")) == 10_000  # the default
+    assert len(hops) == 2  # the busy timeout's PRAGMA just above, and the commit
+    async with engine.connect() as db:
+        assert await db.scalar(sa.text("SELECT v FROM t")) == "b"
+
+
+async def test_an_inline_statement_that_meets_a_lock_waits_in_the_thread(
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
+    """Another connection (another process) holds the write lock: an inline write does not
+    wait on the event loop's thread (busy timeout zero there); it runs again in its
+    connection's thread, which waits for the lock with the busy timeout, and succeeds once the
+    other commits. Meanwhile the event loop goes on."""
+    import asyncio
+    import sqlite3
+
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t (v) VALUES ('other')")
+    ticks = 0
+
+    async def release_later() -> None:
+        nonlocal ticks
+        for _ in range(20):
+            await asyncio.sleep(0.01)  # the loop runs while the write waits
+            ticks += 1
+        other.execute("COMMIT")
+
+    releasing = asyncio.create_task(release_later())
+    async with engine.begin() as db, sqlite_driver.inline(db):
+        await db.execute(sa.text("INSERT INTO t (v) VALUES ('inline')"))
+    await releasing
+    other.close()
+    assert ticks == 20
+    async with engine.connect() as db:
+        assert sorted(await db.scalars(sa.text("SELECT v FROM t"))) == ["inline", "other"]
