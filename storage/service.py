@@ -12,6 +12,7 @@ notice is waiting for their answer; declining erases that.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -90,6 +91,8 @@ class NotGrouped(RuntimeError):
 #: reaches new visitors within this many seconds; a conversation's own campaign is read with
 #: it, always current).
 CURRENT_CAMPAIGN_TTL = 5.0
+#: A group's work gives the event loop a turn every so many events (see _decide_all).
+YIELD_EVERY = 16
 #: Attempts at one event when its conversation keeps changing under it.
 MAX_ATTEMPTS = 5
 #: The dialog's state while the privacy notice waits for an answer: kept without consent.
@@ -452,7 +455,13 @@ class DialogService:
         in one query (sent already? beyond the daily cap?) and their new contributions
         numbered per territory and inserted together; then each event's other effects, in
         order."""
-        plans = [await self._plan(db, item) for item in items]
+        plans = []
+        for n, item in enumerate(items, 1):
+            plans.append(await self._plan(db, item))
+            if n % YIELD_EVERY == 0:
+                # SQLite's statements run on the event loop's thread (inline): a large group
+                # lets the other requests (pages, answers) through every few events
+                await asyncio.sleep(0)
         newcomers = [p for p in plans if p.keeps and p.participant is None]
         if newcomers:
             rows = [(p.item.key, channel, p.new.lang, p.item.now) for p in newcomers]
@@ -463,7 +472,12 @@ class DialogService:
         if submitting:
             await self._check_submissions(db, submitting)
             await self._store_contributions(db, channel, submitting)
-        return [await self._conclude(db, channel, p) for p in plans]
+        decided = []
+        for n, plan in enumerate(plans, 1):
+            decided.append(await self._conclude(db, channel, plan))
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return decided
 
     async def _plan(self, db: AsyncConnection, item: _Item) -> _Plan:
         """The dialog's decision on one event (pure, but for the campaign when not known)."""
