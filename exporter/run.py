@@ -112,6 +112,20 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+#: glibc's mallopt parameter for the number of malloc arenas (malloc.h).
+_M_ARENA_MAX = -8
+
+
+def one_malloc_arena() -> None:
+    """Have every thread of the process allocate from one glibc arena. The export's worker
+    thread otherwise gets an arena of its own, and what one arena frees the other does not
+    reuse (the contributions are read on the event loop's thread, grouped and written in the
+    worker's): ~35 MiB more at the peak of 100,000 long contributions. Python threads hold the
+    GIL, so more arenas buy little. No effect where the C library is not glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 1)
+
+
 def file_name(campaign: CampaignData, scope: str, fmt: str) -> str:
     return f"{campaign.code}_{scope}.{fmt}"
 
@@ -268,6 +282,7 @@ class _Exporter:
 
     async def run(self) -> ExportResult:
         req = self.request
+        one_malloc_arena()
         if req.charts:
             charts_mod.check_available()
         if req.into is not None:
