@@ -37,14 +37,14 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import metrics
-from dialogs.model import ChoiceEvent, Event, Reply
+from bot.core.group_commit import GroupCommit, stored
+from dialogs.model import ChoiceEvent, Event
 from storage.contacts import Brief, Contacts
 from storage.db import cancel_task
 from storage.inbox import APPLIED, DONE, FAILED, JSON, PENDING, Inbox, Keyed
@@ -60,9 +60,6 @@ DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutE
 #: The event that re-renders a citizen's current step without changing anything: a choice
 #: "from an older step" (version -1). Used after a crash between commit and replies.
 RESUME_EVENT = ChoiceEvent(choice="", version=-1)
-
-#: Most events applied in one group (one transaction).
-GROUP_MAX = 128
 
 #: A message applied by another (live) worker is left to it this long before being resumed.
 RESUME_AFTER = timedelta(seconds=60)
@@ -163,16 +160,6 @@ class _Held(Generic[Env]):
     unrecorded: bool = False
 
 
-@dataclass(eq=False)
-class _Waiting(Generic[Env]):
-    """An event waiting for its group (:meth:`Processor._apply_group`)."""
-
-    env: Env
-    event: Event
-    now: datetime
-    future: asyncio.Future[HandleResult]
-
-
 class _Later(SQLAlchemyError):
     """The channel is unreachable: leave the message for the sweeper (like a DB outage)."""
 
@@ -208,14 +195,21 @@ class Processor(Generic[Env]):
         #: ``group``, every citizen waiting may join the next group).
         pool = settings.database_pool_size
         self._drain_slots = asyncio.Semaphore(4 * pool if pg and not group else 1_000_000)
-        #: ``group``: submitted events applied together (:meth:`_apply_group`): those
-        #: waiting, the groups being applied and how many may be at once (one writer on
-        #: SQLite).
-        self._grouping = group
-        self._group: list[_Waiting[Env]] = []
-        self._group_soon = False
-        self._groups_running = 0
-        self._group_width = concurrency if pg else 1
+        #: ``group``: submitted events applied together, as many groups at once as database
+        #: slots (one writer on SQLite).
+        self._groups: GroupCommit[Env] | None = (
+            GroupCommit(
+                service,
+                inbox,
+                self.channel,
+                slot=self.db_slot,
+                width=concurrency if pg else 1,
+                alone=self._apply_alone,
+                spawn=self.spawn,
+            )
+            if group
+            else None
+        )
         self._locks = CitizenLocks(inbox.engine) if pg and locks else None
         #: Keys whose inbox rows must be read (sweeper, recovery), not only memory.
         self._db_check: set[str] = set()
@@ -558,12 +552,12 @@ class Processor(Generic[Env]):
         a re-delivery applied it first.
 
         With ``group`` (the processor's), the events of several citizens submitted at the same
-        moment are applied together (see :meth:`_apply_group`).
+        moment are applied together (:class:`~bot.core.group_commit.GroupCommit`).
         """
         assert env.user is not None
         try:
-            if self._grouping and record and identity is None:
-                result = await self._grouped(env, event, now or datetime.now(UTC))
+            if self._groups is not None and record and identity is None:
+                result = await self._groups.apply(env, event, now or datetime.now(UTC))
             else:
                 async with self.db_slot:
                     result = await self._handle(env, event, record, identity, now)
@@ -593,7 +587,7 @@ class Processor(Generic[Env]):
 
         async def also(db: AsyncConnection, who: Participation) -> None:
             if record:
-                if not await inbox.record_applied(db, env, _stored(who)):
+                if not await inbox.record_applied(db, env, stored(who)):
                     raise AlreadyRecorded()
             elif not await inbox.mark_applied(db, env):
                 # Applied once, and only when no older message of this citizen still waits.
@@ -615,75 +609,10 @@ class Processor(Generic[Env]):
             key=env.key,
         )
 
-    # --- applying the events of several citizens together -------------------------------------
-
-    async def _grouped(self, env: Env, event: Event, now: datetime) -> HandleResult:
-        """Wait for the event to be applied in the next group (see :meth:`_apply_group`)."""
-        waiting: _Waiting[Env] = _Waiting(
-            env, event, now, asyncio.get_running_loop().create_future()
-        )
-        self._group.append(waiting)
-        if not self._group_soon:
-            # after the callbacks of this turn of the loop: what they submit joins the group
-            self._group_soon = True
-            asyncio.get_running_loop().call_soon(self._start_groups)
-        return await waiting.future
-
-    def _start_groups(self) -> None:
-        self._group_soon = False
-        while self._group and self._groups_running < self._group_width:
-            batch, self._group = self._group[:GROUP_MAX], self._group[GROUP_MAX:]
-            self._groups_running += 1
-            self.spawn(self._apply_group(batch))
-
-    async def _apply_group(self, batch: list[_Waiting[Env]]) -> None:
-        """Group commit: the events waiting at the same moment (one per citizen: a citizen's
-        next message is submitted only once this one is applied, so their order holds) in one
-        transaction, one statement of each kind for all of them, and their inbox rows with
-        their replies in one INSERT. All or nothing: on any error (a message recorded already,
-        a conversation changed meanwhile, the dialog failing on one event, the database away)
-        nothing is stored and each event is applied on its own, as without grouping, with
-        its own retries and its own failure. While a group is being applied (on SQLite, the
-        one writer) the next events gather into the next group."""
-        try:
-            live = [w for w in batch if not w.future.done()]
-            if len(live) > 1:
-                try:
-                    async with self.db_slot:
-                        results = await self.service.handle_many(
-                            self.channel,
-                            [GroupEvent(w.env.key, w.event, w.env.lang_hint, w.now) for w in live],
-                            also=partial(self._record_group, live),
-                        )
-                except Exception as exc:
-                    log.debug("%d events applied one by one: %s", len(live), type(exc).__name__)
-                else:
-                    for w, result in zip(live, results, strict=True):
-                        if not w.future.done():
-                            w.future.set_result(result)
-                    return
-            await asyncio.gather(*(self._apply_alone(w) for w in live))
-        finally:
-            self._groups_running -= 1
-            if self._group and not self._group_soon:
-                self._start_groups()
-
-    async def _record_group(
-        self, live: list[_Waiting[Env]], db: AsyncConnection, who: Sequence[Participation]
-    ) -> None:
-        items = [(w.env, _stored(p)) for w, p in zip(live, who, strict=True)]
-        await self.inbox.record_applied_many(db, items, datetime.now(UTC))
-
-    async def _apply_alone(self, waiting: _Waiting[Env]) -> None:
-        try:
-            async with self.db_slot:
-                result = await self._handle(waiting.env, waiting.event, True, now=waiting.now)
-        except Exception as exc:
-            if not waiting.future.done():
-                waiting.future.set_exception(exc)
-        else:
-            if not waiting.future.done():
-                waiting.future.set_result(result)
+    async def _apply_alone(self, env: Env, event: Event, now: datetime) -> HandleResult:
+        """A submitted event in its own transaction (a group that could not be applied)."""
+        async with self.db_slot:
+            return await self._handle(env, event, True, now=now)
 
     async def current(self, env: Env) -> HandleResult:
         """The citizen's current step shown again, changing nothing; after a crash the lost
@@ -744,20 +673,3 @@ class Processor(Generic[Env]):
         except DB_ERRORS:
             return "unknown"
         return (brief.state if brief else None) or "none"
-
-
-def _stored(who: Participation) -> JSON:
-    """What the web chat stores of a message applied: the step it led to and its replies."""
-    return {
-        "version": who.conversation.version,
-        "state": who.conversation.state,
-        "lang": who.conversation.lang,
-        "replies": [_reply_json(r) for r in who.replies],
-    }
-
-
-def _reply_json(reply: Reply) -> JSON:
-    out: JSON = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
-    if reply.draft:  # the answer to rewrite, back in the text box
-        out["draft"] = reply.draft
-    return out
