@@ -3,15 +3,15 @@
 Pure: no I/O, no database. The exporter (or the console) gives the approved contributions of a
 theme; :func:`find_topics` groups them by what they talk about and labels each group:
 
-1. Normalisation: lower case, ``œ``/``æ`` spelled out, words split on anything not a letter,
-   SMS spellings spelled out ("rdv"), French stop words dropped (the ``stop-words`` package's
-   maintained French list, plus scikit-learn's English list for the odd contribution in
-   English, plus a few fillers of written-as-spoken French), each word stemmed by the Snowball
-   French stemmer (``snowballstemmer``) and its accents folded, so "médecins", "Médecin" and
-   "medecin" meet (a text is analysed piece by piece, between its spaces, through a table of
-   the pieces already met: contributions share most of theirs). A stem seen once or twice
-   that is one edit away from a stem of the theme seen three times or more is taken for a
-   typo of it ("medcin", "urgneces").
+1. Normalisation (:mod:`exporter.topic_words`): lower case, ``œ``/``æ`` spelled out, words
+   split on anything not a letter, SMS spellings spelled out ("rdv"), French stop words dropped
+   (the ``stop-words`` package's maintained French list, plus scikit-learn's English list for
+   the odd contribution in English, plus a few fillers of written-as-spoken French), each word
+   stemmed by the Snowball French stemmer (``snowballstemmer``) and its accents folded, so
+   "médecins", "Médecin" and "medecin" meet (a text is analysed piece by piece, between its
+   spaces, through a table of the pieces already met: contributions share most of theirs). A
+   stem seen once or twice that is one edit away from a stem of the theme seen three times or
+   more is taken for a typo of it ("medcin", "urgneces").
 2. TF-IDF (scikit-learn) over the stems and the pairs of neighbouring stems; the need counts
    twice (it says what the contribution is about, the solution often says how). Each term has
    a column of its own: stems are numbered as met and a pair by its two stems' numbers, with
@@ -25,12 +25,12 @@ theme; :func:`find_topics` groups them by what they talk about and labels each g
    "unassigned" (off-topic, alone on their subject, or without any word). A latent semantic
    analysis (truncated SVD) can be asked for; it is off by default: on the labelled set it
    did not help and it costs most of the time.
-4. Labels: YAKE (``yake``, French) extracts key phrases from a topic's most central texts; each
-   is scored by the share of the topic's contributions that say it times the log of how much
-   more they say it than the whole theme (a phrase every contribution says names nothing). A
-   label is a phrase of 2 to 4 words as citizens wrote it (the spelling the texts use most,
-   accents kept), without a leading article, a negation or a verb inside: "maison de santé",
-   "visites à domicile", "médecin traitant".
+4. Labels (:mod:`exporter.topic_labels`): YAKE (``yake``, French) extracts key phrases from a
+   topic's most central texts; each is scored by the share of the topic's contributions that
+   say it times the log of how much more they say it than the whole theme (a phrase every
+   contribution says names nothing). A label is a phrase of 2 to 4 words as citizens wrote it
+   (the spelling the texts use most, accents kept), without a leading article, a negation or a
+   verb inside: "maison de santé", "visites à domicile", "médecin traitant".
 5. Ranking: by distinct citizens supporting the topic (one citizen posting ten times counts
    once), then by the number of contributions, then by label; ids "T1", "T2"... follow that
    order.
@@ -42,29 +42,28 @@ topics with the same ids.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
-import snowballstemmer
-import yake
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import (
-    ENGLISH_STOP_WORDS,
-    TfidfTransformer,
-)
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize as l2_normalise
-from stop_words import get_stop_words
+
+from exporter.topic_labels import Draft, Labeller
+from exporter.topic_words import fold, stems
 
 __all__ = ["Contribution", "Topic", "TopicSettings", "Topics", "find_topics", "fold", "stems"]
+
+#: A stem seen in at most this many contributions may be a typo of a stem seen in at least
+#: _TYPO_MIN_FREQUENT.
+_TYPO_MAX_RARE = 2
+_TYPO_MIN_FREQUENT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,140 +137,6 @@ class TopicSettings:
     labelled_topics: int | None = None
 
 
-# --- normalisation ------------------------------------------------------------------------
-
-_WORD = re.compile(r"[^\W\d_]+")
-
-#: SMS spellings and abbreviations citizens type, spelled out before stemming.
-_SPELLED_OUT = {
-    "rdv": "rendez vous",
-    "rdvs": "rendez vous",
-    "bcp": "beaucoup",
-    "pr": "pour",
-    "ds": "dans",
-    "qd": "quand",
-    "pq": "pourquoi",
-    "tjs": "toujours",
-    "ado": "adolescent",
-    "ados": "adolescents",
-    "ophtalmo": "ophtalmologue",
-    "kiné": "kinésithérapeute",
-    "kine": "kinésithérapeute",
-    "psy": "psychologue",
-}
-
-#: Words the maintained lists miss: contractions and fillers of written-as-spoken French.
-_EXTRA_STOP = """
-cest nest ya faut falloir fait faire etc svp stp merci bonjour oui non aujourd hui tres
-trop beaucoup toujours jamais rien tout tous toute toutes aussi plus moins chose choses
-"""
-
-
-class _FoldTable(dict[int, str]):
-    """Code point -> its NFKD form without combining marks, filled as characters are met
-    (``str.translate`` then folds a text in C: a character folds alone)."""
-
-    def __missing__(self, code: int) -> str:
-        decomposed = unicodedata.normalize("NFKD", chr(code))
-        folded = self[code] = "".join(c for c in decomposed if not unicodedata.combining(c))
-        return folded
-
-
-_FOLD = _FoldTable()
-
-
-def fold(text: str) -> str:
-    """``text`` without accents (NFKD, combining marks dropped)."""
-    return text.translate(_FOLD)
-
-
-def _stop_words() -> frozenset[str]:
-    words = set(get_stop_words("french")) | set(ENGLISH_STOP_WORDS) | set(_EXTRA_STOP.split())
-    return frozenset(fold(w.casefold()) for w in words)
-
-
-_STOP = _stop_words()
-#: Longer than any French word ("anticonstitutionnellement": 25 letters).
-_LONGEST_WORD = 30
-#: A stem seen in at most this many contributions may be a typo of a stem seen in at least
-#: _TYPO_MIN_FREQUENT.
-_TYPO_MAX_RARE = 2
-_TYPO_MIN_FREQUENT = 3
-_STEMMER = snowballstemmer.stemmer("french")
-#: Texts whose frequent words label a topic that YAKE does not (TopicSettings.labelled_topics).
-_FALLBACK_TEXTS = 3
-
-
-@lru_cache(maxsize=200_000)
-def _stem(word: str) -> str:
-    """The folded stem of a lower-case word, or "" for a stop word, a word too short, or a
-    "word" too long to be one (a key held down)."""
-    plain = fold(word)
-    if plain in _STOP or not 3 <= len(plain) <= _LONGEST_WORD:
-        return ""
-    return fold(_STEMMER.stemWord(word))
-
-
-def _words(text: str) -> list[str]:
-    """The lower-case words of ``text``, SMS spellings spelled out."""
-    lowered = text.casefold().replace("œ", "oe").replace("æ", "ae")
-    out: list[str] = []
-    for word in _WORD.findall(lowered):
-        out.extend(_SPELLED_OUT.get(word, word).split())
-    return out
-
-
-class _Pieces(dict[str, str]):
-    """A piece of lower-case text between spaces ("l'hôpital,") -> what a text of it gives
-    (:meth:`of`), filled as pieces are met: texts share most of their pieces, so a text is
-    analysed by dictionary look-ups. Spaces are no letters: a text's words are its pieces'
-    words, in order."""
-
-    #: Forgotten past this many pieces (a long-running console process meets new ones).
-    LIMIT = 500_000
-
-    def __init__(self, of: Callable[[str], str]) -> None:
-        super().__init__()
-        self.of = of
-
-    def __missing__(self, piece: str) -> str:
-        value = self.of(piece)
-        if len(self) >= self.LIMIT:
-            self.clear()
-        self[piece] = value
-        return value
-
-    def words(self, text: str) -> list[str]:
-        """The words the pieces of ``text`` give, in order."""
-        return " ".join(map(self.__getitem__, text.casefold().split())).split()
-
-
-#: piece -> its stems, space-separated
-_STEMS = _Pieces(lambda piece: " ".join(s for s in map(_stem, _words(piece)) if s))
-#: piece -> its words without accents, space-separated
-_FOLDED = _Pieces(lambda piece: " ".join(fold(w) for w in _WORD.findall(piece)))
-
-
-class _Pairs(dict[str, tuple[tuple[str, str], ...]]):
-    """A piece of lower-case text between spaces -> its (word, stem) pairs, for the words
-    that have a stem (as :class:`_Pieces`)."""
-
-    def __missing__(self, piece: str) -> tuple[tuple[str, str], ...]:
-        pairs = tuple((w, s) for w in _words(piece) if (s := _stem(w)))
-        if len(self) >= _Pieces.LIMIT:
-            self.clear()
-        self[piece] = pairs
-        return pairs
-
-
-_PAIRS = _Pairs()
-
-
-def stems(text: str) -> list[str]:
-    """The significant words of ``text`` as folded French stems, in order."""
-    return _STEMS.words(text)
-
-
 # --- the engine ---------------------------------------------------------------------------
 
 
@@ -304,7 +169,7 @@ def find_topics(
     grouped = {row for rows in groups for row in rows}
     unassigned = [with_words[row][0].id for row in range(len(with_words)) if row not in grouped]
 
-    labeller = _Labeller(corrected, vectors, terms, fixes, settings)
+    labeller = Labeller(corrected, vectors, terms, fixes, settings)
     if settings.labelled_topics is None:
         drafts = [labeller.draft(rows) for rows in groups]
     else:
@@ -455,218 +320,10 @@ def _agglomerate(vectors: sparse.csr_matrix, settings: TopicSettings) -> np.ndar
     return np.asarray(model.fit_predict(distance))
 
 
-# --- labels and ranking -------------------------------------------------------------------
+# --- ranking -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Draft:
-    label_choices: tuple[str, ...]
-    contributions: tuple[str, ...]
-    participants: int
-
-
-class _Labeller:
-    """Key phrases of a topic, scored against the whole theme."""
-
-    def __init__(
-        self,
-        items: Sequence[tuple[Contribution, list[str], list[str]]],
-        vectors: sparse.csr_matrix,
-        terms: _Terms,
-        fixes: dict[str, str],
-        settings: TopicSettings,
-    ) -> None:
-        self.items = items
-        self.vectors = vectors
-        self.fixes = fixes
-        self.settings = settings
-        self.terms = terms
-        #: row -> its text as a phrase form, " "-framed (computed when first needed)
-        self.phrase_texts: dict[int, str] = {}
-        self.word_rows: dict[str, set[int]] | None = None
-        self.extractor = yake.KeywordExtractor(lan="fr", n=3, top=40, dedup_lim=0.95)
-
-    def draft(self, rows: list[int], *, full: bool = True) -> _Draft:
-        """A topic of ``rows``: labelled by YAKE when ``full``, else by its frequent words."""
-        contributions = tuple(sorted(self.items[r][0].id for r in rows))
-        participants = len({self.items[r][0].participant for r in rows})
-        if not full:
-            texts = [self._text(r) for r in rows[:_FALLBACK_TEXTS]]
-            return _Draft(tuple(_fallback_label(texts)), contributions, participants)
-        centre = np.asarray(self.vectors[rows].mean(axis=0)).ravel()
-        closeness = self.vectors[rows] @ centre
-        # the most central texts first (ties: id order, rows are sorted by id)
-        central = [r for _, r in sorted(zip((-closeness).tolist(), rows, strict=True))]
-        texts = [self._text(r) for r in central[: self.settings.label_texts]]
-        phrases = self._key_phrases(texts, set(rows))
-        return _Draft(tuple(phrases), contributions, participants)
-
-    def _text(self, row: int) -> str:
-        c = self.items[row][0]
-        return f"{_sentence(c.need)} {_sentence(c.solution)}".strip()[: self.settings.label_chars]
-
-    def _rows_saying(self, words: str, among: Iterable[int]) -> set[int]:
-        """The rows among ``among`` whose text holds the phrase ``words`` (folded, spaced):
-        those with each of its words, then, for a phrase of several, with them in a row."""
-        parts = words.split()
-        if not parts:
-            return set()
-        found = set(among)
-        index = self._word_index()
-        for word in parts:
-            found &= index.get(word, set())
-        if len(parts) == 1:
-            return found
-        needle = f" {words} "
-        return {r for r in found if needle in self._phrase_text(r)}
-
-    def _word_index(self) -> dict[str, set[int]]:
-        """folded word -> the rows whose text has it (made when first needed)."""
-        if self.word_rows is None:
-            index: dict[str, set[int]] = defaultdict(set)
-            for row in range(len(self.items)):
-                for word in set(self._phrase_text(row).split()):
-                    index[word].add(row)
-            self.word_rows = dict(index)
-        return self.word_rows
-
-    def _phrase_text(self, row: int) -> str:
-        text = self.phrase_texts.get(row)
-        if text is None:
-            c = self.items[row][0]
-            text = self.phrase_texts[row] = f" {_phrase_form(f'{c.need} {c.solution}')} "
-        return text
-
-    def _key_phrases(self, texts: list[str], rows: set[int]) -> list[str]:
-        """YAKE's candidates on the topic's central texts, scored by the share of the topic's
-        contributions that say them (as written, accents aside) times the log of how much
-        more than the whole theme does; the spelling the texts use most. The first has 2 to
-        4 words when such a phrase is said at least twice."""
-        blob = "\n".join(texts)
-        try:
-            found = self.extractor.extract_keywords(blob) if blob.strip() else []
-        except (ValueError, ZeroDivisionError, IndexError, KeyError):  # degenerate text
-            found = []
-        lowered = blob.casefold()
-        spellings: dict[str, tuple[int, int, str]] = {}
-        clauses: list[str] = []  # "urgences sont saturées": a label only when nothing better
-        for surface, _ in found:
-            phrase = _readable(str(surface))
-            if not phrase:
-                clause = _readable(str(surface), strict=False)
-                if 2 <= len(clause.split()) <= 4:
-                    clauses.append(clause)
-                continue
-            words = _phrase_form(phrase)
-            # the spelling most used, accents preferred (then alphabetical)
-            rank = (lowered.count(phrase.casefold()), sum(ord(ch) > 127 for ch in phrase))
-            seen = spellings.get(words)
-            if seen is None or rank > seen[:2] or (rank == seen[:2] and phrase < seen[2]):
-                spellings[words] = (*rank, phrase)
-        total = len(self.items)
-        scored: list[tuple[float, int, str]] = []
-        for words, (_, _, phrase) in spellings.items():
-            key = [self.fixes.get(s, s) for s in stems(phrase)]
-            maybe = self.terms.rows_with(key[0]) if key else set()
-            for stem in key[1:]:
-                maybe &= self.terms.rows_with(stem)
-            saying = self._rows_saying(words, maybe)
-            inside = len(saying & rows)
-            if inside == 0:
-                continue
-            share = inside / len(rows)
-            lift = share / (len(saying) / total)
-            scored.append((share * float(np.log1p(lift)), inside, phrase))
-        scored.sort(key=lambda t: (-t[0], -t[1], t[2]))
-        phrases: list[str] = []
-        for _, _, phrase in scored:
-            # a phrase within a better one says nothing more ("traitant" after "médecin
-            # traitant"); a phrase holding a better one may be the label
-            if not any(_contains(p, phrase) and len(p) > len(phrase) for p in phrases):
-                phrases.append(phrase)
-        # the label: a phrase of 2 to 4 words said twice at least, scored with its words
-        # (a phrase of the topic's own words, "conditions de travail", over a phrase with one
-        # of them, "améliorer les conditions")
-        word_score = {_phrase_form(p): score for score, _, p in scored if " " not in p}
-        multi: list[tuple[float, str]] = []
-        for score, inside, phrase in scored:
-            if 2 <= len(phrase.split()) <= 4 and inside >= 2 and phrase in phrases:
-                content = [w for w in _phrase_form(phrase).split() if w not in _STOP]
-                own = sum(word_score.get(w, 0.0) for w in content) / max(len(content), 1)
-                multi.append((score + own, phrase))
-        label = min(multi, key=lambda t: (-t[0], t[1]))[1] if multi else None
-        if label is None and clauses:
-            label = clauses[0]  # YAKE's best
-        if label is not None:
-            phrases = [label, *[p for p in phrases if not _contains(label, p)]]
-        return phrases or _fallback_label(texts)
-
-
-def _contains(longer: str, shorter: str) -> bool:
-    """Whether the phrase ``longer`` holds the words of ``shorter``."""
-    return f" {_key_form(shorter)} " in f" {_key_form(longer)} "
-
-
-@lru_cache(maxsize=50_000)
-def _key_form(phrase: str) -> str:
-    """:func:`_phrase_form` of a key phrase, remembered (phrases are compared pairwise)."""
-    return _phrase_form(phrase)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if not text or text[-1] in ".!?…" else text + "."
-
-
-#: Elided articles and pronouns that start a word ("l'hôpital", "d'école", "s'installe").
-_ELISION = re.compile(r"^(?:[ldjmtsc]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)
-#: Stop words that may stand inside a key phrase.
-_LINKS = frozenset(
-    "de du des a au aux en la le les et pour sur chez par sans avec dans".split()  # noqa: SIM905
-)
-#: A phrase with a negation or an elided pronoun is a clause, not a subject.
-_CLAUSE = re.compile(r"(?:^|\s)(?:ne|pas|n['’]\S*|s['’]\S*|qu['’]\S*|j['’]\S*)(?:\s|$)", re.I)
-
-
-def _readable(phrase: str, *, strict: bool = True) -> str:
-    """A key phrase as a label: lower case except acronyms (CMP, CPTS), no leading elided
-    article ("l'installation" -> "installation"); "" for a negation ("n'est organisée") or
-    an elided pronoun ("médecin s'installe"), and, when ``strict``, for a verb inside
-    ("urgences sont saturées")."""
-    if _CLAUSE.search(phrase):
-        return ""
-    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in phrase.split()]
-    words[0] = _ELISION.sub("", words[0])
-    # no article or preposition at either end ("un médecin traitant", "urgences de")
-    while words and (not words[0] or fold(words[0]) in _STOP):
-        words.pop(0)
-    while words and fold(words[-1]) in _STOP:
-        words.pop()
-    # inside, only the little words of a noun phrase ("maison de santé", "visites à
-    # domicile"), not a verb ("urgences sont saturées")
-    for word in words[1:-1] if strict else ():
-        plain = fold(_ELISION.sub("", word) or word)
-        if plain in _STOP and plain not in _LINKS and not _ELISION.match(word):
-            return ""
-    return " ".join(words)
-
-
-def _phrase_form(text: str) -> str:
-    """``text`` folded to its words (no accents, no punctuation), single spaces."""
-    return " ".join(_FOLDED.words(text))
-
-
-def _fallback_label(texts: list[str]) -> list[str]:
-    """When YAKE finds nothing: the most frequent significant words, as written."""
-    pairs = [pair for text in texts for piece in text.casefold().split() for pair in _PAIRS[piece]]
-    counts = Counter(stem for _, stem in pairs)
-    top = sorted(counts, key=lambda s: (-counts[s], s))[:3]
-    # the spelling most used (first met at a tie)
-    spelled = [Counter(w for w, s in pairs if s == stem).most_common(1)[0][0] for stem in top]
-    return [" ".join(spelled)] if top else ["sans titre"]
-
-
-def _assemble(drafts: list[_Draft], unassigned: list[str], settings: TopicSettings) -> Topics:
+def _assemble(drafts: list[Draft], unassigned: list[str], settings: TopicSettings) -> Topics:
     """Rank the topics, give them distinct labels and their ids. Equal support: by label; with
     :attr:`TopicSettings.labelled_topics`, by contributions (the order they were labelled in,
     so that the best-supported topics are those YAKE labelled)."""
