@@ -31,7 +31,8 @@ from sqlalchemy.exc import DBAPIError
 from dialogs import flow
 from dialogs.messages import normalise_lang, t
 from dialogs.model import Choice, ChoiceEvent, CommandEvent, Event, Reply
-from storage.service import Attachment, DialogService, HandleResult
+from storage.my_data import Attachment
+from storage.service import DialogService, HandleResult
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)

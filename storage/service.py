@@ -13,13 +13,11 @@ notice is waiting for their answer; declining erases that.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,22 +30,28 @@ from dialogs.model import (
     DeleteMyData,
     Event,
     ListContributions,
-    MyDataSummary,
-    Outcome,
-    RecordConsent,
     Reply,
     SendMyData,
-    SetLanguage,
     SubmitContribution,
     WithdrawContribution,
 )
-from storage import campaigns_db, daily_cap, keys, repository
+from storage import campaigns_db, keys, repository
 from storage.access import participant_data
 from storage.db import create_engine, reader, session_factory, upgrade
+from storage.decisions import (
+    Decided,
+    Item,
+    Plan,
+    apply_effect,
+    check_submissions,
+    keeps,
+    save,
+    store_contributions,
+)
 from storage.identity import Pseudonymiser
+from storage.my_data import Attachment, my_data_file
 from storage.settings import Settings
 from storage.sqlite_driver import inline
-from storage.withdraw import withdraw_contribution
 
 log = logging.getLogger(__name__)
 
@@ -95,63 +99,7 @@ CURRENT_CAMPAIGN_TTL = 5.0
 YIELD_EVERY = 16
 #: Attempts at one event when its conversation keeps changing under it.
 MAX_ATTEMPTS = 5
-#: The dialog's state while the privacy notice waits for an answer: kept without consent.
-AWAITING_CONSENT = "consent"
 _RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock (PostgreSQL)
-
-
-#: The name of the "my data" file a channel gives (a Telegram document, a download, a file
-#: written by the terminal).
-MY_DATA_FILENAME = "mes-donnees-cnr-sante.json"
-MY_DATA_MEDIA_TYPE = "application/json"
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A file to give the citizen with the replies (the channel decides how)."""
-
-    filename: str
-    media_type: str
-    data: bytes
-
-
-def my_data_file(data: dict[str, object]) -> Attachment:
-    """The JSON file of a participant's data (``storage.access.participant_data``)."""
-    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
-    return Attachment(MY_DATA_FILENAME, MY_DATA_MEDIA_TYPE, (text + "\n").encode("utf-8"))
-
-
-#: Statuses in the order the "my data" message counts them.
-_STATUS_ORDER = ("pending", "approved", "duplicate", "rejected", "withdrawn")
-
-
-def my_data_summary(data: dict[str, object]) -> MyDataSummary:
-    """What the "my data" message says of the file's content."""
-    contributions = data.get("contributions")
-    items = contributions if isinstance(contributions, list) else []
-    statuses = [str(c.get("status")) for c in items if isinstance(c, dict)]
-    order = {s: i for i, s in enumerate(_STATUS_ORDER)}
-    counts = sorted(
-        ((status, statuses.count(status)) for status in set(statuses)),
-        key=lambda sc: (order.get(sc[0], len(order)), sc[0]),
-    )
-    person = data.get("participant")
-    consent = person.get("consent") if isinstance(person, dict) else None
-    version = consent.get("notice_version") if isinstance(consent, dict) else None
-    accepted = consent.get("accepted_at") if isinstance(consent, dict) else None
-    return MyDataSummary(
-        contributions=tuple(counts),
-        consent_version=str(version) if version else None,
-        consent_at=datetime.fromisoformat(accepted) if isinstance(accepted, str) else None,
-        has_draft=_has_draft(data.get("draft")),
-        filename=MY_DATA_FILENAME,
-    )
-
-
-def _has_draft(draft: object) -> bool:
-    """A draft with answers beyond the territory kept for the next contribution."""
-    answers = draft.get("answers") if isinstance(draft, dict) else None
-    return isinstance(answers, dict) and any(k != "territory" for k in answers)
 
 
 @dataclass
@@ -170,70 +118,6 @@ class HandleResult:
     #: Whether the citizen has sent a contribution, this event's included (None: not known,
     #: after a withdrawal).
     contributed: bool | None = None
-
-
-@dataclass(frozen=True)
-class _Item:
-    """One event to decide, with its citizen's state as read."""
-
-    key: str
-    event: Event
-    lang_hint: str | None
-    now: datetime
-    state: repository.ParticipantState | None
-
-
-@dataclass(eq=False)
-class _Plan:
-    """An event as the dialog decided it (:meth:`DialogService._plan`), on its way to being
-    written."""
-
-    item: _Item
-    participant: repository.ParticipantRow | None
-    conv: Conversation
-    campaign: campaigns_db.CurrentCampaign
-    view: CampaignView
-    ctx: Context
-    outcome: Outcome
-    #: Nothing is to remain of the citizen (deleted their data, or declined: ``declined``).
-    erase: bool = False
-    declined: bool = False
-    #: Their conversation is kept (consent given or awaited).
-    keeps: bool = False
-    #: Drafts this event submits.
-    drafts: list[int] = field(default_factory=list)
-    new: Conversation = field(init=False)
-    replies: list[Reply] = field(init=False)
-    effects: list[object] = field(init=False)
-    #: Contribution references by draft id (stored already, or stored by this event).
-    references: dict[int, str] = field(default_factory=dict)
-    #: References of the contributions this event created.
-    submitted: list[str] = field(default_factory=list)
-    attachments: list[Attachment] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.new = self.outcome.conversation
-        self.replies = list(self.outcome.replies)
-        self.effects = list(self.outcome.effects)
-
-    @property
-    def participant_id(self) -> int:
-        assert self.participant is not None
-        return self.participant.id
-
-
-@dataclass(eq=False)
-class _Decided:
-    """An event decided (:meth:`DialogService._decide`): its result, what its channel's hook
-    learns, and what is left to save."""
-
-    result: HandleResult = field(init=False)
-    participation: Participation = field(init=False)
-    #: The participant, when the event changed their language or consent.
-    participant: repository.ParticipantRow | None = None
-    #: The conversation to insert, or to update (``repository.conversation_row``).
-    insert: dict[str, Any] | None = None
-    update: dict[str, Any] | None = None
 
 
 class NoCampaign(RuntimeError):
@@ -411,9 +295,9 @@ class DialogService:
         # Core statements on the transaction's connection (no ORM unit of work on this path).
         async with self.engine.connect() as db, db.begin(), inline(db):
             state = await repository.load_state(db, key)
-            item = _Item(key, event, lang_hint, now, state)
+            item = Item(key, event, lang_hint, now, state)
             (decided,) = await self._decide_all(db, channel, [item])
-            await self._save(db, [decided])
+            await save(db, [decided])
             if also is not None:
                 await also(db, decided.participation)
         return decided.result
@@ -438,16 +322,16 @@ class DialogService:
             raise NotGrouped("one citizen twice in a group")
         async with self.engine.connect() as db, db.begin(), inline(db):
             states = await repository.load_states(db, keys)
-            items = [_Item(e.key, e.event, e.lang_hint, e.now, states.get(e.key)) for e in events]
+            items = [Item(e.key, e.event, e.lang_hint, e.now, states.get(e.key)) for e in events]
             decided = await self._decide_all(db, channel, items)
-            await self._save(db, decided)
+            await save(db, decided)
             if also is not None:
                 await also(db, [d.participation for d in decided])
         return [d.result for d in decided]
 
     async def _decide_all(
-        self, db: AsyncConnection, channel: str, items: Sequence[_Item]
-    ) -> list[_Decided]:
+        self, db: AsyncConnection, channel: str, items: Sequence[Item]
+    ) -> list[Decided]:
         """Events of distinct citizens (a group, or one) on their states: the dialog's
         decisions and their effects, written at once, and what is left to save (participants,
         conversations). What every event of a group needs is written for all of them together:
@@ -470,8 +354,8 @@ class DialogService:
                 p.participant = inserted[p.item.key]
         submitting = [p for p in plans if p.keeps and p.drafts]
         if submitting:
-            await self._check_submissions(db, submitting)
-            await self._store_contributions(db, channel, submitting)
+            await check_submissions(db, submitting, self.settings.daily_contribution_cap)
+            await store_contributions(db, channel, submitting, self._theme_id)
         decided = []
         for n, plan in enumerate(plans, 1):
             decided.append(await self._conclude(db, channel, plan))
@@ -479,7 +363,7 @@ class DialogService:
                 await asyncio.sleep(0)
         return decided
 
-    async def _plan(self, db: AsyncConnection, item: _Item) -> _Plan:
+    async def _plan(self, db: AsyncConnection, item: Item) -> Plan:
         """The dialog's decision on one event (pure, but for the campaign when not known)."""
         state = item.state
         participant = state.participant if state else None
@@ -495,10 +379,10 @@ class DialogService:
         campaign, view = await self._campaign(db, state.campaign if state else None)
         ctx = Context(campaign=view, now=item.now, limits=self.limits)
         outcome = flow.handle(conv, item.event, ctx, idle=idle)
-        plan = _Plan(item, participant, conv, campaign, view, ctx, outcome)
+        plan = Plan(item, participant, conv, campaign, view, ctx, outcome)
         if any(isinstance(e, DeleteMyData) for e in outcome.effects):
             plan.erase = True
-        elif not self._keeps(participant, outcome.conversation, outcome):
+        elif not keeps(participant, outcome.conversation, outcome):
             plan.erase = True  # declined (or left) before consenting
             plan.declined = True
         else:
@@ -506,74 +390,12 @@ class DialogService:
             plan.drafts = [e.draft_id for e in outcome.effects if isinstance(e, SubmitContribution)]
         return plan
 
-    async def _check_submissions(self, db: AsyncConnection, plans: Sequence[_Plan]) -> None:
-        """The submissions of ``plans`` checked together: those stored already (a draft sent
-        again) and those beyond the daily cap (not stored: the draft stays at the review step,
-        the citizen told why)."""
-        cap = self.settings.daily_contribution_cap
-        checks = await daily_cap.check_many(
-            db,
-            [
-                (p.participant_id, p.drafts, daily_cap.local_midnight(p.item.now, p.view.timezone))
-                for p in plans
-            ],
-            cap=cap,
-        )
-        for plan, submission in zip(plans, checks, strict=True):
-            plan.references.update(submission.stored)
-            if submission.refused:
-                conv = plan.conv
-                plan.new = conv
-                plan.replies = [daily_cap.refusal(conv.lang, cap), *flow.current(conv, plan.ctx)]
-                plan.effects = [e for e in plan.effects if not isinstance(e, SubmitContribution)]
-
-    async def _store_contributions(
-        self, db: AsyncConnection, channel: str, plans: Sequence[_Plan]
-    ) -> None:
-        """The new contributions of ``plans``: numbered per territory (one statement for each
-        territory, numbers in the events' order) and inserted together."""
-        new = [
-            (p, e)
-            for p in plans
-            for e in p.effects
-            if isinstance(e, SubmitContribution) and e.draft_id not in p.references
-        ]
-        if not new:
-            return
-        wanted: dict[tuple[int, str], int] = {}
-        for p, e in new:
-            wanted[(p.campaign.id, e.territory)] = wanted.get((p.campaign.id, e.territory), 0) + 1
-        numbers: dict[tuple[int, str], tuple[int, int]] = {}  # territory id, next number
-        for (campaign_id, code), n in wanted.items():
-            territory_id, last = await repository.next_numbers(db, campaign_id, code, n)
-            numbers[(campaign_id, code)] = (territory_id, last - n + 1)
-        rows = []
-        for p, e in new:
-            territory_id, number = numbers[(p.campaign.id, e.territory)]
-            numbers[(p.campaign.id, e.territory)] = (territory_id, number + 1)
-            reference = repository.make_reference(p.campaign.ref_prefix, e.territory, number)
-            rows.append(
-                repository.contribution_row(
-                    reference=reference,
-                    participant_id=p.participant_id,
-                    campaign_id=p.campaign.id,
-                    territory_id=territory_id,
-                    theme_id=await self._theme_id(db, p.campaign, e.theme),
-                    channel=channel,
-                    effect=e,
-                    now=p.item.now,
-                )
-            )
-            p.references[e.draft_id] = reference
-            p.submitted.append(reference)
-        await repository.insert_contributions(db, rows)
-
-    async def _conclude(self, db: AsyncConnection, channel: str, plan: _Plan) -> _Decided:
+    async def _conclude(self, db: AsyncConnection, channel: str, plan: Plan) -> Decided:
         """The rest of one event: its other effects, in order, and what is left to save."""
         item, participant, conv, new = plan.item, plan.participant, plan.conv, plan.new
         ctx = plan.ctx
         state, replies, now = item.state, plan.replies, item.now
-        decided = _Decided()
+        decided = Decided()
         if plan.erase:
             if participant is not None:
                 await repository.delete_participant(db, participant.id)
@@ -591,8 +413,8 @@ class DialogService:
             participant_id = participant.id
             before = (participant.lang, participant.consent_version, participant.consent_at)
             for effect in plan.effects:
-                await self._apply(
-                    db, effect, participant, plan.campaign, channel, new, ctx, item.now,
+                await apply_effect(
+                    db, effect, participant, plan.campaign, new, ctx, item.now,
                     replies, plan.attachments, plan.references,
                 )  # fmt: skip
             participant.lang = new.lang
@@ -623,23 +445,6 @@ class DialogService:
             contributed=contributed,
         )
         return decided
-
-    @staticmethod
-    async def _save(db: AsyncConnection, decided: Sequence[_Decided]) -> None:
-        """Save what events left to save: their participants, then their conversations (one
-        statement of each kind; an update only if the conversation is still the one read)."""
-        await repository.update_participants(
-            db, [d.participant for d in decided if d.participant is not None]
-        )
-        await repository.insert_conversations(
-            db, [d.insert for d in decided if d.insert is not None]
-        )
-        updates = [d.update for d in decided if d.update is not None]
-        if len(updates) == 1:
-            row = updates[0]
-            await repository.update_conversation_row(db, row)
-        else:
-            await repository.update_conversations(db, updates)
 
     async def _adopt_previous_key(self, channel: str, user_id: str, key: str) -> None:
         """While a secret is being rotated out: a citizen known under their older key is
@@ -709,56 +514,3 @@ class DialogService:
                 return None
             data = await participant_data(db, state.participant.id, now=now or datetime.now(UTC))
         return my_data_file(data) if data is not None else None
-
-    @staticmethod
-    def _keeps(
-        participant: repository.ParticipantRow | None, new: Conversation, outcome: Outcome
-    ) -> bool:
-        """Whether this person's conversation is to be stored after the event."""
-        if new.consent_version is not None:
-            return True
-        if participant is not None and participant.consent_version is not None:
-            return True
-        if any(isinstance(e, RecordConsent) for e in outcome.effects):
-            return True
-        return new.state == AWAITING_CONSENT
-
-    async def _apply(
-        self,
-        db: AsyncConnection,
-        effect: object,
-        participant: repository.ParticipantRow,
-        campaign: campaigns_db.CurrentCampaign,
-        channel: str,
-        conv: Conversation,
-        ctx: Context,
-        now: datetime,
-        replies: list[Reply],
-        attachments: list[Attachment],
-        references: dict[int, str],
-    ) -> None:
-        if isinstance(effect, RecordConsent):
-            participant.consent_version = effect.version
-            participant.consent_at = now
-        elif isinstance(effect, SubmitContribution):
-            # stored by _store_contributions, or found there already (sent again)
-            reference = references[effect.draft_id]
-            replies.extend(flow.render_submitted(conv, [reference], ctx))
-        elif isinstance(effect, ListContributions):
-            items = await repository.list_contributions(db, participant.id, conv.lang)
-            replies.extend(flow.render_contributions(conv, items, ctx))
-        elif isinstance(effect, SendMyData):
-            data = await participant_data(db, participant.id, now=now)
-            if data is None:
-                replies.extend(flow.render_my_data(conv, None, ctx))
-            else:
-                replies.extend(flow.render_my_data(conv, my_data_summary(data), ctx))
-                attachments.append(my_data_file(data))
-        elif isinstance(effect, WithdrawContribution):
-            outcome = await withdraw_contribution(db, participant.id, effect.reference, now)
-            log.info("withdrawal at a participant's request: %s", outcome)
-            replies.extend(flow.render_withdrawal(conv, effect.reference, outcome, ctx))
-        elif isinstance(effect, SetLanguage):
-            participant.lang = effect.lang
-        else:
-            raise TypeError(f"unknown effect {type(effect).__name__}")

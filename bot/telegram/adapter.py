@@ -26,7 +26,7 @@ from dialogs.messages import normalise_lang, t
 from dialogs.model import AttachmentEvent, ChoiceEvent, Conversation, Event, Reply
 from storage.identity import Pseudonymiser
 from storage.inbox import JSON
-from storage.service import Attachment
+from storage.my_data import Attachment
 
 log = logging.getLogger(__name__)
 

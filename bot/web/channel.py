@@ -32,8 +32,9 @@ from storage.contacts import Contacts
 from storage.identity import Pseudonymiser
 from storage.inbox import JSON, Inbox
 from storage.maintenance import MaintenanceLoop
+from storage.my_data import Attachment
 from storage.outbox import OutboxStore
-from storage.service import Attachment, DialogService
+from storage.service import DialogService
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)

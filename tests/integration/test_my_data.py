@@ -17,7 +17,8 @@ from bot.telegram.app import _menu
 from dialogs import flow
 from dialogs.messages import CATALOGUES, t
 from dialogs.model import CommandEvent, Conversation, MyDataSummary, SendMyData
-from storage.service import MY_DATA_FILENAME, DialogService, my_data_summary
+from storage.my_data import MY_DATA_FILENAME, my_data_summary
+from storage.service import DialogService
 from storage.settings import Settings
 from tests.dialog_helpers import Driver, consented, context, to_review
 from tests.storage.test_service import TEST_TOML, Citizen
