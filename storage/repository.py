@@ -419,11 +419,6 @@ async def find_theme_id(db: Executor, campaign_id: int, code: str) -> int:
     return int(found)
 
 
-async def next_number(db: Executor, campaign_id: int, territory_code: str) -> tuple[int, int]:
-    """Atomically take the next contribution number of a territory: (territory id, number)."""
-    return await next_numbers(db, campaign_id, territory_code, 1)
-
-
 async def next_numbers(
     db: Executor, campaign_id: int, territory_code: str, n: int
 ) -> tuple[int, int]:
@@ -477,37 +472,6 @@ async def insert_contributions(db: Executor, rows: Sequence[dict[str, Any]]) -> 
     """Store several contributions (rows of :func:`contribution_row`) in one call."""
     if rows:
         await db.execute(_INSERT_CONTRIBUTION, list(rows))
-
-
-async def insert_contribution(
-    db: Executor,
-    *,
-    participant_id: int,
-    campaign_id: int,
-    ref_prefix: str,
-    channel: str,
-    effect: SubmitContribution,
-    now: datetime,
-    theme_id: int | None = None,
-) -> str:
-    """Store a submitted contribution (status ``pending``) and return its reference
-    (``theme_id``: its theme's, when known)."""
-    if theme_id is None:
-        theme_id = await find_theme_id(db, campaign_id, effect.theme)
-    territory_id, number = await next_number(db, campaign_id, effect.territory)
-    reference = make_reference(ref_prefix, effect.territory, number)
-    row = contribution_row(
-        reference=reference,
-        participant_id=participant_id,
-        campaign_id=campaign_id,
-        territory_id=territory_id,
-        theme_id=theme_id,
-        channel=channel,
-        effect=effect,
-        now=now,
-    )
-    await db.execute(_INSERT_CONTRIBUTION, row)
-    return reference
 
 
 async def list_contributions(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from dialogs.model import Conversation, SubmitContribution
 from storage import campaigns_db, repository
@@ -61,6 +61,32 @@ async def _participant(engine: AsyncEngine, key: str) -> int:
         return p.id
 
 
+async def _store(
+    db: AsyncSession | AsyncConnection,
+    campaign: campaigns_db.CurrentCampaign,
+    pid: int,
+    effect: SubmitContribution,
+    now: datetime,
+) -> str:
+    """Store one contribution as the service does (storage.decisions.store_contributions):
+    a number taken, the row made, inserted."""
+    theme_id = await repository.find_theme_id(db, campaign.id, effect.theme)
+    territory_id, number = await repository.next_numbers(db, campaign.id, effect.territory, 1)
+    reference = repository.make_reference(campaign.ref_prefix, effect.territory, number)
+    row = repository.contribution_row(
+        reference=reference,
+        participant_id=pid,
+        campaign_id=campaign.id,
+        territory_id=territory_id,
+        theme_id=theme_id,
+        channel="terminal",
+        effect=effect,
+        now=now,
+    )
+    await repository.insert_contributions(db, [row])
+    return reference
+
+
 async def test_sqlite_wal_and_busy_timeout(sqlite_settings: Settings) -> None:
     engine = create_engine(sqlite_settings)
     try:
@@ -85,15 +111,7 @@ async def test_reference_numbers_are_unique_under_concurrency(engine: AsyncEngin
 
     async def submit(pid: int) -> str:
         async with sessions() as s, s.begin():
-            return await repository.insert_contribution(
-                s,
-                participant_id=pid,
-                campaign_id=campaign.id,
-                ref_prefix=campaign.ref_prefix,
-                channel="terminal",
-                effect=_submit(1),
-                now=NOW,
-            )
+            return await _store(s, campaign, pid, _submit(1), NOW)
 
     refs = await asyncio.gather(*(submit(pid) for pid in ids))
     assert sorted(refs) == [f"TST-OISE-{n:06d}" for n in range(1, 13)]
@@ -103,21 +121,32 @@ async def test_reference_numbers_are_unique_under_concurrency(engine: AsyncEngin
     assert (last, nord) == (12, 0)
 
 
+async def test_numbers_taken_together_never_overlap(engine: AsyncEngine) -> None:
+    """A group takes several numbers of a territory in one statement (next_numbers): groups
+    taking numbers concurrently get disjoint ranges, with no gap."""
+    campaign = await _load(engine)
+    sessions = session_factory(engine)
+
+    async def take(n: int) -> range:
+        async with sessions() as s, s.begin():
+            _tid, last = await repository.next_numbers(s, campaign.id, "OISE", n)
+        return range(last - n + 1, last + 1)
+
+    ranges = await asyncio.gather(*(take(n) for n in (3, 1, 5, 2, 4, 1)))
+    numbers = sorted(k for r in ranges for k in r)
+    assert numbers == list(range(1, 17))
+    async with sessions() as s:
+        last = await s.scalar(select(Territory.last_number).where(Territory.code == "OISE"))
+    assert last == 16
+
+
 async def test_unknown_territory_or_theme_is_refused(engine: AsyncEngine) -> None:
     campaign = await _load(engine)
     pid = await _participant(engine, "a" * 64)
     for effect in (_submit(1, territory="ATLANTIS"),):
         with pytest.raises(LookupError):
             async with session_factory(engine)() as s, s.begin():
-                await repository.insert_contribution(
-                    s,
-                    participant_id=pid,
-                    campaign_id=campaign.id,
-                    ref_prefix="TST",
-                    channel="terminal",
-                    effect=effect,
-                    now=NOW,
-                )
+                await _store(s, campaign, pid, effect, NOW)
     async with session_factory(engine)() as s:
         assert await s.scalar(select(func.count(Contribution.id))) == 0
         assert await s.scalar(select(func.sum(Territory.last_number))) == 0
@@ -153,15 +182,7 @@ async def test_delete_participant_erases_everything(engine: AsyncEngine) -> None
     for pid in (keep, gone):
         async with sessions() as s, s.begin():
             await repository.insert_conversation(s, pid, campaign.id, Conversation(), NOW)
-            await repository.insert_contribution(
-                s,
-                participant_id=pid,
-                campaign_id=campaign.id,
-                ref_prefix="TST",
-                channel="terminal",
-                effect=_submit(1),
-                now=NOW,
-            )
+            await _store(s, campaign, pid, _submit(1), NOW)
             s.add(ChatIdentity(participant_id=pid, channel="telegram", secret=b"x"))
             s.add(Outbox(participant_id=pid, dedupe_key=f"k{pid}", kind="reminder"))
     async with sessions() as s, s.begin():
@@ -179,26 +200,12 @@ async def test_list_contributions_summary(engine: AsyncEngine) -> None:
     long_need = "Un besoin très long " * 20
     async with session_factory(engine)() as s, s.begin():
         effect = _submit(1)
-        await repository.insert_contribution(
-            s,
-            participant_id=pid,
-            campaign_id=campaign.id,
-            ref_prefix="TST",
-            channel="terminal",
-            effect=SubmitContribution(**{**effect.__dict__, "need": long_need}),
-            now=NOW,
+        await _store(
+            s, campaign, pid, SubmitContribution(**{**effect.__dict__, "need": long_need}), NOW
         )
         custom = SubmitContribution(**{**effect.__dict__, "draft_id": 2, "theme": "5",
                                        "custom_theme": "Transports sanitaires"})  # fmt: skip
-        await repository.insert_contribution(
-            s,
-            participant_id=pid,
-            campaign_id=campaign.id,
-            ref_prefix="TST",
-            channel="terminal",
-            effect=custom,
-            now=NOW + timedelta(minutes=1),
-        )
+        await _store(s, campaign, pid, custom, NOW + timedelta(minutes=1))
     async with session_factory(engine)() as s:
         fr = await repository.list_contributions(s, pid, "fr")
         en = await repository.list_contributions(s, pid, "en")
