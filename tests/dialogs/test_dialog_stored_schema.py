@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from storage.models import ConversationRow
 from storage.service import DialogService, HandleResult
 from storage.settings import Settings
 from tests.dialog_helpers import NEED_EN, NEED_FR
+from tests.service_helpers import TEST_TOML
 
-TEST_TOML = Path(__file__).parents[1] / "data" / "test-campaign.toml"
 NOW = datetime(2022, 11, 20, 9, 30, tzinfo=UTC)
 V2_FIELDS = ("territory_candidates", "return_to", "return_resume", "lang_offered")
 

@@ -12,8 +12,7 @@ from bot.cli import main
 from storage.db import create_engine, session_factory
 from storage.models import Campaign, Territory, Theme
 from storage.settings import Settings
-
-TEST_TOML = Path(__file__).parents[1] / "data" / "test-campaign.toml"
+from tests.service_helpers import TEST_TOML
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,24 +28,7 @@ from storage.models import (
     Territory,
 )
 from storage.service import DialogService, HandleResult, Participation
-from storage.settings import Settings
-
-TEST_TOML = Path(__file__).parents[1] / "data" / "test-campaign.toml"
-NOW = datetime(2022, 11, 20, 9, 30, tzinfo=UTC)
-NEED = "Il n'y a plus de médecin traitant dans mon village depuis deux ans."
-SOLUTION = "Ouvrir un centre de santé avec des médecins salariés par la commune."
-
-
-@pytest.fixture
-async def service(db_settings: Settings) -> AsyncIterator[DialogService]:
-    settings = db_settings.model_copy(
-        update={"default_campaign_file": str(TEST_TOML), "privacy_notice_version": "test-v9"}
-    )
-    svc = await DialogService.open(settings)
-    try:
-        yield svc
-    finally:
-        await svc.close()
+from tests.service_helpers import NEED, NOW, SOLUTION, TEST_TOML
 
 
 class Citizen:

@@ -5,9 +5,7 @@ or nothing."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -25,12 +23,8 @@ from storage.service import (
     Participation,
 )
 from storage.settings import Settings
+from tests.service_helpers import LEVERS, NEED, NOW, SOLUTION, TEST_TOML
 
-TEST_TOML = Path(__file__).parents[1] / "data" / "test-campaign.toml"
-NOW = datetime(2022, 11, 20, 9, 30, tzinfo=UTC)
-NEED = "Il n'y a plus de médecin traitant dans mon village depuis deux ans."
-SOLUTION = "Ouvrir un centre de santé avec des médecins salariés par la commune."
-LEVERS = "Former et recruter davantage de médecins dans le territoire."
 #: A whole contribution, one event a step (the versions are those of the steps).
 STEPS: list[Event] = [
     CommandEvent("start"),
@@ -43,18 +37,6 @@ STEPS: list[Event] = [
     ChoiceEvent("p:patient", 7),
     ChoiceEvent("send", 8),
 ]
-
-
-@pytest.fixture
-async def service(db_settings: Settings) -> AsyncIterator[DialogService]:
-    settings = db_settings.model_copy(
-        update={"default_campaign_file": str(TEST_TOML), "privacy_notice_version": "test-v9"}
-    )
-    svc = await DialogService.open(settings)
-    try:
-        yield svc
-    finally:
-        await svc.close()
 
 
 def group(keys: Sequence[str], step: Event) -> list[GroupEvent]:

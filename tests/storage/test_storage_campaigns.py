@@ -13,8 +13,7 @@ from storage import campaigns_db
 from storage.campaign_file import CampaignSpec
 from storage.db import session_factory
 from storage.models import Campaign, Contribution, Participant, Territory, Theme
-
-TEST_TOML = Path(__file__).parents[1] / "data" / "test-campaign.toml"
+from tests.service_helpers import TEST_TOML
 
 
 def raw_spec() -> dict[str, Any]:

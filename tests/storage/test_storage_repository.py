@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import tomllib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -25,8 +24,8 @@ from storage.models import (
     Territory,
 )
 from storage.settings import Settings
+from tests.service_helpers import TEST_TOML
 
-TEST_TOML = Path(__file__).parents[1] / "data" / "test-campaign.toml"
 NOW = datetime(2022, 11, 20, 10, 0, tzinfo=UTC)
 
 
