@@ -36,6 +36,12 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=_web)
 
 
+#: Connections the kernel queues while the worker is busy (aiohttp's default is 128: a crowd
+#: arriving at once overflowed it, and a dropped connection waits a second or more for TCP to
+#: try again). The kernel caps it at ``net.core.somaxconn`` (4,096 on current Linux).
+LISTEN_BACKLOG = 1024
+
+
 def _web(args: argparse.Namespace) -> int:
     settings = Settings()
     for name in ("bot", "storage"):
@@ -54,7 +60,7 @@ async def _serve(settings: Settings, listen: str, port: int, today: date | None)
     runner = web.AppRunner(app, access_log_class=AccessLogger, handle_signals=False)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, listen, port)
+        site = web.TCPSite(runner, listen, port, backlog=LISTEN_BACKLOG)
         await site.start()
     except OSError as exc:
         print(f"cnrbot web: cannot listen on {listen}:{port} ({exc.strerror})", file=sys.stderr)

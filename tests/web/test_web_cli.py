@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select as io_select
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -163,6 +165,61 @@ async def test_a_closed_campaign_is_tried_with_date_and_sigterm_stops(tmp_path: 
             assert c.said("HDF-OISE-000001")
         proc.send_signal(signal.SIGTERM)
         assert await proc.wait() == 0
+
+
+def _connect_all(port: int, n: int, wait: float) -> tuple[list[socket.socket], int]:
+    """``n`` connections opened at once; how many the kernel completed within ``wait``
+    seconds (a connection beyond the listen backlog has its SYN dropped: it stays pending)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+    done: set[int] = set()
+    deadline = time.monotonic() + wait
+    while len(done) < n and time.monotonic() < deadline:
+        _r, writable, _x = io_select.select(
+            [], [s for s in socks if s.fileno() not in done], [], 0.05
+        )
+        done.update(
+            s.fileno() for s in writable if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        )
+    return socks, len(done)
+
+
+async def test_a_crowd_arriving_while_the_worker_is_busy_waits_in_the_backlog(
+    tmp_path: Path,
+) -> None:
+    """500 visitors connect while the worker does not accept (stopped: as busy as can be):
+    the kernel queues them all (a listen backlog of 1,024, not aiohttp's 128, whose overflow
+    drops the connections and leaves visitors waiting for TCP's retries), and once the worker
+    runs again every one of them gets its page."""
+    port = free_port()
+    async with web_process(web_env(tmp_path), "--port", str(port)) as proc:
+        await started(proc)
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            socks, connected = await asyncio.to_thread(_connect_all, port, 500, 1.0)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        try:
+            assert connected == 500
+            request = (
+                f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            )
+
+            def answer(s: socket.socket) -> bytes:
+                s.setblocking(True)
+                s.settimeout(30)
+                s.sendall(request.encode())
+                return s.recv(64)
+
+            answers = await asyncio.to_thread(lambda: [answer(s) for s in socks])
+            assert all(a.startswith(b"HTTP/1.1 200") for a in answers)
+        finally:
+            for s in socks:
+                s.close()
 
 
 async def test_a_taken_port_or_a_bad_date_is_explained(tmp_path: Path) -> None:
