@@ -18,9 +18,14 @@ FORMAT = "cnr-sante-contributions"
 VERSION = 1
 
 
+#: The records' encoder, made once (``json.dumps`` with options makes one a call).
+_RECORDS = json.JSONEncoder(ensure_ascii=False, separators=(",", ": "))
+
+
 def dump(value: Any) -> str:
-    """A record on one line, as the file has it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ": "))
+    """A record on one line, as the file has it (``json.dumps(value, ensure_ascii=False,
+    separators=(",", ": "))``)."""
+    return _RECORDS.encode(value)
 
 
 class JsonWriter:

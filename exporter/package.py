@@ -13,11 +13,16 @@ import io
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
+
+from isal import isal_zlib
 
 #: The text of the marker paragraph; never a citizen's text (those are escaped and one-line).
 MARKER = "@@cnr-sante-bot:body@@"
-#: Deflate level of the streamed member: most of an export's time went into compression at
-#: the default level 6; level 1 writes ~3 times faster for files ~15 % larger.
+#: Deflate level of the streamed members, in ISA-L's scale (0-3): most of an export's time went
+#: into compression at zlib's default level 6; zlib's level 1 wrote ~3 times faster for files
+#: ~15 % larger, and ISA-L's level 1 deflates ~4 times faster again than zlib's level 1 (the
+#: files ~5 % smaller than zlib's level 1).
 BODY_COMPRESSION = 1
 _FLUSH_CHARS = 1 << 20
 
@@ -30,6 +35,25 @@ def _split(xml: str, paragraph_tag: str) -> tuple[str, str]:
     if start < 0:
         raise ValueError("marker paragraph not found")
     return xml[:start], xml[end:]
+
+
+def open_member(package: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    """``info`` opened for writing in ``package`` (zip64, so of any size), deflated by ISA-L
+    (python-isal) at :data:`BODY_COMPRESSION` instead of zlib: any unzip tool reads it.
+
+    zipfile makes its (zlib) compressor when the member is opened, before any data; it is
+    swapped for ISA-L's, which has the same interface. Should a Python version hold it under
+    another name, the member is deflated by zlib at level 1 (valid all the same, slower)."""
+    info.compress_type = zipfile.ZIP_DEFLATED
+    # the level of a member opened for writing (``compress_level`` from Python 3.13, which
+    # keeps this name as an alias)
+    info._compresslevel = 1  # type: ignore[attr-defined]
+    stream = package.open(info, "w", force_zip64=True)
+    if hasattr(stream, "_compressor"):
+        stream._compressor = isal_zlib.compressobj(
+            BODY_COMPRESSION, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS
+        )
+    return stream
 
 
 def write_streamed(
@@ -48,12 +72,8 @@ def write_streamed(
                 continue
             head, tail = _split(source.read(info).decode("utf-8"), paragraph_tag)
             streamed = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-            streamed.compress_type = zipfile.ZIP_DEFLATED
             streamed.external_attr = info.external_attr
-            # the level of a member opened for writing (``compress_level`` from Python 3.13,
-            # which keeps this name as an alias)
-            streamed._compresslevel = BODY_COMPRESSION  # type: ignore[attr-defined]
-            with target.open(streamed, "w", force_zip64=True) as raw:
+            with open_member(target, streamed) as raw:
                 raw.write(head.encode("utf-8"))
                 pending: list[str] = []
                 size = 0

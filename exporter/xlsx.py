@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
-from exporter.package import BODY_COMPRESSION
+from exporter.package import open_member
 from exporter.rows import COLUMNS, RowMaker, neutralise
 from exporter.source import CampaignData, Item, TerritoryInfo
 
@@ -77,9 +77,7 @@ class XlsxWriter:
         # openpyxl names a sheet's member after its position (the summary is sheet1)
         info = zipfile.ZipInfo(f"xl/worksheets/sheet{len(self._territories) + 1}.xml")
         info.date_time = (1980, 1, 1, 0, 0, 0)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info._compresslevel = BODY_COMPRESSION  # type: ignore[attr-defined]
-        self._sheet = self._package.open(info, "w", force_zip64=True)
+        self._sheet = open_member(self._package, info)
         self._pending = [self._head]
         self._size = len(self._head)
         self._row = 0
