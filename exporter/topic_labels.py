@@ -5,7 +5,7 @@ a few texts for the topics YAKE does not label."""
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,7 +51,6 @@ class Labeller:
         self.terms = terms
         #: row -> its text as a phrase form, " "-framed (computed when first needed)
         self.phrase_texts: dict[int, str] = {}
-        self.word_rows: dict[str, set[int]] | None = None
         self.extractor = yake.KeywordExtractor(lan="fr", n=3, top=40, dedup_lim=0.95)
 
     def draft(self, rows: list[int], *, full: bool = True) -> Draft:
@@ -74,29 +73,13 @@ class Labeller:
         return f"{_sentence(c.need)} {_sentence(c.solution)}".strip()[: self.settings.label_chars]
 
     def _rows_saying(self, words: str, among: Iterable[int]) -> set[int]:
-        """The rows among ``among`` whose text holds the phrase ``words`` (folded, spaced):
-        those with each of its words, then, for a phrase of several, with them in a row."""
-        parts = words.split()
-        if not parts:
+        """The rows among ``among`` whose text holds the phrase ``words`` (folded, spaced).
+        ``among`` is narrowed beforehand to the rows with the phrase's stems (the TF-IDF's
+        columns), so only their texts are read."""
+        if not words.strip():
             return set()
-        found = set(among)
-        index = self._word_index()
-        for word in parts:
-            found &= index.get(word, set())
-        if len(parts) == 1:
-            return found
         needle = f" {words} "
-        return {r for r in found if needle in self._phrase_text(r)}
-
-    def _word_index(self) -> dict[str, set[int]]:
-        """folded word -> the rows whose text has it (made when first needed)."""
-        if self.word_rows is None:
-            index: dict[str, set[int]] = defaultdict(set)
-            for row in range(len(self.items)):
-                for word in set(self._phrase_text(row).split()):
-                    index[word].add(row)
-            self.word_rows = dict(index)
-        return self.word_rows
+        return {r for r in among if needle in self._phrase_text(r)}
 
     def _phrase_text(self, row: int) -> str:
         text = self.phrase_texts.get(row)

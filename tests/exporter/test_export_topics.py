@@ -23,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import Stemmer
+from snowballstemmer.french_stemmer import FrenchStemmer
 
+from exporter.topic_words import _STEMMER, STOP, stem
 from exporter.topics import (
     Contribution,
     Topics,
@@ -340,3 +343,19 @@ def test_every_term_has_its_own_column_counted_as_documented() -> None:
     assert columns == {tuple(e[t] for e in expected) for t in distinct}
     assert terms.rows_with("mot3") == {k for k, (_, n, s) in enumerate(rows) if "mot3" in n + s}
     assert terms.rows_with("absent") == set()
+
+
+def test_the_stemmer_is_snowballs_french_one_in_c() -> None:
+    """PyStemmer (C) stems as snowballstemmer's Python French stemmer does: same stems on
+    every word of the labelled set, so the topics do not depend on which one runs."""
+    assert isinstance(_STEMMER, Stemmer.Stemmer)
+    reference = FrenchStemmer()
+    words = {
+        w
+        for i in _labelled()
+        for w in re.findall(r"[^\W\d_]+", f"{i['need']} {i['solution']}".casefold())
+    }
+    assert len(words) > 300
+    for word in sorted(words):
+        if fold(word) not in STOP and 3 <= len(fold(word)) <= 30:
+            assert stem(word) == fold(reference.stemWord(word)), word
