@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -28,6 +28,9 @@ from exporter.report import PART_II, Report
 
 _W = nsdecls("w")
 AUTHOR = "cnr-sante-bot"
+#: Paragraphs of a list made into one chunk of markup.
+RUN = 1000
+_CLOSE = "</w:t></w:r></w:p>"
 
 
 class _Body:
@@ -113,10 +116,23 @@ class _Markup:
             level: document.styles[f"Heading {level}"].style_id for level in range(1, 5)
         }
 
-    def paragraph(self, text: str, style: str | None = None, *, bold: bool = False) -> str:
+    @staticmethod
+    def _open(style: str | None, bold: bool) -> str:
+        """A paragraph's markup before its text."""
         props = f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else ""
         run = "<w:rPr><w:b/></w:rPr>" if bold else ""
-        return f'<w:p>{props}<w:r>{run}<w:t xml:space="preserve">{escape(text)}</w:t></w:r></w:p>'
+        return f'<w:p>{props}<w:r>{run}<w:t xml:space="preserve">'
+
+    def paragraph(self, text: str, style: str | None = None, *, bold: bool = False) -> str:
+        return f"{self._open(style, bold)}{escape(text)}{_CLOSE}"
+
+    def paragraphs(self, texts: Iterable[str], style: str | None = None) -> Iterator[str]:
+        """Paragraphs of one style, :data:`RUN` at a time (a list or the annex list can hold
+        hundreds of thousands)."""
+        start = self._open(style, False)
+        texts = iter(texts)
+        while run := list(itertools.islice(texts, RUN)):
+            yield "".join([f"{start}{escape(text)}{_CLOSE}" for text in run])
 
     def blocks(self, stream: Iterator[blocks.Block]) -> Iterator[str]:
         for block in stream:
@@ -128,15 +144,13 @@ class _Markup:
                 case blocks.Label(text):
                     yield self.paragraph(text, bold=True)
                 case blocks.Items(texts):
-                    for text in texts:
-                        yield self.paragraph(text, self.bullet)
+                    yield from self.paragraphs(texts, self.bullet)
                 case blocks.Listing(rows=rows, empty=empty):
                     if not rows:
                         yield self.paragraph(empty)
                         continue
                     yield self.paragraph(block.header, bold=True)
-                    for row in rows:
-                        yield self.paragraph(row.line())
+                    yield from self.paragraphs(row.line() for row in rows)
                 case _:  # tables and charts belong to part I
                     raise ValueError(f"no streamed form for {type(block).__name__}")
 

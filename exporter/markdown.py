@@ -15,16 +15,26 @@ from exporter.report import Report
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~&])")
 _LINE_START = re.compile(r"^(\s*(?:\d+)?)([-+=.)])")
+#: Lines written at once (one write a line cost more than making the line).
+_LINES = 1000
+
+
+def _escape_specials(text: str) -> str:
+    # most texts have no special character: one scan, and no substitution to set up
+    return _SPECIAL.sub(r"\\\1", text) if _SPECIAL.search(text) else text
 
 
 def escape(text: str) -> str:
     """``text`` as literal Markdown inline text (one line)."""
-    escaped = _SPECIAL.sub(r"\\\1", text)
-    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped)
+    escaped = _escape_specials(text)
+    start = _LINE_START.match(escaped)  # a list or heading marker can only open the text
+    if start is None:
+        return escaped
+    return start.group(1) + "\\" + start.group(2) + escaped[start.end() :]
 
 
 def _cell(text: str) -> str:
-    return _SPECIAL.sub(r"\\\1", text) or " "
+    return _escape_specials(text) or " "
 
 
 def write_markdown(report: Report, out: TextIO, *, chart_file: str | None = None) -> None:
@@ -39,8 +49,8 @@ def write_markdown(report: Report, out: TextIO, *, chart_file: str | None = None
             case blocks.Label(text):
                 out.write(f"**{escape(text)}**\n\n")
             case blocks.Items(texts):
-                for text in texts:
-                    out.write(f"- {escape(text)}\n")
+                for start in range(0, len(texts), _LINES):
+                    out.write("".join([f"- {escape(t)}\n" for t in texts[start : start + _LINES]]))
                 out.write("\n")
             case blocks.Table(rows):
                 _table(out, rows[0], rows[1:])
@@ -59,6 +69,11 @@ def _table(out: TextIO, header: Sequence[str], body: Iterable[Sequence[str]]) ->
     copied whole)."""
     out.write("| " + " | ".join(_cell(c) for c in header) + " |\n")
     out.write("|" + "---|" * len(header) + "\n")
+    lines: list[str] = []
     for row in body:
-        out.write("| " + " | ".join(_cell(c) for c in row) + " |\n")
-    out.write("\n")
+        lines.append("| " + " | ".join([_cell(c) for c in row]) + " |\n")
+        if len(lines) == _LINES:
+            out.write("".join(lines))
+            lines.clear()
+    lines.append("\n")
+    out.write("".join(lines))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -42,6 +42,8 @@ ITEM_STYLE = "Contribution"
 LABEL_STYLE = "Label"
 ROW_STYLE = "AnnexRow"
 _HEADING_SIZES = {1: "20pt", 2: "16pt", 3: "13pt", 4: "12pt"}
+#: Paragraphs of a list made into one chunk of markup.
+RUN = 1000
 
 
 class _Styles:
@@ -129,6 +131,15 @@ def _p(text: str, style: str | None = None) -> str:
     return f"<text:p{attr}>{escape(text)}</text:p>"
 
 
+def _ps(texts: Iterable[str], style: str) -> Iterator[str]:
+    """:func:`_p` of each text, :data:`RUN` paragraphs a chunk (a list or the annex list can
+    hold hundreds of thousands)."""
+    start = _p("", style).removesuffix("</text:p>")
+    texts = iter(texts)
+    while run := list(itertools.islice(texts, RUN)):
+        yield "".join([f"{start}{escape(text)}</text:p>" for text in run])
+
+
 def _bold(text: str, style: str | None = None) -> str:
     attr = f' text:style-name="{quoteattr(style)[1:-1]}"' if style else ""
     span = f'<text:span text:style-name="{LABEL_STYLE}">{escape(text)}</text:span>'
@@ -150,15 +161,13 @@ def _markup(stream: Iterator[blocks.Block], styles: _Styles) -> Iterator[str]:
             case blocks.Label(text):
                 yield _bold(text)
             case blocks.Items(texts):
-                for text in texts:
-                    yield _p(text, ITEM_STYLE)
+                yield from _ps(texts, ITEM_STYLE)
             case blocks.Listing(rows=rows, empty=empty):
                 if not rows:
                     yield _p(empty)
                     continue
                 yield _bold(block.header, ROW_STYLE)
-                for row in rows:
-                    yield _p(row.line(), ROW_STYLE)
+                yield from _ps((row.line() for row in rows), ROW_STYLE)
             case _:  # tables and charts belong to part I
                 raise ValueError(f"no streamed form for {type(block).__name__}")
 

@@ -1,17 +1,23 @@
-"""The writers' fast paths give what the libraries they stand in for give: CSV lines as the
-``csv`` module writes them, JSON records as ``json.dumps`` writes them, zip members deflated by
-ISA-L that any zip reader reads back."""
+"""The writers' fast paths give what the slower forms gave: CSV lines as the ``csv`` module
+writes them, JSON records as ``json.dumps`` writes them, zip members deflated by ISA-L that any
+zip reader reads back, the Markdown escape as its two substitutions, lists streamed by runs as
+paragraph after paragraph."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 import zipfile
 import zlib
 
+import docx
 import pytest
 
+from exporter import docx as docx_mod
+from exporter import markdown
+from exporter import odt as odt_mod
 from exporter.csv import CsvLines
 from exporter.json import dump
 from exporter.package import open_member
@@ -88,3 +94,45 @@ def test_a_member_deflated_by_isal_is_read_back_by_zipfile_and_zlib() -> None:
         # a raw deflate stream, as any unzip tool expects
         start = 30 + int.from_bytes(raw[26:28], "little") + int.from_bytes(raw[28:30], "little")
         assert zlib.decompressobj(-15).decompress(raw[start:]) == data
+
+
+def _markdown_escape_by_substitution(text: str) -> str:
+    """The Markdown escape as two substitutions over the whole text (its definition)."""
+    escaped = re.sub(r"([\\`*_{}\[\]<>#|~&])", r"\\\1", text)
+    return re.sub(r"^(\s*(?:\d+)?)([-+=.)])", lambda m: m.group(1) + "\\" + m.group(2), escaped)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Des urgences la nuit",
+        "# pas un titre",
+        "- pas une liste",
+        "  12) pas une liste numérotée",
+        "3.5 km à pied",
+        "+ = - . )",
+        "a | b",
+        "<script>&amp; [lien](http://x) ![img](y) *gras* _it_ `code` ~barré~ {x} \\",
+        "1986-12-03",
+        " -",
+        "\u00a0- espace insécable",
+    ],
+)
+def test_markdown_escape_is_the_two_substitutions(text: str) -> None:
+    assert markdown.escape(text) == _markdown_escape_by_substitution(text)
+    assert markdown._cell(text) == (re.sub(r"([\\`*_{}\[\]<>#|~&])", r"\\\1", text) or " ")
+
+
+def test_streamed_paragraphs_are_one_paragraph_each() -> None:
+    """DOCX and ODT lists streamed by runs: one escaped paragraph per text, in order, with the
+    markup of a paragraph made alone."""
+    texts = [f"Contribution {n} <&> — ’" for n in range(2 * docx_mod.RUN + 3)]
+    document = docx.Document()
+    markup = docx_mod._Markup(document)
+    joined = "".join(markup.paragraphs(texts, markup.bullet))
+    assert joined == "".join(markup.paragraph(t, markup.bullet) for t in texts)
+    assert joined.count("<w:p>") == len(texts) and "&lt;&amp;&gt;" in joined
+    joined = "".join(odt_mod._ps(texts, odt_mod.ITEM_STYLE))
+    assert joined == "".join(odt_mod._p(t, odt_mod.ITEM_STYLE) for t in texts)
+    assert joined.count("<text:p ") == len(texts)
