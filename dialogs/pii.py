@@ -132,10 +132,34 @@ _NAME_WORD = re.compile(r"[^\W\d_][\w'’\-]*")
 _HONORIFIC = re.compile(r"(?i:m\.|mr\.?|mme\.?|mlle\.?|monsieur|madame|mademoiselle|dr\.?)\s*")
 
 
-#: Every kind needs a digit, an "@", or a name phrase: a cheap first look (two simple
-#: patterns are ~4x faster than one case-insensitive alternation).
-_MAYBE_CHAR = re.compile(r"[0-9@]")
-_MAYBE_NAME = re.compile(r"appelle|nom\s+est|name\s+is|c['’]est|je\s+suis|i\s+am")
+#: Every kind needs an ASCII digit or an "@" (:data:`_MAYBE_CHARS`), or a name phrase in the
+#: case-folded text (:data:`_MAYBE_NAMES`): a cheap first look. Substring tests (``in``) are
+#: ~10x faster than a regular expression's scan; a phrase with spaces inside is only looked
+#: for (its own pattern: a literal first character keeps the scan fast) when its least
+#: common word is in the text.
+_MAYBE_CHARS = "0123456789@"
+_MAYBE_NAMES: tuple[tuple[str, re.Pattern[str] | None], ...] = (
+    ("appelle", None),
+    ("c'est", None),
+    ("c’est", None),
+    ("suis", re.compile(r"je\s+suis")),
+    ("nom", re.compile(r"nom\s+est")),
+    ("name", re.compile(r"name\s+is")),
+    ("am", re.compile(r"i\s+am")),
+)
+
+
+def _maybe_personal(text: str) -> bool:
+    """False when ``text`` cannot hold any kind of personal data :func:`find_personal_data`
+    looks for (no ASCII digit, no "@", no name phrase)."""
+    for char in _MAYBE_CHARS:
+        if char in text:
+            return True
+    folded = text.casefold()
+    for word, pattern in _MAYBE_NAMES:
+        if word in folded and (pattern is None or pattern.search(folded) is not None):
+            return True
+    return False
 
 
 def _nir_ok(m: re.Match[str]) -> bool:
@@ -243,7 +267,7 @@ def find_personal_data(text: str, *, titles: bool = False) -> list[Finding]:
     if not text:
         return []
     found: list[Finding] = _titled_findings(text) if titles else []
-    if not (_MAYBE_CHAR.search(text) or _MAYBE_NAME.search(text.casefold())) and not found:
+    if not found and not _maybe_personal(text):
         return []  # the common case: no digit, no "@", no name phrase
     found += [Finding(m.start(), m.end(), "email") for m in _EMAIL.finditer(text)]
     found += _iban_findings(text)
