@@ -28,6 +28,10 @@ class CsvWriter:
         """A row already written as a line (:class:`CsvLines`): one line, several files."""
         self._out.write(line)
 
+    def add_lines(self, lines: list[str]) -> None:
+        """Rows already written as lines (:class:`CsvLines`), in one write."""
+        self._out.write("".join(lines))
+
 
 #: What :mod:`csv`'s minimal quoting (``QUOTE_MINIMAL``, comma, double quote doubled, line
 #: terminator ``\r\n``) quotes a field for: the delimiter, the quote, a character of the line

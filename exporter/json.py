@@ -68,5 +68,13 @@ class JsonWriter:
         self._first = False
         self._out.write(record)
 
+    def add_records(self, records: list[str]) -> None:
+        """Records already written (:func:`dump`), in one write: as many :meth:`add_dumped`."""
+        if not records:
+            return
+        head = "\n  " if self._first else ",\n  "
+        self._first = False
+        self._out.write(head + ",\n  ".join(records))
+
     def close(self) -> None:
         self._out.write("]\n}\n" if self._first else "\n ]\n}\n")

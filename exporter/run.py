@@ -48,6 +48,8 @@ from storage.settings import Settings
 FORMATS = ("docx", "odt", "md", "csv", "xlsx", "json")
 DOCUMENT_FORMATS = ("docx", "odt", "md")
 REGION = "REGION"
+#: Contributions whose rows are made and written together.
+_ROWS = 1000
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -162,14 +164,22 @@ class _DataFiles:
     #: (format, final path) of each file, recorded when complete
     finals: list[tuple[str, Path]] = field(default_factory=list)
 
-    def add(self, item: Item, line: str, record: str, cells: list[str | int]) -> None:
-        """One contribution: its CSV ``line``, JSON ``record`` and spreadsheet ``cells``."""
+    def add(
+        self,
+        items: Sequence[Item],
+        lines: list[str],
+        records: list[str],
+        cells: list[list[str | int]],
+    ) -> None:
+        """Contributions in a row: their CSV ``lines``, JSON ``records`` and spreadsheet
+        ``cells`` (written at once: one write a line cost more than the line)."""
         if self.csv is not None:
-            self.csv.add_line(line)
+            self.csv.add_lines(lines)
         if self.json is not None:
-            self.json.add_dumped(record)
+            self.json.add_records(records)
         if self.xlsx is not None:
-            self.xlsx.add_cells(item, cells)
+            for item, row in zip(items, cells, strict=True):
+                self.xlsx.add_cells(item, row)
 
 
 class _Exporter:
@@ -259,15 +269,17 @@ class _Exporter:
             if sink.xlsx is not None:
                 sink.xlsx.start_territory(territory)
         csv_lines = CsvLines() if "csv" in self.request.formats else None
-        records = "json" in self.request.formats
-        for item in items:
-            row = self.rows.row(item)
-            cells = RowMaker.cells_of(row)
-            # written once, for the territory's files and the roll-up's
-            line = csv_lines.line(cells) if csv_lines is not None else ""
-            record = dump_record(row) if records else ""
+        with_records = "json" in self.request.formats
+        for start in range(0, len(items), _ROWS):
+            batch = items[start : start + _ROWS]
+            rows = [self.rows.row(item) for item in batch]
+            cells = [RowMaker.cells_of(row) for row in rows]
+            # made once, for the territory's files and the roll-up's
+            lines = [csv_lines.line(c) for c in cells] if csv_lines is not None else []
+            records = [dump_record(row) for row in rows] if with_records else []
+            del rows
             for sink in sinks:
-                sink.add(item, line, record, cells)
+                sink.add(batch, lines, records, cells)
 
     def _close_data_files(self, files: _DataFiles, n: int) -> None:
         """Finish the files of a scope (the stack renames them when it closes)."""

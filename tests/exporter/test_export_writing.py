@@ -136,3 +136,36 @@ def test_streamed_paragraphs_are_one_paragraph_each() -> None:
     joined = "".join(odt_mod._ps(texts, odt_mod.ITEM_STYLE))
     assert joined == "".join(odt_mod._p(t, odt_mod.ITEM_STYLE) for t in texts)
     assert joined.count("<text:p ") == len(texts)
+
+
+def test_records_and_lines_written_together_are_written_one_by_one() -> None:
+    from exporter.csv import CsvWriter
+    from exporter.json import JsonWriter
+
+    records = [dump({"reference": f"R{n}", "need": "Des urgences, la nuit"}) for n in range(5)]
+    lines = [CsvLines().line([f"R{n}", 'Des "urgences", la nuit', n]) for n in range(5)]
+    outputs = []
+    for together in (True, False):
+        out = io.StringIO()
+        writer = JsonWriter.__new__(JsonWriter)
+        writer._out, writer._first = out, True
+        csv_out = io.StringIO()
+        table = CsvWriter.__new__(CsvWriter)
+        table._out = csv_out
+        for part in (records[:0], records[:2], records[2:]):
+            if together:
+                writer.add_records(part)
+            else:
+                for record in part:
+                    writer.add_dumped(record)
+        if together:
+            table.add_lines(lines)
+        else:
+            for line in lines:
+                table.add_line(line)
+        writer.close()
+        outputs.append((out.getvalue(), csv_out.getvalue()))
+    assert outputs[0] == outputs[1]
+    assert [
+        r["reference"] for r in json.loads('{"contributions": [' + outputs[0][0])["contributions"]
+    ] == [f"R{n}" for n in range(5)]
