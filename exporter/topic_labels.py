@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -209,9 +211,17 @@ def _phrase_form(text: str) -> str:
 
 def _fallback_label(texts: list[str]) -> list[str]:
     """When YAKE finds nothing: the most frequent significant words, as written."""
-    pairs = [pair for text in texts for piece in text.casefold().split() for pair in PAIRS[piece]]
-    counts = Counter(stem for _, stem in pairs)
-    top = sorted(counts, key=lambda s: (-counts[s], s))[:3]
-    # the spelling most used (first met at a tie)
-    spelled = [Counter(w for w, s in pairs if s == stem).most_common(1)[0][0] for stem in top]
-    return [" ".join(spelled)] if top else ["sans titre"]
+    # (word, stem) pairs in the texts' order ("a b".casefold().split() is a's pieces, then b's)
+    pairs = list(chain.from_iterable(map(PAIRS.__getitem__, " ".join(texts).casefold().split())))
+    counts = Counter(map(itemgetter(1), pairs))
+    # most frequent first, then alphabetical (a reversed sort keeps the order of ties)
+    top = sorted(sorted(counts), key=counts.__getitem__, reverse=True)[:3]
+    if not top:
+        return ["sans titre"]
+    # the spelling most used (first met at a tie: a Counter keeps the order first met)
+    said = Counter(pairs)
+    best: dict[str, tuple[int, str]] = {}
+    for (word, stem), n in said.items():
+        if n > best.get(stem, (0, ""))[0]:
+            best[stem] = (n, word)
+    return [" ".join(best[stem][1] for stem in top)]

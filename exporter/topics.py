@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 from rapidfuzz import process
@@ -251,7 +252,7 @@ class _Terms:
 def _typo_fixes(items: list[tuple[Contribution, list[str], list[str]]]) -> dict[str, str]:
     """Rare stems -> a frequent stem one edit away ("medcin" -> "medecin", "urgnec" ->
     "urgenc"): the theme's own vocabulary corrects its typos."""
-    counts = Counter(s for _, need, sol in items for s in {*need, *sol})
+    counts = Counter(chain.from_iterable({*need, *sol} for _, need, sol in items))
     frequent = sorted(s for s, n in counts.items() if n >= _TYPO_MIN_FREQUENT and len(s) >= 4)
     rare = sorted(s for s, n in counts.items() if n <= _TYPO_MAX_RARE and len(s) >= 5)
     fixes: dict[str, str] = {}

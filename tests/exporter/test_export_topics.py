@@ -26,6 +26,7 @@ import pytest
 import Stemmer
 from snowballstemmer.french_stemmer import FrenchStemmer
 
+from exporter.topic_labels import _fallback_label
 from exporter.topic_words import _STEMMER, STOP, stem
 from exporter.topics import (
     Contribution,
@@ -359,3 +360,17 @@ def test_the_stemmer_is_snowballs_french_one_in_c() -> None:
     for word in sorted(words):
         if fold(word) not in STOP and 3 <= len(fold(word)) <= 30:
             assert stem(word) == fold(reference.stemWord(word)), word
+
+
+def test_the_fallback_label_is_the_most_frequent_words_as_written() -> None:
+    """Without YAKE: the three most frequent stems (ties: alphabetical), each in the spelling
+    the texts use most (ties: the first met); stop words count for nothing."""
+    texts = [
+        "Les Urgences, les urgences : l'urgence !",
+        "Un médecin, des médecins, deux médecins.",
+        "Pharmacie fermée ; zèbre, abeille.",
+    ]
+    # urgenc x3 (urgences x2), medecin x3 (médecins x2), then 1 each: abeill < ferm < pharmac
+    assert _fallback_label(texts) == ["médecins urgences abeille"]
+    assert _fallback_label(["Médecin médecins", "médecins Médecin"]) == ["médecin"]
+    assert _fallback_label(["le la les", ""]) == ["sans titre"]
