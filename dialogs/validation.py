@@ -31,6 +31,9 @@ _INVISIBLE = re.compile(
     "[\u034f\u17b4\u17b5\u115f\u1160\u3164\uffa0\ufe00-\ufe0f\U000e0100-\U000e01ef]"
 )
 _BLANK_BRAILLE = "\u2800"
+#: One range holding every character of :data:`_INVISIBLE` and the blank braille pattern: a
+#: quicker first look (most texts have none of them).
+_MAYBE_INVISIBLE = re.compile("[\u034f-\U000e01ef]")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
@@ -54,8 +57,13 @@ def one_line(text: str) -> str:
     """:func:`clean_text` on one line: every run of whitespace, newlines too, is one space."""
     text = unicodedata.normalize("NFC", text)
     if not text.isprintable():
-        text = _drop_controls(text)
-    return " ".join(_drop_invisible(text).split())
+        return " ".join(_drop_invisible(_drop_controls(text)).split())
+    # Fast path (nearly every text): the plain space is the only whitespace a printable text
+    # holds, so a text without a leading, trailing or double space is on one line already
+    text = _drop_invisible(text)
+    if "  " in text or text.startswith(" ") or text.endswith(" "):
+        return " ".join(text.split())
+    return text
 
 
 def _drop_controls(text: str) -> str:
@@ -74,6 +82,8 @@ def _drop_controls(text: str) -> str:
 
 def _drop_invisible(text: str) -> str:
     """Invisible characters that are printable to Python: gone (not counted in lengths)."""
+    if _MAYBE_INVISIBLE.search(text) is None:
+        return text
     text = _INVISIBLE.sub("", text)
     return text.replace(_BLANK_BRAILLE, " ") if _BLANK_BRAILLE in text else text
 

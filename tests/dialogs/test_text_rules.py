@@ -23,6 +23,27 @@ def test_one_line_is_the_cleaning_of_citizens_texts_on_one_line() -> None:
     assert one_line("e\u0301te\u0301") == "été"
 
 
+def test_one_line_keeps_a_printable_text_on_one_line_as_it_is_or_folds_its_spaces() -> None:
+    # the fast path's premise: the plain space is the only whitespace a printable text holds
+    assert [cp for cp in range(0x110000) if chr(cp).isspace() and chr(cp).isprintable()] == [32]
+    text = "Il faut des médecins à Béthune 😀, et vite’"
+    assert one_line(text) is text
+    cases = {
+        "a \u034f b": "a b",  # an invisible character between two spaces
+        "\u2800a": "a",  # the blank braille pattern is a space
+        "a\u2800\u2800b": "a b",
+        "\ufe0f a\ufe0f ": "a",
+        "a\U000e0100 \u3164b": "a b",
+        " a": "a",
+        "a ": "a",
+        "a  b": "a b",
+        "": "",
+        "\u17b4": "",
+    }
+    for raw, expected in cases.items():
+        assert one_line(raw) == expected == " ".join(clean_text(raw).split()), repr(raw)
+
+
 def test_whitespace_controls_separate_words_instead_of_gluing_them() -> None:
     """Form feed, record separators and NEL are whitespace (``str.isspace``), like the tab and
     the vertical tab: they become a newline or a space, never nothing."""
