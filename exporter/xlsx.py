@@ -46,13 +46,39 @@ def _sheet_frame() -> tuple[str, str]:
     return head + "<sheetData>", "</sheetData>" + tail
 
 
-def _cell(reference: str, value: str | int) -> str:
+#: The columns whose values many rows share (a campaign's themes, territories, profiles...):
+#: their cells' markup is made once per value.
+_SHARED = frozenset(
+    {
+        "territory_code",
+        "territory",
+        "theme_number",
+        "theme_code",
+        "theme",
+        "supplementary_theme",
+        "profile",
+        "language",
+        "channel",
+        "topic_id",
+        "topic",
+    }
+)
+#: Values whose markup is kept, at most (a free-text column of unique values stops there).
+_SHARED_VALUES = 10_000
+
+
+def _value(value: str | int) -> str:
+    """A cell's markup after its reference (``<c r="A1"``)."""
     if isinstance(value, int):
-        return f'<c r="{reference}" t="n"><v>{value}</v></c>'
+        return f' t="n"><v>{value}</v></c>'
     if not value:
-        return f'<c r="{reference}" t="inlineStr"></c>'
+        return ' t="inlineStr"></c>'
     space = ' xml:space="preserve"' if value[0].isspace() or value[-1].isspace() else ""
-    return f'<c r="{reference}" t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>'
+    return f' t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>'
+
+
+def _cell(reference: str, value: str | int) -> str:
+    return f'<c r="{reference}"{_value(value)}'
 
 
 class XlsxWriter:
@@ -64,6 +90,9 @@ class XlsxWriter:
         self._package = zipfile.ZipFile(path, "w")
         self._head, self._tail = _sheet_frame()
         self._letters = [get_column_letter(k + 1) for k in range(len(COLUMNS))]
+        self._keep = [name in _SHARED for name in COLUMNS]
+        #: the markup of the shared columns' values met (:data:`_SHARED`)
+        self._shared: dict[str | int, str] = {}
         self._sheet: IO[bytes] | None = None
         self._pending: list[str] = []
         self._size = 0
@@ -95,8 +124,20 @@ class XlsxWriter:
     def _append(self, cells: list[str | int]) -> None:
         self._row += 1
         n = self._row
-        pairs = zip(self._letters, cells, strict=True)
-        markup = "".join([f'<row r="{n}">', *(_cell(f"{c}{n}", v) for c, v in pairs), "</row>"])
+        parts = [f'<row r="{n}">']
+        shared = self._shared
+        for letter, keep, value in zip(self._letters, self._keep, cells, strict=True):
+            if keep:
+                markup = shared.get(value)
+                if markup is None:
+                    markup = _value(value)
+                    if len(shared) < _SHARED_VALUES:
+                        shared[value] = markup
+            else:
+                markup = _value(value)
+            parts.append(f'<c r="{letter}{n}"{markup}')
+        parts.append("</row>")
+        markup = "".join(parts)
         self._pending.append(markup)
         self._size += len(markup)
         if self._size >= _FLUSH_CHARS:

@@ -11,6 +11,8 @@ import json
 import re
 import zipfile
 import zlib
+from pathlib import Path
+from typing import Any, cast
 
 import docx
 import pytest
@@ -169,3 +171,27 @@ def test_records_and_lines_written_together_are_written_one_by_one() -> None:
     assert [
         r["reference"] for r in json.loads('{"contributions": [' + outputs[0][0])["contributions"]
     ] == [f"R{n}" for n in range(5)]
+
+
+def test_xlsx_rows_of_shared_values_are_the_cells_made_one_by_one(tmp_path: Path) -> None:
+    from openpyxl.utils import get_column_letter
+
+    from exporter import xlsx
+    from exporter.rows import COLUMNS
+
+    writer = xlsx.XlsxWriter(cast(Any, None), cast(Any, None), tmp_path / "a.xlsx")
+    rows: list[list[str | int]] = [
+        [f"{name} <{n % 2}>" if n % 3 else "" for name in COLUMNS] for n in range(6)
+    ]
+    rows += [[n if k % 2 else f" {n} & " for k in range(len(COLUMNS))] for n in range(3)]
+    for row in rows:
+        writer._append(row)
+    expected = "".join(
+        f'<row r="{n}">'
+        + "".join(xlsx._cell(f"{get_column_letter(k + 1)}{n}", v) for k, v in enumerate(row))
+        + "</row>"
+        for n, row in enumerate(rows, start=1)
+    )
+    assert "".join(writer._pending) == expected
+    assert writer._shared  # the shared columns' markup was kept
+    writer.close()
