@@ -41,6 +41,7 @@ class Labeller:
     def __init__(
         self,
         items: Sequence[tuple[Contribution, list[str], list[str]]],
+        phrase_texts: Sequence[str],
         vectors: sparse.csr_matrix,
         terms: _Terms,
         fixes: dict[str, str],
@@ -51,8 +52,8 @@ class Labeller:
         self.fixes = fixes
         self.settings = settings
         self.terms = terms
-        #: row -> its text as a phrase form, " "-framed (computed when first needed)
-        self.phrase_texts: dict[int, str] = {}
+        #: row -> its need and solution as a phrase form (:func:`_phrase_form`), " "-framed
+        self.phrase_texts = phrase_texts
         self.extractor = yake.KeywordExtractor(lan="fr", n=3, top=40, dedup_lim=0.95)
 
     def draft(self, rows: list[int], *, full: bool = True) -> Draft:
@@ -81,14 +82,7 @@ class Labeller:
         if not words.strip():
             return set()
         needle = f" {words} "
-        return {r for r in among if needle in self._phrase_text(r)}
-
-    def _phrase_text(self, row: int) -> str:
-        text = self.phrase_texts.get(row)
-        if text is None:
-            c = self.items[row][0]
-            text = self.phrase_texts[row] = f" {_phrase_form(f'{c.need} {c.solution}')} "
-        return text
+        return {r for r in among if needle in self.phrase_texts[r]}
 
     def _key_phrases(self, texts: list[str], rows: set[int]) -> list[str]:
         """YAKE's candidates on the topic's central texts, scored by the share of the topic's

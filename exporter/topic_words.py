@@ -14,7 +14,19 @@ import snowballstemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from stop_words import get_stop_words
 
-__all__ = ["FOLDED", "PAIRS", "STOP", "WORD", "fold", "stem", "stems", "words"]
+__all__ = [
+    "FOLDED",
+    "PAIRS",
+    "STOP",
+    "WORD",
+    "fold",
+    "folded_of",
+    "pieces",
+    "stem",
+    "stems",
+    "stems_of",
+    "words",
+]
 
 WORD = re.compile(r"[^\W\d_]+")
 
@@ -143,3 +155,19 @@ PAIRS = _Pairs()
 def stems(text: str) -> list[str]:
     """The significant words of ``text`` as folded French stems, in order."""
     return _STEMS.words(text)
+
+
+def pieces(text: str) -> list[str]:
+    """``text`` in lower case, cut at its spaces: what the tables of pieces read."""
+    return text.casefold().split()
+
+
+def stems_of(text_pieces: list[str]) -> list[str]:
+    """:func:`stems` of a text given as its :func:`pieces` (a text cut once serves twice)."""
+    return " ".join(map(_STEMS.__getitem__, text_pieces)).split()
+
+
+def folded_of(text_pieces: list[str]) -> str:
+    """The words of a text given as its :func:`pieces`, without accents or punctuation, single
+    spaces: the form in which a key phrase is looked for in a text."""
+    return " ".join(" ".join(map(FOLDED.__getitem__, text_pieces)).split())

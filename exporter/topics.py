@@ -57,7 +57,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize as l2_normalise
 
 from exporter.topic_labels import Draft, Labeller
-from exporter.topic_words import fold, stems
+from exporter.topic_words import fold, folded_of, pieces, stems, stems_of
 
 __all__ = ["Contribution", "Topic", "TopicSettings", "Topics", "find_topics", "fold", "stems"]
 
@@ -147,9 +147,14 @@ def find_topics(
     """Group the contributions of one theme into topics (see the module's docstring)."""
     settings = settings or TopicSettings()
     items = sorted({c.id: c for c in contributions}.values(), key=lambda c: c.id)
-    analysed = [(c, stems(c.need), stems(c.solution)) for c in items]
-    with_words = [(c, need, sol) for c, need, sol in analysed if need or sol]
-    without_words = [c.id for c, need, sol in analysed if not (need or sol)]
+    analysed = []
+    for c in items:
+        need, solution = pieces(c.need), pieces(c.solution)
+        # the stems of each part, and the whole text's words as key phrases are looked for
+        analysed.append((c, stems_of(need), stems_of(solution), folded_of(need + solution)))
+    with_words = [(c, need, sol) for c, need, sol, _ in analysed if need or sol]
+    phrase_texts = [f" {text} " for _, need, sol, text in analysed if need or sol]
+    without_words = [c.id for c, need, sol, _ in analysed if not (need or sol)]
     if len(with_words) < max(settings.min_size, 2):
         return _assemble([], [c.id for c, _, _ in with_words] + without_words, settings)
 
@@ -170,7 +175,7 @@ def find_topics(
     grouped = {row for rows in groups for row in rows}
     unassigned = [with_words[row][0].id for row in range(len(with_words)) if row not in grouped]
 
-    labeller = Labeller(corrected, vectors, terms, fixes, settings)
+    labeller = Labeller(corrected, phrase_texts, vectors, terms, fixes, settings)
     if settings.labelled_topics is None:
         drafts = [labeller.draft(rows) for rows in groups]
     else:

@@ -26,8 +26,8 @@ import pytest
 import Stemmer
 from snowballstemmer.french_stemmer import FrenchStemmer
 
-from exporter.topic_labels import _fallback_label
-from exporter.topic_words import _STEMMER, STOP, stem
+from exporter.topic_labels import _fallback_label, _phrase_form
+from exporter.topic_words import _STEMMER, STOP, folded_of, pieces, stem, stems_of
 from exporter.topics import (
     Contribution,
     Topics,
@@ -374,3 +374,14 @@ def test_the_fallback_label_is_the_most_frequent_words_as_written() -> None:
     assert _fallback_label(texts) == ["médecins urgences abeille"]
     assert _fallback_label(["Médecin médecins", "médecins Médecin"]) == ["médecin"]
     assert _fallback_label(["le la les", ""]) == ["sans titre"]
+
+
+def test_a_text_cut_once_gives_its_stems_and_its_phrase_form() -> None:
+    """find_topics cuts each need and solution into pieces once: their stems and the phrase
+    form of the two together are those of the texts themselves."""
+    odd = {"need": "L'Hôpital,  ŒUVRE\tà\n42 rdv!", "solution": ""}
+    for item in [*_labelled()[:80], odd]:
+        need, solution = item["need"], item["solution"]
+        assert stems_of(pieces(need)) == stems(need)
+        assert folded_of(pieces(need) + pieces(solution)) == _phrase_form(f"{need} {solution}")
+    assert folded_of(pieces("L'Hôpital,  ŒUVRE à 42")) == "l hopital œuvre a"
