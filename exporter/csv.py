@@ -28,9 +28,12 @@ class CsvWriter:
         """A row already written as a line (:class:`CsvLines`): one line, several files."""
         self._out.write(line)
 
-    def add_lines(self, lines: list[str]) -> None:
-        """Rows already written as lines (:class:`CsvLines`), in one write."""
-        self._out.write("".join(lines))
+    def add_encoded(self, lines: bytes) -> None:
+        """Rows already written as lines (:class:`CsvLines`) and encoded in UTF-8, as one
+        write: lines encoded once for the territory's file and the roll-up's (the file is
+        one opened by ``open``, with ``newline=""``)."""
+        self._out.flush()
+        self._out.buffer.write(lines)
 
 
 #: What :mod:`csv`'s minimal quoting (``QUOTE_MINIMAL``, comma, double quote doubled, line

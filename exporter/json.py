@@ -16,6 +16,8 @@ from exporter.source import CampaignData, Item
 SCHEMA_PATH = Path(__file__).parent / "schema" / "contributions.schema.json"
 FORMAT = "cnr-sante-contributions"
 VERSION = 1
+#: What comes between two records in the file.
+BETWEEN = ",\n  "
 
 
 #: The records' encoder, made once (``json.dumps`` with options makes one a call).
@@ -64,17 +66,21 @@ class JsonWriter:
 
     def add_dumped(self, record: str) -> None:
         """A record already written (:func:`dump`): one record, several files."""
-        self._out.write("\n  " if self._first else ",\n  ")
+        self._out.write("\n  " if self._first else BETWEEN)
         self._first = False
         self._out.write(record)
 
-    def add_records(self, records: list[str]) -> None:
-        """Records already written (:func:`dump`), in one write: as many :meth:`add_dumped`."""
+    def add_encoded(self, records: bytes) -> None:
+        """Records already written (:func:`dump`), joined by :data:`BETWEEN` and encoded in
+        UTF-8, as one write: as many :meth:`add_dumped` (records encoded once for the
+        territory's file and the roll-up's; the file is one opened by ``open``)."""
         if not records:
             return
-        head = "\n  " if self._first else ",\n  "
+        head = "\n  " if self._first else BETWEEN
         self._first = False
-        self._out.write(head + ",\n  ".join(records))
+        self._out.write(head)
+        self._out.flush()
+        self._out.buffer.write(records)
 
     def close(self) -> None:
         self._out.write("]\n}\n" if self._first else "\n ]\n}\n")

@@ -24,6 +24,7 @@ from exporter import charts as charts_mod
 from exporter.csv import CsvLines, CsvWriter
 from exporter.docx import write_docx
 from exporter.files import atomic_path, check_writable_dir
+from exporter.json import BETWEEN as RECORDS_BETWEEN
 from exporter.json import JsonWriter
 from exporter.json import dump as dump_record
 from exporter.markdown import write_markdown
@@ -167,16 +168,17 @@ class _DataFiles:
     def add(
         self,
         items: Sequence[Item],
-        lines: list[str],
-        records: list[str],
+        lines: bytes,
+        records: bytes,
         cells: list[list[str | int]],
     ) -> None:
-        """Contributions in a row: their CSV ``lines``, JSON ``records`` and spreadsheet
+        """Contributions in a row: their CSV ``lines`` and JSON ``records`` (encoded, see
+        :meth:`CsvWriter.add_encoded`, :meth:`JsonWriter.add_encoded`) and spreadsheet
         ``cells`` (written at once: one write a line cost more than the line)."""
         if self.csv is not None:
-            self.csv.add_lines(lines)
+            self.csv.add_encoded(lines)
         if self.json is not None:
-            self.json.add_records(records)
+            self.json.add_encoded(records)
         if self.xlsx is not None:
             for item, row in zip(items, cells, strict=True):
                 self.xlsx.add_cells(item, row)
@@ -274,9 +276,13 @@ class _Exporter:
             batch = items[start : start + _ROWS]
             rows = [self.rows.row(item) for item in batch]
             cells = [RowMaker.cells_of(row) for row in rows]
-            # made once, for the territory's files and the roll-up's
-            lines = [csv_lines.line(c) for c in cells] if csv_lines is not None else []
-            records = [dump_record(row) for row in rows] if with_records else []
+            # made and encoded once, for the territory's files and the roll-up's
+            lines = b""
+            if csv_lines is not None:
+                lines = "".join([csv_lines.line(c) for c in cells]).encode("utf-8")
+            records = b""
+            if with_records:
+                records = RECORDS_BETWEEN.join([dump_record(row) for row in rows]).encode("utf-8")
             del rows
             for sink in sinks:
                 sink.add(batch, lines, records, cells)

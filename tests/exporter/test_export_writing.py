@@ -140,36 +140,48 @@ def test_streamed_paragraphs_are_one_paragraph_each() -> None:
     assert joined.count("<text:p ") == len(texts)
 
 
-def test_records_and_lines_written_together_are_written_one_by_one() -> None:
+def test_records_and_lines_encoded_once_are_written_one_by_one(tmp_path: Path) -> None:
     from exporter.csv import CsvWriter
-    from exporter.json import JsonWriter
+    from exporter.json import BETWEEN, JsonWriter
 
-    records = [dump({"reference": f"R{n}", "need": "Des urgences, la nuit"}) for n in range(5)]
-    lines = [CsvLines().line([f"R{n}", 'Des "urgences", la nuit', n]) for n in range(5)]
+    records = [dump({"reference": f"R{n}", "need": "Des urgences, la nuit — ’"}) for n in range(5)]
+    lines = [CsvLines().line([f"R{n}", 'Des "urgences", la nuit — ’', n]) for n in range(5)]
     outputs = []
-    for together in (True, False):
-        out = io.StringIO()
-        writer = JsonWriter.__new__(JsonWriter)
-        writer._out, writer._first = out, True
-        csv_out = io.StringIO()
-        table = CsvWriter.__new__(CsvWriter)
-        table._out = csv_out
-        for part in (records[:0], records[:2], records[2:]):
-            if together:
-                writer.add_records(part)
-            else:
-                for record in part:
-                    writer.add_dumped(record)
-        if together:
-            table.add_lines(lines)
-        else:
-            for line in lines:
-                table.add_line(line)
-        writer.close()
-        outputs.append((out.getvalue(), csv_out.getvalue()))
+    for encoded in (True, False):
+        with (
+            (tmp_path / f"{encoded}.json").open("w", encoding="utf-8", newline="\n") as out,
+            (tmp_path / f"{encoded}.csv").open("w", encoding="utf-8", newline="") as csv_out,
+        ):
+            writer = JsonWriter.__new__(JsonWriter)
+            writer._out, writer._first = out, True
+            out.write("{")  # text written before and after the encoded writes stays in order
+            table = CsvWriter.__new__(CsvWriter)
+            table._out = csv_out
+            csv_out.write("head\r\n")
+            for part in (records[:0], records[:2], records[2:]):
+                if encoded:
+                    writer.add_encoded(BETWEEN.join(part).encode("utf-8"))
+                else:
+                    for record in part:
+                        writer.add_dumped(record)
+            for part in (lines[:3], lines[3:]):
+                if encoded:
+                    table.add_encoded("".join(part).encode("utf-8"))
+                else:
+                    for line in part:
+                        table.add_line(line)
+            writer.close()
+            csv_out.write("tail")
+        outputs.append(
+            (
+                (tmp_path / f"{encoded}.json").read_bytes(),
+                (tmp_path / f"{encoded}.csv").read_bytes(),
+            )
+        )
     assert outputs[0] == outputs[1]
+    text = outputs[0][0].decode("utf-8")
     assert [
-        r["reference"] for r in json.loads('{"contributions": [' + outputs[0][0])["contributions"]
+        r["reference"] for r in json.loads('{"contributions": [' + text[1:])["contributions"]
     ] == [f"R{n}" for n in range(5)]
 
 
