@@ -55,23 +55,25 @@ _STOP_WORDS = frozenset(_STOP_TEXT.split())
 _NON_LETTER = re.compile(r"[\W_]+")
 
 
-class _Forms(dict[str, str]):
-    """A piece of lower-case text between spaces ("l'hôpital,") -> its significant words,
-    space-separated: split on anything not a letter or a digit (typographic apostrophes,
-    dashes...), accents dropped (NFKD, then ASCII only), stop words dropped, plurals cut.
-    Filled as pieces are met: texts share most of theirs, so a text is normalised by
-    dictionary look-ups."""
+class _Forms(dict[str, tuple[str, ...]]):
+    """A piece of text between spaces ("L'Hôpital,") -> its significant words: case-folded,
+    split on anything not a letter or a digit (typographic apostrophes, dashes...), accents
+    dropped (NFKD, then ASCII only), stop words dropped, plurals cut. Filled as pieces are
+    met: texts share most of theirs, so a text is normalised by dictionary look-ups."""
 
     #: Forgotten past this many pieces (a long-running console process meets new ones).
     LIMIT = 500_000
 
-    def __missing__(self, piece: str) -> str:
-        folded = _NON_LETTER.sub(" ", piece.replace("œ", "oe").replace("æ", "ae"))
+    def __missing__(self, piece: str) -> tuple[str, ...]:
+        # case folding never turns a space into a letter or a letter into a space: folding
+        # piece by piece is folding the whole text (tests/exporter/test_export_similarity.py)
+        folded = piece.casefold().replace("œ", "oe").replace("æ", "ae")
+        folded = _NON_LETTER.sub(" ", folded)
         # NFKD splits accents off; encoding to ASCII drops them (and any non-Latin letter: a
         # text with no Latin word at all then only matches its exact twin, see group_similar)
         plain = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode("ascii")
         # plurals: "médecins" and "médecin", "hôpitaux" and "hôpitau(x)" meet
-        forms = " ".join(
+        forms = tuple(
             w[:-1] if len(w) > 3 and w[-1] in "sx" else w
             for w in plain.split()
             if w not in _STOP_WORDS
@@ -83,14 +85,14 @@ class _Forms(dict[str, str]):
 
 
 _FORMS = _Forms()
+_words_of_pieces = itertools.chain.from_iterable
 
 
 def normalise(text: str) -> str:
     """The sorted set of significant words of ``text``, joined by spaces (may be empty)."""
     # spaces are no letters: splitting on them first, then each piece (:class:`_Forms`),
     # splits on every non-letter
-    pieces = set(text.casefold().split())
-    return " ".join(sorted(set(" ".join(map(_FORMS.__getitem__, pieces)).split())))
+    return " ".join(sorted(set(_words_of_pieces(map(_FORMS.__getitem__, set(text.split()))))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,15 +218,22 @@ class _Candidates:
 
     def __init__(self, norms: Sequence[str]) -> None:
         n = len(norms)
+        # Twins (same normalised text) have the same words, so the same prefix: the words are
+        # read and ranked once per distinct text (``which``: each text's), counted as many
+        # times as it has twins, text by text (not one list of them all: a roll-up has
+        # millions)
+        distinct = _Vocabulary()
+        which = np.fromiter(map(distinct.__getitem__, norms), np.int64, n)
+        twins = np.bincount(which)
+        counted = np.fromiter(map(str.count, distinct, itertools.repeat(" ")), np.int64)
+        counted += np.fromiter(map(bool, distinct), np.int64, len(distinct))
         vocabulary = _Vocabulary()
-        lengths = np.fromiter(map(str.count, norms, itertools.repeat(" ")), np.int64, n)
-        lengths += np.fromiter(map(bool, norms), np.int64, n)
-        # the words text by text (not one list of them all: a roll-up has millions)
-        words = itertools.chain.from_iterable(map(str.split, norms))
-        codes = np.fromiter(map(vocabulary.__getitem__, words), np.int64, int(lengths.sum()))
-        texts = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        words = itertools.chain.from_iterable(map(str.split, distinct))
+        codes = np.fromiter(map(vocabulary.__getitem__, words), np.int64, int(counted.sum()))
+        owner = np.repeat(np.arange(len(distinct), dtype=np.int64), counted)
+        del distinct
         size = max(len(vocabulary), 1)
-        frequency = np.bincount(codes, minlength=size)
+        frequency = np.bincount(codes, twins[owner], minlength=size)
         # words by rarity, ties alphabetical: each text's first RARE_WORDS in this order
         # index it
         alphabetical = np.empty(size, dtype=np.int64)
@@ -232,22 +241,24 @@ class _Candidates:
         by_rarity = np.lexsort((alphabetical, frequency))
         rarity = np.empty(size, dtype=np.int64)
         rarity[by_rarity] = np.arange(size)
-        ordered = np.sort(texts * size + rarity[codes])
-        starts = np.cumsum(lengths) - lengths
+        ordered = np.sort(owner * size + rarity[codes])
+        starts = np.cumsum(counted) - counted
         rank = np.arange(len(ordered)) - starts[ordered // size]
         prefix = ordered[rank < RARE_WORDS]
-        prefix_texts, prefix_words = prefix // size, by_rarity[prefix % size]
-        postings = np.bincount(prefix_words, minlength=size)
+        prefix_owners, prefix_words = prefix // size, by_rarity[prefix % size]
+        postings = np.bincount(prefix_words, twins[prefix_owners], minlength=size)
         useful = (postings[prefix_words] > 1) & (postings[prefix_words] <= MAX_POSTINGS)
-        self.index = sparse.csr_matrix(
+        by_distinct = sparse.csr_matrix(
             (
                 np.ones(int(useful.sum()), dtype=np.int32),
-                (prefix_texts[useful], prefix_words[useful]),
+                (prefix_owners[useful], prefix_words[useful]),
             ),
-            shape=(n, size),
+            shape=(len(twins), size),
         )
+        # each text's row: its distinct text's
+        self.index = by_distinct[which]
         self.index_t = self.index.T.tocsr()
-        self.need = np.where(lengths >= LONG_TEXT_WORDS, 2, 1)
+        self.need = np.where(counted[which] >= LONG_TEXT_WORDS, 2, 1)
         self.block_start = -self.BLOCK
         self.kept: list[int] = []
         self.bounds: list[int] = []

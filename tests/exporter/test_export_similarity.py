@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
+from collections import Counter
 
 import pytest
 
@@ -142,7 +143,7 @@ def test_normalising_piece_by_piece_is_normalising_the_whole_text() -> None:
     rng = random.Random(11)
     alphabet = (
         "aàâäéèêëîïôöùûüçœæ AÉÈ'’-_.,;:!?0123456789²½ﬁ ǅ ß ﬀ e\u0301 مرحبا 日本 İ ı ſ Ω ⅷ ① "
-        "\u00a0\u2002\u200b\x00 ÆŒ s x"
+        "\u00a0\u2002\u200b\x00 ÆŒ s x Σ ς K ﬅ Å ǈ ẞ ᾈ"
     )
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
     texts += ["Les hôpitaux d'Amiens ; l’œil du médecin — 2 kinés", "L'ŒUVRE des CŒURS"]
@@ -183,3 +184,31 @@ def test_a_last_use_takes_the_texts_out_of_the_cache_and_groups_alike() -> None:
     assert group_similar(entries, 0.82, cache, last_use=True) == group_similar(entries, 0.82)
     assert set(cache) == {"autre"}
     assert first == [Group(entries[0][1], "R1", ("R2",))]
+
+
+def _candidates_as_defined(norms: list[str]) -> list[list[int]]:
+    """The candidates of :class:`similarity._Candidates`, text by text, as its docstring says."""
+    frequency = Counter(w for norm in norms for w in norm.split())
+    prefixes = [
+        sorted(norm.split(), key=lambda w: (frequency[w], w))[: similarity.RARE_WORDS]
+        for norm in norms
+    ]
+    postings = Counter(w for prefix in prefixes for w in prefix)
+    useful = [{w for w in p if 1 < postings[w] <= similarity.MAX_POSTINGS} for p in prefixes]
+    need = [2 if len(n.split()) >= similarity.LONG_TEXT_WORDS else 1 for n in norms]
+    return [
+        [j for j in range(i + 1, len(norms)) if len(useful[i] & useful[j]) >= need[i]]
+        for i in range(len(norms))
+    ]
+
+
+def test_candidates_are_counted_once_per_distinct_text_as_defined_text_by_text() -> None:
+    """Twins (same normalised text) share their words and prefix: read once, counted as many
+    times as there are twins, the candidates are those of the definition."""
+    rng = random.Random(8)
+    words = [f"mot{k}" for k in range(60)]
+    distinct = [" ".join(sorted(set(rng.sample(words, rng.randint(1, 24))))) for _ in range(80)]
+    norms = [rng.choice(distinct) for _ in range(400)] + [""] * 5
+    rng.shuffle(norms)
+    found = similarity._Candidates(norms)
+    assert [sorted(found.of(i)) for i in range(len(norms))] == _candidates_as_defined(norms)
