@@ -14,10 +14,13 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
-import yake
+import yake_rust
 from scipy import sparse
 
 from exporter.topic_words import FOLDED, PAIRS, STOP, fold, stems
+
+#: Key phrases YAKE proposes for a topic (they are then scored against the theme).
+KEY_PHRASE_CANDIDATES = 40
 
 if TYPE_CHECKING:
     from exporter.topics import Contribution, TopicSettings, _Terms
@@ -54,7 +57,9 @@ class Labeller:
         self.terms = terms
         #: row -> its need and solution as a phrase form (:func:`_phrase_form`), " "-framed
         self.phrase_texts = phrase_texts
-        self.extractor = yake.KeywordExtractor(lan="fr", n=3, top=40, dedup_lim=0.95)
+        #: YAKE (yake-rust: the reference algorithm ported to Rust, the same key phrases as
+        #: the ``yake`` package's but for rare ties, ~4.5 x faster)
+        self.extractor = yake_rust.Yake(language="fr", ngrams=3, deduplication_threshold=0.95)
 
     def draft(self, rows: list[int], *, full: bool = True) -> Draft:
         """A topic of ``rows``: labelled by YAKE when ``full``, else by its frequent words."""
@@ -91,7 +96,7 @@ class Labeller:
         4 words when such a phrase is said at least twice."""
         blob = "\n".join(texts)
         try:
-            found = self.extractor.extract_keywords(blob) if blob.strip() else []
+            found = self.extractor.get_n_best(blob, n=KEY_PHRASE_CANDIDATES) if blob.strip() else []
         except (ValueError, ZeroDivisionError, IndexError, KeyError):  # degenerate text
             found = []
         lowered = blob.casefold()

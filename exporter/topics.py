@@ -25,7 +25,7 @@ theme; :func:`find_topics` groups them by what they talk about and labels each g
    "unassigned" (off-topic, alone on their subject, or without any word). A latent semantic
    analysis (truncated SVD) can be asked for; it is off by default: on the labelled set it
    did not help and it costs most of the time.
-4. Labels (:mod:`exporter.topic_labels`): YAKE (``yake``, French) extracts key phrases from a
+4. Labels (:mod:`exporter.topic_labels`): YAKE (``yake-rust``, French) extracts key phrases from a
    topic's most central texts; each is scored by the share of the topic's contributions that
    say it times the log of how much more they say it than the whole theme (a phrase every
    contribution says names nothing). A label is a phrase of 2 to 4 words as citizens wrote it
