@@ -24,6 +24,9 @@ MARKER = "@@cnr-sante-bot:body@@"
 #: ~15 % larger, and ISA-L's level 1 deflates ~4 times faster again than zlib's level 1 (the
 #: files ~5 % smaller than zlib's level 1).
 BODY_COMPRESSION = 1
+#: The date of every member of a package written here (zip's earliest): a document's dates are
+#: in its metadata (the data's, never "now"), so two exports of the same data are the same bytes.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _FLUSH_CHARS = 1 << 20
 
 
@@ -67,11 +70,13 @@ def write_streamed(
         zipfile.ZipFile(path, "w") as target,
     ):
         for info in source.infolist():
+            data = source.read(info)
+            info.date_time = ZIP_DATE
             if info.filename != member:
-                target.writestr(info, source.read(info), compress_type=info.compress_type)
+                target.writestr(info, data, compress_type=info.compress_type)
                 continue
-            head, tail = _split(source.read(info).decode("utf-8"), paragraph_tag)
-            streamed = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            head, tail = _split(data.decode("utf-8"), paragraph_tag)
+            streamed = zipfile.ZipInfo(info.filename, date_time=ZIP_DATE)
             streamed.external_attr = info.external_attr
             with open_member(target, streamed) as raw:
                 raw.write(head.encode("utf-8"))

@@ -14,18 +14,22 @@ from __future__ import annotations
 import io
 import zipfile
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
+from openpyxl.writer.excel import ExcelWriter
 
-from exporter.package import open_member
+from exporter.package import ZIP_DATE, open_member
 from exporter.rows import COLUMNS, RowMaker, neutralise
 from exporter.source import CampaignData, Item, TerritoryInfo
 
 SUMMARY = "Synthèse"
+#: The date of a workbook without any contribution (as the documents', ``report.EPOCH``).
+NO_DATA_DATE = datetime(2022, 1, 1, tzinfo=UTC)
 #: Characters of markup buffered before a write to the package.
 _FLUSH_CHARS = 1 << 20
 
@@ -99,13 +103,15 @@ class XlsxWriter:
         self._row = 0
         self._counts: Counter[tuple[str, int]] = Counter()
         self._territories: list[TerritoryInfo] = []
+        #: the latest contribution's date: the workbook's (never "now")
+        self._latest: datetime | None = None
 
     def start_territory(self, territory: TerritoryInfo) -> None:
         self._close_sheet()
         self._territories.append(territory)
         # openpyxl names a sheet's member after its position (the summary is sheet1)
         info = zipfile.ZipInfo(f"xl/worksheets/sheet{len(self._territories) + 1}.xml")
-        info.date_time = (1980, 1, 1, 0, 0, 0)
+        info.date_time = ZIP_DATE
         self._sheet = open_member(self._package, info)
         self._pending = [self._head]
         self._size = len(self._head)
@@ -119,6 +125,8 @@ class XlsxWriter:
         """``item``'s row already made (:meth:`RowMaker.cells`)."""
         assert self._sheet is not None, "start_territory first"
         self._counts[(item.territory, item.theme_number)] += 1
+        if self._latest is None or item.submitted_at > self._latest:
+            self._latest = item.submitted_at
         self._append(cells)
 
     def _append(self, cells: list[str | int]) -> None:
@@ -172,8 +180,12 @@ class XlsxWriter:
             summary.append([neutralise(t.name), t.code, *values, sum(values)])
             book.create_sheet(t.code[:31])
         summary.append(["Total", "", *totals, sum(totals)])
+        # dated like the documents: the latest contribution (UTC, to the second)
+        stamp = (self._latest or NO_DATA_DATE).astimezone(UTC).replace(microsecond=0, tzinfo=None)
+        book.properties.created = book.properties.modified = stamp
         skeleton = io.BytesIO()
-        book.save(skeleton)
+        # openpyxl's writer itself: ``Workbook.save`` would date the workbook "now"
+        ExcelWriter(book, zipfile.ZipFile(skeleton, "w", zipfile.ZIP_DEFLATED)).save()
         streamed = set(self._package.namelist())
         with zipfile.ZipFile(skeleton) as source:
             missing = streamed - set(source.namelist())
@@ -181,6 +193,7 @@ class XlsxWriter:
                 raise RuntimeError(f"no such sheet in the workbook: {sorted(missing)}")
             for info in source.infolist():
                 if info.filename not in streamed:
+                    info.date_time = ZIP_DATE
                     self._package.writestr(
                         info, source.read(info), compress_type=info.compress_type
                     )
