@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import dataclasses
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -113,6 +114,15 @@ def release_memory() -> None:
     each time at 20,000)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def settle_in_memory() -> None:
+    """The objects alive now (the contributions read, their topics) are kept out of the cyclic
+    garbage collector's full collections until the export ends (``gc.freeze``): they are freed
+    by reference counting as ever, but each full collection no longer walks hundreds of
+    thousands of texts and items (~12 s of an export of 100,000 long contributions). Nothing
+    the export makes is a reference cycle that needs the collector."""
+    gc.freeze()
 
 
 #: glibc's mallopt parameter for the number of malloc arenas (malloc.h).
@@ -308,17 +318,20 @@ class _Exporter:
                 raise ExportError(f"workshop document not found: {req.into}")
             if len(req.territories) != 1:
                 raise ExportError("--into needs exactly one --territory (the workshop's)")
-        if self.engine is not None:  # the caller's (the console's): theirs to dispose
-            async with session_factory(self.engine)() as session:
-                await self._run(session)
-            return self.result
-        engine = create_engine(self.settings)
         try:
-            async with session_factory(engine)() as session:
-                await self._run(session)
+            if self.engine is not None:  # the caller's (the console's): theirs to dispose
+                async with session_factory(self.engine)() as session:
+                    await self._run(session)
+                return self.result
+            engine = create_engine(self.settings)
+            try:
+                async with session_factory(engine)() as session:
+                    await self._run(session)
+            finally:
+                await engine.dispose()
+            return self.result
         finally:
-            await engine.dispose()
-        return self.result
+            gc.unfreeze()  # what the export kept frozen is the collector's again
 
     async def _run(self, session: AsyncSession) -> None:
         req = self.request
@@ -366,6 +379,7 @@ class _Exporter:
                     if len(items) % 1000 == 0:
                         self.progress.advance(1000, territory.code)
                 self.progress.advance(len(items) % 1000, territory.code)
+                settle_in_memory()
                 # topics, grouping and writing are CPU work: in a thread, so the event loop
                 # stays free (a workshop document gets the contributions, not the topics)
                 topics = {} if req.into else await asyncio.to_thread(find_section_topics, items)

@@ -511,3 +511,33 @@ def test_no_participant_data_is_ever_selected(
         for column in ("participant", "originals", "reject_", "moderated_by", "chat_", "draft_id"):
             assert column not in statement, (column, statement)
     assert all("status" in s for s in reads)
+
+
+# --- the garbage collector ------------------------------------------------------------------
+
+
+def test_the_contributions_leave_the_collector_only_while_exporting(
+    seeded: list[str], db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contributions read are frozen out of the collector's full collections while the
+    export runs (``gc.freeze``), and given back when it ends, done or failed."""
+    import gc
+
+    import exporter.run as run_mod
+
+    frozen: list[int] = []
+    settle = run_mod.settle_in_memory
+
+    def settle_and_count() -> None:
+        settle()
+        frozen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(run_mod, "settle_in_memory", settle_and_count)
+    export(db_settings, tmp_path / "a", territories=("OISE",), formats=("csv",))
+    assert frozen and frozen[0] > 0  # frozen while exporting
+    assert gc.get_freeze_count() == 0  # given back after
+    monkeypatch.setattr(run_mod, "topic_columns", lambda topics: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        export(db_settings, tmp_path / "b", territories=("OISE",), formats=("csv",))
+    assert len(frozen) == 2
+    assert gc.get_freeze_count() == 0  # given back after a failure too
