@@ -22,7 +22,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from odf import dc, meta
 from odf.draw import Frame, Image
-from odf.element import Text
+from odf.element import Element, Text
+from odf.namespaces import nsdict
 from odf.opendocument import OpenDocumentText
 from odf.style import (
     GraphicProperties,
@@ -226,9 +227,22 @@ def _skeleton(report: Report) -> tuple[OpenDocumentText, _Styles, Iterator[block
 
 def write_odt(report: Report, path: Path) -> None:
     """Write the annex to ``path``: part I built, the rest streamed."""
+    _declare_every_namespace()
     doc, styles, rest = _skeleton(report)
     doc.text.addElement(P(text=MARKER))
     skeleton = io.BytesIO()
     doc.write(skeleton)
     del doc
     write_streamed(skeleton.getvalue(), path, "content.xml", "text:p", _markup(rest, styles))
+
+
+def _declare_every_namespace() -> None:
+    """Every part's root declares the same namespaces, in the same order, whatever the process
+    wrote before: odfpy declares those *its process* has met (a dict shared by every element),
+    so a console that had written another document, or the first part of this one, made
+    different bytes. With every namespace odfpy knows, sorted by prefix, two exports of the
+    same data are byte-identical (unused declarations are valid XML and ODF)."""
+    met: dict[str, str] = Element.namespaces
+    every = sorted({**met, **nsdict}.items(), key=lambda pair: (pair[1], pair[0]))
+    met.clear()
+    met.update(every)

@@ -20,6 +20,8 @@ import docx
 import jsonschema
 import openpyxl
 import pytest
+from odf import chart as odf_chart
+from odf import math as odf_math
 from odf import teletype
 from odf.namespaces import TEXTNS
 from odf.opendocument import load as load_odt
@@ -403,6 +405,10 @@ def test_two_exports_are_identical(
 ) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     export(db_settings, first, territories=("OISE",), region=True)
+    # odfpy remembers the namespaces its process met: a chart, a formula made in between
+    # (another document of the console's) must not change the next export's bytes
+    odf_chart.Chart(attributes={"class": "chart:bar"})
+    odf_math.Math()
     export(db_settings, second, territories=("OISE",), region=True)
     names = sorted(p.name for p in first.iterdir())
     assert names == sorted(p.name for p in second.iterdir())
@@ -416,10 +422,7 @@ def test_two_exports_are_identical(
             with zipfile.ZipFile(a) as package:
                 dates = {info.date_time for info in package.infolist()}
             assert dates == {(1980, 1, 1, 0, 0, 0)}, name
-            if a.suffix == ".odt":  # odfpy declares the namespaces its process has met
-                assert file_text(a) == file_text(b), name
-            else:
-                assert a.read_bytes() == b.read_bytes(), name
+            assert a.read_bytes() == b.read_bytes(), name
     props_a = docx.Document(str(first / "HDF-2022_OISE.docx")).core_properties
     props_b = docx.Document(str(second / "HDF-2022_OISE.docx")).core_properties
     assert props_a.created == props_b.created == props_a.modified
