@@ -150,6 +150,29 @@ async def axe_violations(
     return [Violation.from_axe(v) for v in results.response["violations"]]
 
 
+_CLIPPED_JS = """() => {
+  const found = [];
+  for (const el of document.querySelectorAll("a, button, summary, label, [role=button]")) {
+    if (!el.getClientRects().length || el.hasAttribute("title")) continue;
+    const text = (el.innerText || "").trim();
+    if (!text) continue;
+    const style = getComputedStyle(el);
+    if (style.overflowX === "visible" && style.overflowY === "visible") continue;
+    if (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1) {
+      found.push(text.slice(0, 60) + "    " + el.outerHTML.replace(/\\s+/g, " ").slice(0, 160));
+    }
+  }
+  return found;
+}"""
+
+
+async def clipped_labels(page: Page) -> list[str]:
+    """The buttons and links of the page whose visible label is cut off (the DSFR shows an
+    icon-only button when an icon button sits in a group without ``fr-btns-group--icon-left``:
+    a download arrow nobody can read). An icon-only control on purpose carries a ``title``."""
+    return list(await page.evaluate(_CLIPPED_JS))
+
+
 def format_violations(violations: Sequence[Violation], where: str = "") -> str:
     head = f"{len(violations)} accessibility violation(s)" + (f" on {where}" if where else "")
     return "\n".join([head + ":", *(str(v) for v in violations)])

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from moderation.app import create_app
+from moderation.dsfr import DSFR_DIR
 from storage.db import session_factory
 from storage.models import Contribution, Participant, Staff
 from storage.settings import Settings
@@ -29,6 +30,7 @@ from tests.browser import (
     assert_no_violations,
     axe_violations,
     chromium,
+    clipped_labels,
     collect_errors,
     format_violations,
     requires_chromium,
@@ -145,6 +147,7 @@ class Visit:
         self.findings: list[tuple[str, list[Violation]]] = []
         self.errors = collect_errors(page)
         self.checked: list[str] = []
+        self.clipped: list[str] = []
 
     async def check(self, name: str) -> None:
         await self.page.wait_for_load_state("load")
@@ -153,6 +156,8 @@ class Visit:
         violations = await axe_violations(self.page)
         if violations:
             self.findings.append((f"{self.label} {name} ({self.page.url})", violations))
+        # every button and link reads in full (no label cut down to its icon)
+        self.clipped.extend(f"{self.label} {name}: {c}" for c in await clipped_labels(self.page))
         self.checked.append(name)
         await self.page.screenshot(
             path=str(screenshot_path(f"a11y/{self.label}-{name}.png")), full_page=True
@@ -247,6 +252,7 @@ async def test_every_console_page_passes_axe(server: TestServer, role: str, view
             await visit.goto("staff", "error-403-staff", 403)
 
         assert visit.findings == [], visit.report()
+        assert visit.clipped == [], visit.clipped
         assert visit.errors == [], visit.errors
         assert len(visit.checked) >= 18
 
@@ -270,6 +276,35 @@ async def test_the_axe_helper_reports_what_it_finds() -> None:
         assert "on a faulty page" in report
         assert "label (critical): Form elements must have labels" in report
         assert "#nom" in report
+
+
+async def test_the_clipped_label_check_sees_an_icon_only_button() -> None:
+    """The check is not blind: the DSFR's icon button in a small group without
+    ``fr-btns-group--icon-left`` shows its icon only (its label cut off), and is found; with
+    the group's modifier, or with a ``title`` (an icon-only button on purpose), it is not."""
+    group = (
+        '<ul class="fr-btns-group fr-btns-group--inline fr-btns-group--sm{extra}"><li>'
+        '<a class="fr-btn fr-btn--tertiary fr-icon-download-line fr-btn--icon-left"{title} '
+        'href="#">Télécharger mes données (fichier JSON)</a></li></ul>'
+    )
+    async with chromium() as browser:
+        page = await browser.new_page(viewport=PHONE)
+        css = (DSFR_DIR / "dsfr.min.css").read_text(encoding="utf-8")
+        icons = (DSFR_DIR / "utility" / "icons" / "icons.min.css").read_text("utf-8")
+        for extra, title, cut in (
+            ("", "", True),
+            (" fr-btns-group--icon-left", "", False),
+            ("", ' title="Télécharger mes données"', False),
+        ):
+            await page.set_content(
+                f"<!doctype html><html lang=fr><head><title>t</title><style>{css}{icons}"
+                f"</style></head><body><main>{group.format(extra=extra, title=title)}</main>"
+                "</body></html>"
+            )
+            clipped = await clipped_labels(page)
+            assert (clipped != []) is cut, (extra, title, clipped)
+            if cut:
+                assert clipped[0].startswith("Télécharger mes données")
 
 
 async def test_without_javascript_a_phone_still_reaches_every_page(server: TestServer) -> None:

@@ -50,6 +50,7 @@ from tests.browser import (
     SCREENSHOTS,
     Violation,
     axe_violations,
+    clipped_labels,
     collect_errors,
     format_violations,
     requires_chromium,
@@ -547,6 +548,9 @@ class Audit:
             violations = await axe_violations(page)
             if violations:
                 self.findings.append((f"{self.mode} {name} ({label})", violations))
+            # every button and link reads in full (no label cut down to its icon)
+            clipped = await clipped_labels(page)
+            assert clipped == [], f"{self.mode} {name} ({label}): labels cut off: {clipped}"
         # reflow (WCAG 1.4.10): nothing wider than the phone, no scrolling sideways
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{self.mode} {name}: {width} px wide on a phone"
