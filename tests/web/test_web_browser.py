@@ -608,6 +608,10 @@ async def test_every_state_is_accessible_my_contributions_and_delete_my_data(
         if js:
             await expect(c.page.locator("#reponse altcha-widget .altcha")).to_be_visible()
         await at("review")
+        # the review's main action stands out: "Envoyer" is its one filled button
+        primary = c.page.locator("#reponse button[name=choice]:not(.fr-btn--secondary)")
+        await expect(primary).to_have_count(1)
+        await expect(primary).to_have_attribute("value", "send")
         await c.press("discard")
         await at("confirm_cancel")
         await c.press("cancel:no")
