@@ -17,7 +17,8 @@ theme; :func:`find_topics` groups them by what they talk about and labels each g
    a column of its own: stems are numbered as met and a pair by its two stems' numbers, with
    numpy (no hashing, so no two terms share a column; a theme of long texts has hundreds of
    thousands of distinct pairs, and no vocabulary of strings is sorted).
-3. Agglomerative clustering (scikit-learn, average linkage, cosine distance) cut at a distance
+3. Agglomerative clustering (SciPy's ``hierarchy``, which scikit-learn's ``AgglomerativeClustering``
+   runs; average linkage, cosine distance) cut at a distance
    threshold: the number of topics follows the data, not a number chosen in advance. Average
    linkage merges two groups when their contributions share enough words *on average*, which
    does not depend on how many contributions there are, so one threshold suits 10 or 5,000.
@@ -51,7 +52,8 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from scipy import sparse
-from sklearn.cluster import AgglomerativeClustering
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize as l2_normalise
@@ -312,18 +314,20 @@ def _cluster(vectors: sparse.csr_matrix, settings: TopicSettings) -> np.ndarray:
 
 
 def _agglomerate(vectors: sparse.csr_matrix, settings: TopicSettings) -> np.ndarray:
+    """A cluster number per row: average linkage on cosine distances, cut where groups are
+    :attr:`TopicSettings.distance_threshold` apart or more. SciPy directly, as scikit-learn's
+    ``AgglomerativeClustering(metric="precomputed", linkage="average", distance_threshold=...)``
+    runs it (the same tree and the same cut: merges below the threshold; average linkage never
+    merges at a lower distance than before), without its validation and index copies."""
     # one n x n matrix, turned from similarities into distances in place (n = 3,000: 72 MB)
     distance = (vectors @ vectors.T).toarray()
     np.subtract(1.0, distance, out=distance)
     np.clip(distance, 0.0, 2.0, out=distance)
     np.fill_diagonal(distance, 0.0)
-    model = AgglomerativeClustering(
-        n_clusters=None,
-        metric="precomputed",
-        linkage="average",
-        distance_threshold=settings.distance_threshold,
-    )
-    return np.asarray(model.fit_predict(distance))
+    tree = linkage(squareform(distance, checks=False), method="average")
+    del distance
+    below = np.nextafter(settings.distance_threshold, -np.inf)  # strictly below the threshold
+    return np.asarray(fcluster(tree, below, criterion="distance"))
 
 
 # --- ranking -------------------------------------------------------------------------------
