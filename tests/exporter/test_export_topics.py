@@ -18,6 +18,7 @@ import json
 import random
 import re
 from collections import Counter
+from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 
@@ -385,3 +386,43 @@ def test_a_text_cut_once_gives_its_stems_and_its_phrase_form() -> None:
         assert stems_of(pieces(need)) == stems(need)
         assert folded_of(pieces(need) + pieces(solution)) == _phrase_form(f"{need} {solution}")
     assert folded_of(pieces("L'Hôpital,  ŒUVRE à 42")) == "l hopital œuvre a"
+
+
+def test_the_clustering_is_scikit_learns_average_linkage_cut_at_the_threshold() -> None:
+    """SciPy's tree, cut strictly below the threshold, groups the rows as scikit-learn's
+    ``AgglomerativeClustering`` (average linkage, precomputed cosine distances, the same
+    threshold) does, on random sparse vectors of two shapes and three thresholds."""
+    from scipy import sparse
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.preprocessing import normalize
+
+    from exporter.topics import TopicSettings, _agglomerate
+
+    def partition(labels: Sequence[int]) -> list[list[int]]:
+        groups: dict[int, list[int]] = {}
+        for row, label in enumerate(labels):
+            groups.setdefault(int(label), []).append(row)
+        return sorted(groups.values())
+
+    rng = np.random.default_rng(7)
+    cases = [
+        sparse.random(300, 80, density=0.05, random_state=rng, format="csr"),
+        sparse.random(120, 15, density=0.2, random_state=rng, format="csr"),
+    ]
+    nontrivial = 0  # cases where some rows merged and some did not: the cut was tested
+    for threshold in (0.5, 0.95, 1.2):
+        for matrix in cases:
+            vectors = sparse.csr_matrix(normalize(matrix))
+            distance = 1.0 - (vectors @ vectors.T).toarray()
+            np.clip(distance, 0.0, 2.0, out=distance)
+            np.fill_diagonal(distance, 0.0)
+            expected = AgglomerativeClustering(
+                n_clusters=None,
+                metric="precomputed",
+                linkage="average",
+                distance_threshold=threshold,
+            ).fit_predict(distance)
+            ours = _agglomerate(vectors, TopicSettings(distance_threshold=threshold))
+            assert partition(ours) == partition(expected), threshold
+            nontrivial += 1 < len(set(ours.tolist())) < vectors.shape[0]
+    assert nontrivial >= 3
