@@ -39,12 +39,14 @@ CATALOGUES: dict[str, dict[str, str]] = {lang: _load(lang) for lang in INTERFACE
 
 
 def normalise_lang(lang: str | None) -> str:
-    """``"falc"`` -> ``"falc"`` (a stored choice); ``"en-GB"`` -> ``"en"``; anything not
-    offered -> French."""
+    """``"falc"`` -> ``"falc"`` (a stored choice; ``"fr-x-falc"`` too, the tag of its pages,
+    which a browser may send back); ``"en-GB"`` -> ``"en"``; anything not offered -> French."""
     if lang:
         key = lang.strip().lower()
         if key in CATALOGUES:
             return key
+        if key == html_lang(FALC):
+            return FALC
         short = key[:2]
         if short in LANGUAGES:
             return short

@@ -19,6 +19,7 @@ from dialogs.model import (
     Context,
     ContributionSummary,
     Conversation,
+    Limits,
     MyDataSummary,
     Reply,
 )
@@ -196,6 +197,32 @@ def ask_aside(conv: Conversation, ctx: Context) -> list[Reply]:
             )
             return [Reply(text, choices)]
     return []
+
+
+def privacy_notice(lang: str, c: CampaignView, limits: Limits) -> str:
+    """The privacy notice: the campaign's controller (or a general wording) and its contact,
+    the retention of the settings. The chat's "privacy" command says it, the web chat's
+    personal-data page shows it."""
+    controller = c.controller
+    return t(
+        lang,
+        "privacy.notice",
+        version=limits.privacy_notice_version,
+        controller=controller_name(lang, c),
+        contact=(
+            t(lang, "privacy.contact", contact=controller.contact)
+            if controller and controller.contact
+            else ""
+        ),
+        ttl_days=max(1, limits.draft_ttl.days),
+        identity_days=max(1, limits.identity_retention.days),
+        rejected_days=max(1, limits.rejected_text_retention.days),
+    )
+
+
+def controller_name(lang: str, c: CampaignView) -> str:
+    """Who is responsible for the processing, as the privacy notice names it."""
+    return c.controller.name if c.controller else t(lang, "privacy.controller_default")
 
 
 def language_choices() -> tuple[Choice, ...]:

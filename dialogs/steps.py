@@ -205,22 +205,8 @@ def _on_consent(turn: Turn, choice: str) -> bool:
 
 
 def privacy(turn: Turn) -> None:
-    limits = turn.ctx.limits
-    controller = turn.ctx.campaign.controller
-    lang = turn.conv.lang
-    turn.say(
-        "privacy.notice",
-        version=limits.privacy_notice_version,
-        controller=controller.name if controller else t(lang, "privacy.controller_default"),
-        contact=(
-            t(lang, "privacy.contact", contact=controller.contact)
-            if controller and controller.contact
-            else ""
-        ),
-        ttl_days=max(1, limits.draft_ttl.days),
-        identity_days=max(1, limits.identity_retention.days),
-        rejected_days=max(1, limits.rejected_text_retention.days),
-    )
+    notice = prompts.privacy_notice(turn.lang, turn.ctx.campaign, turn.ctx.limits)
+    turn.replies.append(Reply(notice))
 
 
 def _say_kept_territory(turn: Turn) -> None:

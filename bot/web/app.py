@@ -10,6 +10,10 @@ account, with or without JavaScript.
   JSON holding the HTML of the replies and of the next step's controls (``chat.js``).
 * ``GET /mes-donnees``: everything stored about the cookie's citizen, as a JSON file to
   download (computed at each request, never stored; a page saying so when nothing is).
+* ``GET /accessibilite``: the accessibility statement (RGAA: « non conforme », no audit yet),
+  and ``GET /donnees-personnelles``: the privacy notice the chat's "privacy" command gives;
+  plain pages in the visitor's language, linked from the footer of every page, read only (no
+  cookie set, nothing stored).
 * ``GET /altcha/challenge``: a proof-of-work challenge (a citizen's first contribution).
 * ``GET /healthz``, ``GET /readyz`` (``bot.core.health``).
 
@@ -46,7 +50,9 @@ from bot.web.channel import Answer, WebChannel
 from bot.web.guard import Guard
 from bot.web.proof_of_work import ProofOfWork
 from dialogs.commands import territory_from_link
-from dialogs.messages import normalise_lang, t
+from dialogs.messages import html_lang, normalise_lang, t
+from dialogs.model import CampaignView
+from dialogs.prompts import controller_name, privacy_notice
 from dialogs.validation import SHORT_INPUT_MAX_CHARS
 from moderation.dsfr import DSFR_VERSION, add_dsfr_static
 from storage.ratelimit import Verdict, create_limiter
@@ -69,6 +75,13 @@ RECORDED_ID = re.compile(r"[A-Za-z0-9_-]{8,48}(\.[0-9a-f]{10})?")
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 #: What a form field may hold besides the text (choice ids, commands, states).
 FIELD_MAX = SHORT_INPUT_MAX_CHARS
+#: The accessibility statement's recourse, the Défenseur des droits (shown, never fetched).
+RECOURSE_FORM = "https://formulaire.defenseurdesdroits.fr/"
+RECOURSE_ADDRESS = "Défenseur des droits, Libre réponse 71120, 75342 Paris CEDEX 07"
+#: A contact of the campaign file (its data-protection officer's) that becomes a link: an
+#: e-mail address or a web page; anything else is shown as text only.
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+WEB_PAGE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s<>\"']*)?")
 
 SETTINGS = web.AppKey("settings", Settings)
 CHANNEL = web.AppKey("channel", WebChannel)
@@ -114,13 +127,14 @@ def create_app(
     trust_proxies(app, settings.trusted_proxies)
     app[CAMPAIGN] = {}
     app[CLOCK] = clock or _utcnow
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
         auto_reload=False,  # packaged templates: no file check at every page
     )
+    env.filters["paragraphs"] = render.paragraphs  # a message as the chat shows it
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         own = service is None
@@ -145,6 +159,8 @@ def create_app(
     app.router.add_get("/", page)
     app.router.add_post("/message", message)
     app.router.add_get("/mes-donnees", my_data)
+    app.router.add_get("/accessibilite", accessibility)
+    app.router.add_get("/donnees-personnelles", personal_data)
     app.router.add_get("/altcha/challenge", challenge)
     add_health_routes(app, _engine)
     return app
@@ -256,6 +272,37 @@ async def my_data(request: web.Request) -> web.Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+async def accessibility(request: web.Request) -> web.Response:
+    """The accessibility statement (after the State's model): the status, what is checked,
+    whom to tell of a problem (the privacy notice's contact, else the agency), the recourse."""
+    lang = await _visitor_lang(request)
+    campaign: CampaignView | None = None
+    with contextlib.suppress(*DB_ERRORS):  # the statement stands without the database
+        campaign = await request.app[CHANNEL].service.campaign_view()
+    contact = campaign.controller.contact if campaign and campaign.controller else ""
+    return await _plain_page(
+        request,
+        "accessibility.html",
+        lang,
+        current="accessibility",
+        contact=contact,
+        contact_href=_contact_href(contact),
+        controller=(
+            controller_name(lang, campaign) if campaign else t(lang, "privacy.controller_default")
+        ),
+        recourse_form=RECOURSE_FORM,
+        recourse_address=RECOURSE_ADDRESS,
+    )
+
+
+async def personal_data(request: web.Request) -> web.Response:
+    """The privacy notice, as the chat's "privacy" command says it, on a page of its own."""
+    lang = await _visitor_lang(request)
+    service = request.app[CHANNEL].service
+    notice = privacy_notice(lang, await service.campaign_view(), service.limits)
+    return await _plain_page(request, "privacy.html", lang, current="privacy", notice=notice)
 
 
 async def page(request: web.Request) -> web.Response:
@@ -424,6 +471,25 @@ def _lang(request: web.Request) -> str:
     return normalise_lang(_lang_hint(request))
 
 
+async def _visitor_lang(request: web.Request) -> str:
+    """The language the chat page would speak: the cookie's conversation's, else the
+    browser's (read only: nothing is stored, no cookie is given)."""
+    hint = _lang_hint(request)
+    token = _token(request)
+    if token is not None:
+        with contextlib.suppress(*DB_ERRORS):
+            return (await request.app[CHANNEL].current(token, hint)).lang
+    return normalise_lang(hint)
+
+
+def _contact_href(contact: str) -> str:
+    """The link of a contact: ``mailto:`` for an e-mail address, a web page as it is; none
+    for anything else."""
+    if EMAIL.fullmatch(contact):
+        return f"mailto:{contact}"
+    return contact if WEB_PAGE.fullmatch(contact) else ""
+
+
 def _wants_json(request: web.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
@@ -460,6 +526,8 @@ async def _campaign_name(request: web.Request) -> str:
 async def _context(request: web.Request, lang: str) -> dict[str, Any]:
     return {
         "lang": lang,
+        "html_lang": html_lang(lang),
+        "current": "",
         "t": lambda msg_id, **params: t(lang, msg_id, **params),
         "campaign": await _campaign_name(request) if CHANNEL in request.app else "",
         "dsfr_version": DSFR_VERSION,
@@ -473,6 +541,18 @@ async def _render(request: web.Request, template: str, view: render.View) -> web
     context = await _context(request, view.lang)
     context["view"] = view
     return aiohttp_jinja2.render_template(template, request, context)
+
+
+async def _plain_page(
+    request: web.Request, template: str, lang: str, **values: Any
+) -> web.Response:
+    """A page that is not the conversation: the same layout, no cookie, never cached (the
+    middleware), and said to depend on the language's two sources for any cache between."""
+    context = await _context(request, lang)
+    context.update(values)
+    response = aiohttp_jinja2.render_template(template, request, context)
+    response.headers["Vary"] = "Cookie, Accept-Language"
+    return response
 
 
 async def _chat_json(
@@ -526,6 +606,8 @@ def _problem(
     lang = _lang(request)
     context = {
         "lang": lang,
+        "html_lang": html_lang(lang),
+        "current": "",
         "t": lambda msg_id, **params: t(lang, msg_id, **params),
         "campaign": request.app[CAMPAIGN].get("name", ""),
         "dsfr_version": DSFR_VERSION,

@@ -258,6 +258,7 @@ def test_dates_in_easy_french_are_french_dates() -> None:
 
 def test_falc_is_an_interface_language_written_in_french() -> None:
     assert normalise_lang("falc") == "falc" and normalise_lang(" FALC ") == "falc"
+    assert normalise_lang("fr-x-falc") == "falc", "the tag of its pages, sent back"
     assert normalise_lang("fr-FR") == "fr" and normalise_lang("en-GB") == "en"
     assert normalise_lang("fa-IR") == "fr", "Persian is not FALC"
     assert written_in("falc") == "fr" and written_in("en") == "en"

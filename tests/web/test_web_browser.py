@@ -13,7 +13,8 @@ on a real SQLite file (``tests.web_helpers.running_web``), one browser for the m
   two citizens with JavaScript get through (their proofs), one without JavaScript too, and
   the next without JavaScript is held back ("réessayer dans N minutes", draft kept).
 * Every page and state passes axe-core (WCAG 2.1 A/AA, ``tests.browser``) on a phone (360x740)
-  and a desktop (1280x900), with and without JavaScript, error pages (404, 413, 429) included,
+  and a desktop (1280x900), with and without JavaScript, error pages (404, 413, 429) and the
+  footer's accessibility statement and personal-data page (French and easy French) included,
   and none is wider than the phone; no console error, no CSP violation, no missing file.
   axe-core needs the page's JavaScript engine (its timers do not run in a context with
   ``java_script_enabled=False``), so the pages "without JavaScript" are checked in a
@@ -692,6 +693,62 @@ async def test_error_pages_are_accessible(
         await audit.check("404")
         expected = {f"HTTP {code}: {chat.url}message" for code in (413, 429)} if js else set()
         assert set(c.errors) == expected
+        audit.assert_clean()
+
+
+@js_ids
+async def test_the_footer_leads_to_the_accessibility_statement_and_personal_data(
+    browser: Browser, sqlite_settings: Settings, js: bool
+) -> None:
+    """What every public site of the State shows (RGAA), in every page's footer: « Accessibilité
+    : non conforme » and « Données personnelles », two plain pages held to the chat's checks
+    (axe-core, labels, width, console), in French and in easy French, reached from the chat
+    and from an error page, and back to the conversation."""
+    mode = "js" if js else "nojs"
+    async with serve(sqlite_settings) as chat, tab(browser, js=js, axe=True) as c:
+        audit = Audit(c, f"{mode}-pages")
+        page = c.page
+        footer = page.locator("footer .fr-footer__bottom-list")
+
+        async def follow(lang: str, label: str, path: str, title: str) -> None:
+            async with page.expect_navigation():
+                await footer.get_by_role("link", name=t(lang, label), exact=True).click()
+            assert page.url == chat.url + path
+            await expect(page.locator("h1")).to_have_text(title)
+            await expect(footer.locator('[aria-current="page"]')).to_have_text(t(lang, label))
+
+        await c.open(chat.url)
+        await follow("fr", "web.accessibility", "accessibilite", t("fr", "a11y.title"))
+        main = page.locator("main")
+        await expect(main).to_contain_text("non conforme")
+        await expect(
+            main.locator('a[href="https://formulaire.defenseurdesdroits.fr/"]')
+        ).to_have_count(1)
+        await audit.check("accessibility")
+        async with page.expect_navigation():
+            await main.get_by_role("link", name=t("fr", "web.back_home")).click()
+        assert page.url == chat.url and await c.state() == "new"
+        await follow("fr", "web.privacy", "donnees-personnelles", t("fr", "web.privacy"))
+        await expect(main).to_contain_text("l'Agence régionale de santé Hauts-de-France")
+        await audit.check("privacy")
+        # in easy French: the conversation's language, chosen on the chat page
+        await c.open(chat.url)
+        async with page.expect_navigation():
+            await page.locator('#langues button[value="lang:falc"]').click()
+        await follow("falc", "web.accessibility", "accessibilite", t("falc", "a11y.title"))
+        assert await page.locator("html").get_attribute("lang") == "fr-x-falc"
+        await audit.check("accessibility-falc")
+        await follow("falc", "web.privacy", "donnees-personnelles", t("falc", "web.privacy"))
+        await audit.check("privacy-falc")
+        # an error page's footer too (the error said in the browser's language, French; the
+        # page it leads to in the conversation's)
+        response = await page.goto(chat.url + "nulle-part")
+        assert response is not None and response.status == 404
+        async with page.expect_navigation():
+            await footer.get_by_role("link", name=t("fr", "web.privacy"), exact=True).click()
+        assert page.url == chat.url + "donnees-personnelles"
+        await expect(page.locator("h1")).to_have_text(t("falc", "web.privacy"))
+        assert c.errors == []
         audit.assert_clean()
 
 
