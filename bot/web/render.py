@@ -17,6 +17,9 @@ from dialogs.prompts import language_choices
 
 #: Steps where the citizen may type (the territory step takes a commune or a postal code).
 TEXT_STATES = frozenset((*FREE_TEXT_STATES, "territory"))
+#: Steps whose answer is a few words (a commune, a theme's name): a text box of two lines, not
+#: six (the page stays short on a phone).
+SHORT_TEXT_STATES = frozenset(("territory", "custom_theme"))
 #: Steps where a poster's territory (``?territoire=``) still applies.
 WELCOME_STATES = frozenset(("new", "consent"))
 #: The menu of commands, always offered (the same as Telegram's command menu, minus start).
@@ -65,6 +68,11 @@ class View:
     problem: str = ""
     notices: list[str] = field(default_factory=list)
     proof: bool = False
+
+    @property
+    def text_rows(self) -> int:
+        """The text box's height in lines."""
+        return 2 if self.state in SHORT_TEXT_STATES else 6
 
     @property
     def html_lang(self) -> str:
