@@ -56,6 +56,19 @@ CITIZENS = 100
 ROOT = str(Path(__file__).resolve().parents[2])
 
 
+def worker_lines(folder: Path, updates: set[int | None]) -> str:
+    """The workers' log lines about ``updates`` (what a failure needs to be understood: the
+    logs themselves go with pytest's temporary folders)."""
+    wanted = tuple(f"update {u} " for u in updates if u is not None)
+    lines = [
+        f"{log.name}: {line}"
+        for log in sorted(folder.glob("w*.log"))
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+        if wanted and any(w in line for w in wanted)
+    ]
+    return "\n".join(lines) or "(no worker log line about them)"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -313,4 +326,7 @@ async def test_three_webhook_workers_survive_kill_restart_duplicates_and_bot_api
         # (Found by this test, then fixed: a restarted worker resumed live workers' messages,
         # a resume re-sent what had been delivered, an older update resumed after the citizen
         # went on, and two workers resumed one orphan in turn before its "done" mark.)
-        assert repeated == {}, f"{len(repeated)} citizen(s) got a reply twice: {repeated}"
+        assert repeated == {}, (
+            f"{len(repeated)} citizen(s) got a reply twice: {repeated}\n"
+            + worker_lines(tmp_path, {u for twice in repeated.values() for u, _ in twice})
+        )
