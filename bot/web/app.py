@@ -81,7 +81,7 @@ RECOURSE_ADDRESS = "Défenseur des droits, Libre réponse 71120, 75342 Paris CED
 #: A contact of the campaign file (its data-protection officer's) that becomes a link: an
 #: e-mail address or a web page; anything else is shown as text only.
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
-WEB_PAGE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s<>\"']*)?")
+WEB_PAGE = re.compile(ORIGIN.pattern + r"(/[^\s<>\"']*)?")
 
 SETTINGS = web.AppKey("settings", Settings)
 CHANNEL = web.AppKey("channel", WebChannel)
@@ -523,15 +523,23 @@ async def _campaign_name(request: web.Request) -> str:
     return str(cache.get("name", ""))
 
 
-async def _context(request: web.Request, lang: str) -> dict[str, Any]:
+def _layout(lang: str, campaign: str) -> dict[str, Any]:
+    """What ``base.html`` needs on every page, error pages included."""
     return {
         "lang": lang,
         "html_lang": html_lang(lang),
-        "current": "",
+        "current": "",  # the footer link of the page shown, if it is one
         "t": lambda msg_id, **params: t(lang, msg_id, **params),
-        "campaign": await _campaign_name(request) if CHANNEL in request.app else "",
+        "campaign": campaign,
         "dsfr_version": DSFR_VERSION,
         "asset_version": ASSET_VERSION,
+    }
+
+
+async def _context(request: web.Request, lang: str) -> dict[str, Any]:
+    campaign = await _campaign_name(request) if CHANNEL in request.app else ""
+    return {
+        **_layout(lang, campaign),
         "menu": render.MENU,
         "text_max": request.app[SETTINGS].text_max_chars,
     }
@@ -603,15 +611,8 @@ def _problem(
         return web.json_response(
             {"status": "problem", "problem": message}, status=status, headers=headers
         )
-    lang = _lang(request)
     context = {
-        "lang": lang,
-        "html_lang": html_lang(lang),
-        "current": "",
-        "t": lambda msg_id, **params: t(lang, msg_id, **params),
-        "campaign": request.app[CAMPAIGN].get("name", ""),
-        "dsfr_version": DSFR_VERSION,
-        "asset_version": ASSET_VERSION,
+        **_layout(_lang(request), request.app[CAMPAIGN].get("name", "")),
         "message": message,
         "kept_text": kept,
     }
